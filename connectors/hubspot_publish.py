@@ -1,0 +1,792 @@
+"""Publish ROI results back onto HubSpot contacts and deals (reverse ETL), writing only what changed.
+
+The desired state is the mart `main.crm_property_values(object_type, record_id, property, value)`; the state HubSpot
+is known to hold is `ops.published_values` (only values HubSpot accepted). Each run diffs the two inside DuckDB and
+sends the changed values in batch updates of up to 100 records (one input per record with all its changed
+properties), through the portal's shared rate limiter, retrying 429 / 5xx / dropped connections.
+
+- 207 answers are read record by record; a whole batch refused (4xx) is split in halves until the bad record is
+  alone; records HubSpot no longer has (deleted, merged) are logged and skipped.
+- Failed records are never marked published, so the next run's diff picks them up again.
+- `roi_computed_at` is not part of the diff: it is stamped (run start, epoch ms) only on records whose other values
+  change, so a run with no change in the data sends nothing and the pipeline converges.
+- A value that disappears from the mart while the record still exists is cleared explicitly with "" (HubSpot's way
+  to empty a property); nothing else ever sends an empty value.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from connectors.crm_properties import (
+    COMPUTED_AT_PROPERTY,
+    OBJECT_TYPES,
+    PIPELINE_PROPERTIES,
+    PropertySchemaError,
+    SchemaReport,
+    channel_labels,
+    ensure_property_schema,
+    owned_property_names,
+)
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 100  # HubSpot's maximum inputs per batch/update call
+SEND_WORKERS = 4  # concurrent batch calls; the shared limiter, not this number, bounds the request rate
+MAX_ATTEMPTS = 6  # per call, for 429 / 5xx / dropped connections
+BACKOFF_BASE_SECONDS = 0.25
+BACKOFF_MAX_SECONDS = 10.0
+RATE_LIMIT_BACKOFF_SECONDS = 10.0  # HubSpot's burst window is 10 s rolling
+REQUEST_TIMEOUT_SECONDS = (5.0, 60.0)
+SAMPLE_SIZE = 20
+FLUSH_EVERY_BATCHES = 50  # how often accepted values are written to ops.published_values during a run
+DESIRED_TABLE = "main.crm_property_values"
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+NOT_FOUND_CATEGORIES = frozenset({"OBJECT_NOT_FOUND", "NOT_FOUND"})
+
+
+class PublishError(RuntimeError):
+    """The publish cannot run at all (no credentials, no desired-values mart, schema conflict)."""
+
+
+# ----------------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class PropertyCounts:
+    desired: int = 0
+    changed: int = 0
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+@dataclass
+class RecordFailure:
+    object_type: str
+    record_id: int
+    reason: str
+    status: int | None
+    skipped: bool  # True: the record is gone from HubSpot (deleted / merged); False: a failure to retry
+
+
+@dataclass
+class PublishResult:
+    run_id: str
+    dry_run: bool
+    started_at: datetime
+    finished_at: datetime | None = None
+    schema: SchemaReport = field(default_factory=SchemaReport)
+    counts: dict[tuple[str, str], PropertyCounts] = field(default_factory=dict)
+    records_changed: dict[str, int] = field(default_factory=dict)
+    records_sent: dict[str, int] = field(default_factory=dict)
+    update_calls: int = 0
+    failures: list[RecordFailure] = field(default_factory=list)
+    sample: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def api_calls(self) -> int:
+        return self.update_calls + self.schema.calls
+
+    @property
+    def records_failed(self) -> int:
+        return sum(1 for f in self.failures if not f.skipped)
+
+    @property
+    def records_skipped(self) -> int:
+        return sum(1 for f in self.failures if f.skipped)
+
+    @property
+    def ok(self) -> bool:
+        return self.records_failed == 0
+
+    def summary(self) -> str:
+        verb = "would send" if self.dry_run else "sent"
+        lines = [f"publish run {self.run_id}{' (dry run: nothing sent)' if self.dry_run else ''}"]
+        if self.schema.groups_created or self.schema.properties_created or self.schema.options_added:
+            head = "would create" if self.dry_run else "created"
+            lines.append(
+                f"  schema {head}: groups {self.schema.groups_created or '-'}, "
+                f"properties {self.schema.properties_created or '-'}, "
+                f"new options {self.schema.options_added or '-'}"
+            )
+        for object_type in OBJECT_TYPES:
+            changed = self.records_changed.get(object_type, 0)
+            sent = self.records_sent.get(object_type, 0)
+            lines.append(
+                f"  {object_type}: {changed} records changed, {verb} {sent if not self.dry_run else changed}"
+            )
+            for (obj, prop), c in sorted(self.counts.items()):
+                if obj == object_type:
+                    lines.append(
+                        f"    {prop:<28} desired {c.desired:>7}  changed {c.changed:>7}  sent {c.sent:>7}"
+                        f"  failed {c.failed:>5}  skipped {c.skipped:>5}"
+                    )
+        lines.append(
+            f"  batch/update calls: {self.update_calls}; failed records: {self.records_failed}; "
+            f"skipped (gone from HubSpot): {self.records_skipped}"
+        )
+        if self.sample:
+            lines.append("  sample of changes:")
+            for change in self.sample:
+                lines.append(
+                    f"    {change['object_type']} {change['record_id']} {change['property']}: "
+                    f"{change['published']!r} -> {change['desired']!r}"
+                )
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Calling HubSpot: the shared limiter, then retry on 429 / 5xx / dropped connections
+
+
+def _status_of(exc: BaseException) -> int | None:
+    status = getattr(exc, "status", None)
+    return status if isinstance(status, int) and status > 0 else None
+
+
+def _is_transport_error(exc: BaseException) -> bool:
+    # urllib3 surfaces refused/dropped connections as MaxRetryError / ProtocolError; the SDK as ApiException(status=0)
+    name = type(exc).__name__
+    return name in {
+        "MaxRetryError",
+        "ProtocolError",
+        "NewConnectionError",
+        "ReadTimeoutError",
+        "RemoteDisconnected",
+        "ConnectionError",
+        "ConnectionResetError",
+    } or (hasattr(exc, "status") and getattr(exc, "status", None) == 0)
+
+
+class HubSpotCaller:
+    """Runs SDK calls through the portal rate limiter with bounded retries. Thread-safe; counts calls."""
+
+    def __init__(
+        self, limiter: Any, *, max_attempts: int = MAX_ATTEMPTS, sleep: Callable[[float], None] = time.sleep
+    ):
+        self._limiter = limiter
+        self._max_attempts = max_attempts
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self.calls = 0
+        self.retries = 0
+
+    def __call__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT_SECONDS)
+        for attempt in range(1, self._max_attempts + 1):
+            _acquire(self._limiter)
+            with self._lock:
+                self.calls += 1
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                status = _status_of(exc)
+                retryable = status in RETRYABLE_STATUSES or (status is None and _is_transport_error(exc))
+                if not retryable or attempt == self._max_attempts:
+                    raise
+                with self._lock:
+                    self.retries += 1
+                delay = _retry_delay(exc, status, attempt)
+                _report_rate_limited(self._limiter, status, delay)
+                log.info(
+                    "HubSpot call %s failed (%s); retry %d in %.2fs",
+                    getattr(fn, "__name__", fn),
+                    status or type(exc).__name__,
+                    attempt,
+                    delay,
+                )
+                self._sleep(delay)
+        raise AssertionError("unreachable")
+
+
+def _retry_delay(exc: BaseException, status: int | None, attempt: int) -> float:
+    headers = getattr(exc, "headers", None) or {}
+    retry_after = headers.get("Retry-After") if hasattr(headers, "get") else None
+    if retry_after:
+        try:
+            return min(float(retry_after), 60.0)
+        except ValueError:
+            pass
+    if status == 429:
+        policy = ""
+        try:
+            policy = json.loads(getattr(exc, "body", "") or "{}").get("policyName", "")
+        except (ValueError, AttributeError):
+            pass
+        return 1.0 if policy == "SECONDLY" else RATE_LIMIT_BACKOFF_SECONDS
+    # exponential backoff with jitter for 5xx and dropped connections
+    return min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+
+
+def _acquire(limiter: Any) -> None:
+    if limiter is None:
+        return
+    for method in ("acquire", "wait", "take"):
+        fn = getattr(limiter, method, None)
+        if callable(fn):
+            fn()
+            return
+    raise TypeError(f"rate limiter {limiter!r} has no acquire()")
+
+
+def _report_rate_limited(limiter: Any, status: int | None, delay: float) -> None:
+    if limiter is None or status != 429:
+        return
+    for method in ("on_rate_limited", "penalize", "backoff"):
+        fn = getattr(limiter, method, None)
+        if callable(fn):
+            try:
+                fn(delay)
+            except TypeError:
+                fn()
+            return
+
+
+# ----------------------------------------------------------------------------------------------------
+# The diff
+
+
+@dataclass
+class _Change:
+    object_type: str
+    record_id: int
+    properties: dict[str, str]  # property -> value to send ("" clears)
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    rows = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, table],
+    ).fetchall()
+    return rows[0][0] > 0
+
+
+def _owned_names_sql() -> str:
+    names = sorted(
+        {
+            (obj, name)
+            for obj in OBJECT_TYPES
+            for name in owned_property_names(obj)
+            if name != COMPUTED_AT_PROPERTY
+        }
+    )
+    return ", ".join(f"('{obj}', '{name}')" for obj, name in names)
+
+
+def _live_records_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """Records that still exist: in the desired set, or in the raw extract and neither archived nor merged away."""
+    parts = ["SELECT DISTINCT object_type, record_id FROM desired"]
+    for object_type, table in (("contacts", "hubspot_contacts"), ("deals", "hubspot_deals")):
+        if _table_exists(con, "raw", table):
+            parts.append(
+                f"SELECT '{object_type}', CAST(id AS BIGINT) FROM raw.{table} "
+                "WHERE coalesce(archived, false) = false AND merged_into_id IS NULL"
+            )
+    return " UNION ".join(parts)
+
+
+def _diff(
+    con: duckdb.DuckDBPyConnection,
+) -> tuple[list[tuple[str, int, str, str | None, str | None]], dict[tuple[str, str], int]]:
+    """Changed values (object_type, record_id, property, desired, published) and desired counts per property."""
+    published_exists = _table_exists(con, "ops", "published_values")
+    published_sql = (
+        "SELECT object_type, CAST(record_id AS BIGINT) AS record_id, property, value FROM ops.published_values"
+        if published_exists
+        else "SELECT NULL::VARCHAR AS object_type, NULL::BIGINT AS record_id, NULL::VARCHAR AS property, "
+        "NULL::VARCHAR AS value WHERE false"
+    )
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE desired AS
+        SELECT v.object_type, CAST(v.record_id AS BIGINT) AS record_id, v.property, v.value
+        FROM {DESIRED_TABLE} AS v
+        JOIN (VALUES {_owned_names_sql()}) AS owned(object_type, property)
+          ON owned.object_type = v.object_type AND owned.property = v.property
+        WHERE v.value IS NOT NULL AND v.record_id IS NOT NULL
+        QUALIFY row_number() OVER (PARTITION BY v.object_type, v.record_id, v.property ORDER BY v.value) = 1
+    """)
+    desired_counts = {
+        (obj, prop): n
+        for obj, prop, n in con.execute(
+            "SELECT object_type, property, count(*) FROM desired GROUP BY ALL"
+        ).fetchall()
+    }
+    changes = con.execute(f"""
+        WITH published AS (
+            {published_sql}
+        ), live AS (
+            {_live_records_sql(con)}
+        )
+        SELECT coalesce(d.object_type, p.object_type) AS object_type,
+               coalesce(d.record_id, p.record_id) AS record_id,
+               coalesce(d.property, p.property) AS property,
+               d.value AS desired,
+               p.value AS published
+        FROM desired AS d
+        FULL OUTER JOIN (SELECT * FROM published WHERE property <> '{COMPUTED_AT_PROPERTY}') AS p
+          ON p.object_type = d.object_type AND p.record_id = d.record_id AND p.property = d.property
+        WHERE d.value IS DISTINCT FROM p.value
+          AND (d.value IS NOT NULL
+               -- a value the mart no longer has: clear it, but only on records that still exist
+               OR (coalesce(p.value, '') <> ''
+                   AND (p.object_type, p.record_id) IN (SELECT object_type, record_id FROM live)))
+        ORDER BY 1, 2, 3
+    """).fetchall()
+    return changes, desired_counts
+
+
+def _group_changes(
+    rows: list[tuple[str, int, str, str | None, str | None]], computed_at_ms: str
+) -> list[_Change]:
+    by_record: dict[tuple[str, int], dict[str, str]] = {}
+    for object_type, record_id, prop, desired, _published in rows:
+        by_record.setdefault((object_type, record_id), {})[prop] = "" if desired is None else desired
+    changes = []
+    for (object_type, record_id), props in by_record.items():
+        props[COMPUTED_AT_PROPERTY] = computed_at_ms
+        changes.append(_Change(object_type, record_id, props))
+    return changes
+
+
+def _batches(changes: list[_Change], size: int = BATCH_SIZE) -> Iterator[tuple[str, list[_Change]]]:
+    """Pages of at most `size` records of one object type (dlt-style generator)."""
+    by_type: dict[str, list[_Change]] = defaultdict(list)
+    for change in changes:
+        by_type[change.object_type].append(change)
+    for object_type in OBJECT_TYPES:
+        items = by_type.get(object_type, [])
+        for start in range(0, len(items), size):
+            yield object_type, items[start : start + size]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Sending one batch: 207 per record, whole-batch 4xx bisected, gone records skipped
+
+
+@dataclass
+class _Outcome:
+    accepted: list[_Change] = field(default_factory=list)
+    failures: list[tuple[_Change, RecordFailure]] = field(default_factory=list)
+    calls: int = 0
+
+
+def _error_ids(error: dict[str, Any]) -> list[str]:
+    context = error.get("context") or {}
+    ids = context.get("ids") or context.get("id") or []
+    if isinstance(ids, str):
+        ids = [ids]
+    return [str(i) for i in ids]
+
+
+def _is_not_found(error: dict[str, Any], status: int | None) -> bool:
+    category = str(error.get("category") or "").upper()
+    message = str(error.get("message") or "").lower()
+    return (
+        status == 404
+        or category in NOT_FOUND_CATEGORIES
+        or "not found" in message
+        or "does not exist" in message
+        or "merged" in message
+    )
+
+
+def _parse_body(raw: Any) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if isinstance(raw, bytes | bytearray):
+        raw = raw.decode("utf-8", "replace")
+    try:
+        parsed = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return {"message": str(raw)[:500]}
+    return parsed if isinstance(parsed, dict) else {"message": str(parsed)[:500]}
+
+
+def _batch_api(client: Any, object_type: str) -> Any:
+    return getattr(client.crm, object_type).batch_api
+
+
+def _send_batch(client: Any, call: Callable[..., Any], object_type: str, changes: list[_Change]) -> _Outcome:
+    outcome = _Outcome()
+    body = {"inputs": [{"id": str(c.record_id), "properties": c.properties} for c in changes]}
+    by_id = {str(c.record_id): c for c in changes}
+    outcome.calls += 1
+    try:
+        response = call(_batch_api(client, object_type).update, body, _preload_content=False)
+    except Exception as exc:
+        status = _status_of(exc)
+        error = _parse_body(getattr(exc, "body", None))
+        if status is not None and 400 <= status < 500 and status != 429:
+            named = [i for i in _error_ids(error) if i in by_id]
+            if named and len(named) < len(changes):
+                # HubSpot named the culprits: fail those, resend the rest in one go
+                for record_id in named:
+                    outcome.failures.append(_failure(by_id[record_id], error, status))
+                rest = [c for c in changes if str(c.record_id) not in named]
+                _merge(outcome, _send_batch(client, call, object_type, rest))
+                return outcome
+            if len(changes) > 1:
+                # One bad record can refuse the whole batch: split until it is alone
+                middle = len(changes) // 2
+                _merge(outcome, _send_batch(client, call, object_type, changes[:middle]))
+                _merge(outcome, _send_batch(client, call, object_type, changes[middle:]))
+                return outcome
+            outcome.failures.append(_failure(changes[0], error, status))
+            return outcome
+        reason = f"gave up after retries: {status or type(exc).__name__}: {error.get('message') or exc}"
+        for change in changes:
+            outcome.failures.append(
+                (change, RecordFailure(object_type, change.record_id, reason[:500], status, skipped=False))
+            )
+        return outcome
+    payload = _parse_body(getattr(response, "data", None))
+    status = getattr(response, "status", 200)
+    failed_ids: set[str] = set()
+    for error in payload.get("errors") or []:
+        error_status = error.get("status")
+        try:
+            error_status = int(error_status) if error_status is not None else status
+        except (TypeError, ValueError):
+            error_status = status
+        ids = [i for i in _error_ids(error) if i in by_id and i not in failed_ids]
+        if not ids and status == 207:
+            log.warning("HubSpot 207 error without record ids: %s", error.get("message"))
+        for record_id in ids:
+            failed_ids.add(record_id)
+            outcome.failures.append(_failure(by_id[record_id], error, error_status))
+    outcome.accepted.extend(c for c in changes if str(c.record_id) not in failed_ids)
+    return outcome
+
+
+def _failure(change: _Change, error: dict[str, Any], status: int | None) -> tuple[_Change, RecordFailure]:
+    gone = _is_not_found(error, status)
+    message = str(error.get("message") or "no message")
+    category = error.get("category")
+    reason = f"{category}: {message}" if category else message
+    if gone:
+        reason = f"record no longer in HubSpot (deleted or merged), skipped: {reason}"
+    return change, RecordFailure(change.object_type, change.record_id, reason[:500], status, skipped=gone)
+
+
+def _merge(into: _Outcome, other: _Outcome) -> None:
+    into.accepted.extend(other.accepted)
+    into.failures.extend(other.failures)
+    into.calls += other.calls
+
+
+# ----------------------------------------------------------------------------------------------------
+# Recording what happened
+
+
+def _ensure_ops_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Use the warehouse module's schema when it is there; the statements below only fill the gap before it is."""
+    try:
+        from connectors import warehouse
+
+        warehouse.ensure_schema(con)
+        return
+    except (ImportError, AttributeError):
+        pass
+    con.execute("CREATE SCHEMA IF NOT EXISTS ops")
+    con.execute("""CREATE TABLE IF NOT EXISTS ops.published_values (
+        object_type VARCHAR, record_id BIGINT, property VARCHAR, value VARCHAR,
+        published_at TIMESTAMPTZ, run_id VARCHAR, PRIMARY KEY (object_type, record_id, property))""")
+    con.execute("""CREATE TABLE IF NOT EXISTS ops.publish_log (
+        run_id VARCHAR, object_type VARCHAR, property VARCHAR, desired BIGINT, changed BIGINT, sent BIGINT,
+        failed BIGINT, skipped BIGINT, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ)""")
+    con.execute("""CREATE TABLE IF NOT EXISTS ops.publish_failures (
+        run_id VARCHAR, object_type VARCHAR, record_id BIGINT, reason VARCHAR, status INTEGER,
+        failed_at TIMESTAMPTZ)""")
+
+
+def _record_published(con: duckdb.DuckDBPyConnection, accepted: list[_Change], run_id: str) -> None:
+    if not accepted:
+        return
+    now = datetime.now(UTC)
+    object_types, record_ids, props, values = [], [], [], []
+    for change in accepted:
+        for prop, value in change.properties.items():
+            object_types.append(change.object_type)
+            record_ids.append(change.record_id)
+            props.append(prop)
+            values.append(value)
+    incoming = pa.table(
+        {
+            "object_type": pa.array(object_types, pa.string()),
+            "record_id": pa.array(record_ids, pa.int64()),
+            "property": pa.array(props, pa.string()),
+            "value": pa.array(values, pa.string()),
+        }
+    )
+    con.register("publish_incoming", incoming)
+    try:
+        con.execute("BEGIN")
+        con.execute("""DELETE FROM ops.published_values AS p USING publish_incoming AS i
+                       WHERE p.object_type = i.object_type AND p.record_id = i.record_id
+                         AND p.property = i.property""")
+        con.execute(
+            """INSERT INTO ops.published_values (object_type, record_id, property, value, published_at, run_id)
+                       SELECT object_type, record_id, property, value, ?, ? FROM publish_incoming""",
+            [now, run_id],
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("publish_incoming")
+
+
+def _record_failures(con: duckdb.DuckDBPyConnection, failures: list[RecordFailure], run_id: str) -> None:
+    if not failures:
+        return
+    now = datetime.now(UTC)
+    incoming = pa.table(
+        {
+            "object_type": pa.array([f.object_type for f in failures], pa.string()),
+            "record_id": pa.array([f.record_id for f in failures], pa.int64()),
+            "reason": pa.array([f.reason for f in failures], pa.string()),
+            "status": pa.array([f.status for f in failures], pa.int32()),
+        }
+    )
+    con.register("publish_failed", incoming)
+    try:
+        con.execute(
+            """INSERT INTO ops.publish_failures (run_id, object_type, record_id, reason, status, failed_at)
+                       SELECT ?, object_type, record_id, reason, status, ? FROM publish_failed""",
+            [run_id, now],
+        )
+    finally:
+        con.unregister("publish_failed")
+
+
+def _record_log(con: duckdb.DuckDBPyConnection, result: PublishResult) -> None:
+    rows = [
+        (
+            result.run_id,
+            obj,
+            prop,
+            c.desired,
+            c.changed,
+            c.sent,
+            c.failed,
+            c.skipped,
+            result.started_at,
+            result.finished_at,
+        )
+        for (obj, prop), c in sorted(result.counts.items())
+    ]
+    if rows:
+        con.executemany(
+            """INSERT INTO ops.publish_log (run_id, object_type, property, desired, changed, sent, failed, skipped,
+                                            started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            rows,
+        )
+
+
+# ----------------------------------------------------------------------------------------------------
+# Settings, client and limiter
+
+
+def _setting(settings: Any, *names: str, default: Any = None) -> Any:
+    for name in names:
+        value = getattr(settings, name, None)
+        if value is not None:
+            return value
+    return default
+
+
+def _secret(value: Any) -> str | None:
+    if value is None:
+        return None
+    getter = getattr(value, "get_secret_value", None)
+    return getter() if callable(getter) else str(value)
+
+
+def make_client(settings: Any) -> Any:
+    """The official SDK client pointed at the configured base URL (the sandbox or api.hubapi.com)."""
+    from hubspot import HubSpot
+
+    token = _secret(_setting(settings, "hubspot_access_token"))
+    if not token:
+        raise PublishError(
+            "No HubSpot access token configured. Fix: set HUBSPOT_ACCESS_TOKEN (or hubspot_access_token "
+            "in roi.toml), or run against the sandbox."
+        )
+    base_url = _setting(settings, "hubspot_base_url", default="https://api.hubapi.com")
+    # No SDK-level retry: retries happen in HubSpotCaller so every attempt passes through the shared limiter.
+    return HubSpot(access_token=token, host=str(base_url).rstrip("/"))
+
+
+def portal_limiter(settings: Any) -> Any:
+    """The one PortalRateLimiter of this portal, shared with extraction."""
+    from connectors import ratelimit
+
+    token = _secret(_setting(settings, "hubspot_access_token")) or ""
+    tier = _setting(settings, "hubspot_tier", default="professional")
+    for factory_name in ("for_portal", "shared", "get"):
+        factory = getattr(ratelimit.PortalRateLimiter, factory_name, None)
+        if callable(factory):
+            try:
+                return factory(token, tier=tier)
+            except TypeError:
+                return factory(token)
+    return ratelimit.PortalRateLimiter(tier=tier)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Entry point
+
+
+def publish_to_hubspot(
+    settings: Any,
+    db_path: str | Path,
+    run_id: str,
+    dry_run: bool = False,
+    *,
+    client: Any = None,
+    limiter: Any = None,
+    workers: int = SEND_WORKERS,
+) -> PublishResult:
+    """Send the changed ROI values to HubSpot and record what happened (see module docstring).
+
+    dry_run: reads the portal's property schema and the warehouse, then returns what would be created and sent
+    (counts per object and property, a sample of changes); nothing is written to HubSpot or to the warehouse.
+    Raises PropertySchemaError when one of the pipeline's property names is owned by someone else.
+    """
+    started = datetime.now(UTC)
+    result = PublishResult(run_id=run_id, dry_run=dry_run, started_at=started)
+    client = client if client is not None else make_client(settings)
+    limiter = limiter if limiter is not None else portal_limiter(settings)
+    call = HubSpotCaller(limiter)
+
+    con = duckdb.connect(str(db_path))
+    try:
+        if not _table_exists(con, "main", DESIRED_TABLE.split(".", 1)[1]):
+            raise PublishError(
+                f"Desired values table {DESIRED_TABLE} is missing in {db_path}. "
+                "Fix: build the models (roi models build) before publishing."
+            )
+        if not dry_run:
+            _ensure_ops_tables(con)
+
+        tagging_plan = _setting(settings, "tagging_plan", "roi_tagging_plan")
+        result.schema = ensure_property_schema(
+            client,
+            call,
+            channel_options=channel_labels(Path(tagging_plan) if tagging_plan else None),
+            dry_run=dry_run,
+        )
+
+        rows, desired_counts = _diff(con)
+        for (obj, prop), n in desired_counts.items():
+            result.counts.setdefault((obj, prop), PropertyCounts()).desired = n
+        changes = _group_changes(rows, str(int(started.timestamp() * 1000)))
+        for obj, prop, *_ in rows:
+            result.counts.setdefault((obj, prop), PropertyCounts()).changed += 1
+        for change in changes:
+            result.counts.setdefault((change.object_type, COMPUTED_AT_PROPERTY), PropertyCounts())
+            result.counts[(change.object_type, COMPUTED_AT_PROPERTY)].desired += 1
+            result.counts[(change.object_type, COMPUTED_AT_PROPERTY)].changed += 1
+        result.records_changed = dict(Counter(c.object_type for c in changes))
+        result.sample = [
+            {"object_type": obj, "record_id": rid, "property": prop, "published": pub, "desired": des}
+            for obj, rid, prop, des, pub in rows[:SAMPLE_SIZE]
+        ]
+        if dry_run or not changes:
+            result.finished_at = datetime.now(UTC)
+            if not dry_run:
+                _record_log(con, result)
+            return result
+
+        _send_all(con, client, call, changes, result, workers)
+        result.update_calls = call.calls - result.schema.calls
+        result.finished_at = datetime.now(UTC)
+        _record_log(con, result)
+        return result
+    finally:
+        con.close()
+
+
+def _send_all(
+    con: duckdb.DuckDBPyConnection,
+    client: Any,
+    call: HubSpotCaller,
+    changes: list[_Change],
+    result: PublishResult,
+    workers: int,
+) -> None:
+    """Send every batch (a few at a time) and record outcomes from this thread only: DuckDB stays single-threaded."""
+    pending_accepted: list[_Change] = []
+    pending_failures: list[RecordFailure] = []
+    done_batches = 0
+
+    def account(outcome: _Outcome) -> None:
+        nonlocal done_batches
+        done_batches += 1
+        for change in outcome.accepted:
+            result.records_sent[change.object_type] = result.records_sent.get(change.object_type, 0) + 1
+            for prop in change.properties:
+                result.counts.setdefault((change.object_type, prop), PropertyCounts()).sent += 1
+        for change, failure in outcome.failures:
+            for prop in change.properties:
+                counts = result.counts.setdefault((change.object_type, prop), PropertyCounts())
+                if failure.skipped:
+                    counts.skipped += 1
+                else:
+                    counts.failed += 1
+            result.failures.append(failure)
+            pending_failures.append(failure)
+        pending_accepted.extend(outcome.accepted)
+        if done_batches % FLUSH_EVERY_BATCHES == 0:
+            flush()
+
+    def flush() -> None:
+        _record_published(con, pending_accepted, result.run_id)
+        _record_failures(con, pending_failures, result.run_id)
+        pending_accepted.clear()
+        pending_failures.clear()
+
+    batches = _batches(changes)
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hubspot-publish") as pool:
+        in_flight: set[Future[_Outcome]] = set()
+        for object_type, batch in batches:
+            in_flight.add(pool.submit(_send_batch, client, call, object_type, batch))
+            if len(in_flight) >= workers * 2:
+                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in done:
+                    account(future.result())
+        for future in in_flight:
+            account(future.result())
+    flush()
+    if result.records_failed:
+        log.warning(
+            "publish %s: %d records failed and will be retried next run", result.run_id, result.records_failed
+        )
+
+
+__all__ = [
+    "PIPELINE_PROPERTIES",
+    "HubSpotCaller",
+    "PropertySchemaError",
+    "PublishError",
+    "PublishResult",
+    "make_client",
+    "publish_to_hubspot",
+]
