@@ -1,0 +1,75 @@
+"""Plumbing shared by the flows: run ids, the warehouse lock, run artifacts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.logging import get_run_logger
+
+from flows.reporting import RunSummary, as_text, collect_run_summary, markdown_summary, roi_rows
+from flows.settings import open_warehouse
+
+# Scheduled runs wait this long for a running writer before giving up
+# (the deployment concurrency limit already queues them).
+DEFAULT_LOCK_WAIT_SECONDS = 600
+
+
+class PipelineStepError(RuntimeError):
+    """A step or a data test failed; `result` holds the run's summary (what ran, what was skipped)."""
+
+    def __init__(self, message: str, result: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def new_run_id(kind: str) -> str:
+    """Sortable, unique, readable: nightly-20261123T020000Z-1a2b3c4d."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{kind}-{stamp}-{uuid.uuid4().hex[:8]}"
+
+
+def build_outcome(build_result: Any) -> tuple[int, list[str]]:
+    """(tests passed, names of failed data tests) from models.runner.BuildResult."""
+    if build_result is None:
+        return 0, []
+    tests = list(getattr(build_result, "tests", []) or [])
+    failed = [getattr(t, "name", str(t)) for t in tests if not getattr(t, "passed", True)]
+    return len(tests) - len(failed), failed
+
+
+def publish_artifacts(
+    db_path: str | Path,
+    run_id: str,
+    *,
+    flow: str,
+    default_model: str | None,
+    tests: tuple[int, list[str]] = (0, []),
+    publish_skipped_reason: str | None = None,
+) -> RunSummary:
+    """Markdown summary of the run + table artifact of ROI by channel for the default model."""
+    logger = get_run_logger()
+    with open_warehouse(db_path, read_only=False) as con:
+        summary = collect_run_summary(con, run_id)
+        summary.tests_passed, summary.tests_failed = tests
+        summary.published_skipped_reason = publish_skipped_reason
+        try:
+            roi = roi_rows(con, "channel", default_model)
+        except LookupError as exc:
+            logger.warning("No ROI table artifact: %s", exc)
+            roi = []
+    create_markdown_artifact(
+        key=f"{flow}-summary",
+        markdown=markdown_summary(summary, flow=flow, db_path=db_path),
+        description=f"{flow} run {run_id}",
+    )
+    if roi:
+        create_table_artifact(
+            key="roi-by-channel",
+            table=[{k: as_text(v) for k, v in row.items()} for row in roi],
+            description=f"ROI by channel, all time, model {default_model or 'all'} (run {run_id})",
+        )
+    return summary

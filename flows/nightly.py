@@ -1,0 +1,100 @@
+"""`nightly`: extract every stream, build the models and their data tests, publish ROI to HubSpot.
+
+Order matters and is fixed: extracts -> build -> publish. An extract that fails does not stop the other
+extracts (they are independent) but it does stop publishing: ROI computed on partial data must not
+reach the CRM. A failing data test stops publishing too, loudly, and the run ends Failed so the
+schedule's owner hears about it.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from prefect import flow
+from prefect.logging import get_run_logger
+
+from flows.common import (
+    DEFAULT_LOCK_WAIT_SECONDS,
+    PipelineStepError,
+    build_outcome,
+    new_run_id,
+    publish_artifacts,
+)
+from flows.locking import warehouse_lock
+from flows.settings import database_path, default_model, load_settings, validate_settings
+from flows.tasks import (
+    build_models_step,
+    extract_ga4_step,
+    extract_hubspot_step,
+    load_spend_step,
+    publish_step,
+)
+
+
+@flow(
+    name="nightly",
+    description="Extract HubSpot (incremental), GA4 (trailing window), the spend file; build; publish.",
+)
+def nightly(
+    config_path: str | None = None,
+    today: date | None = None,
+    publish: bool = True,
+    lock_wait_seconds: float = DEFAULT_LOCK_WAIT_SECONDS,
+) -> dict[str, Any]:
+    """Run the whole pipeline once. `today` pins the GA4 trailing window (default: the property's today)."""
+    logger = get_run_logger()
+    settings = load_settings(config_path)
+    validate_settings(settings)
+    db_path = database_path(settings)
+    run_id = new_run_id("nightly")
+    logger.info("Run %s on warehouse %s", run_id, db_path)
+
+    with warehouse_lock(db_path, run_id=run_id, wait_seconds=lock_wait_seconds):
+        extract_states = {
+            "hubspot": extract_hubspot_step(config_path, run_id, return_state=True),
+            "ga4": extract_ga4_step(config_path, run_id, today=today, return_state=True),
+            "spend": load_spend_step(config_path, run_id, return_state=True),
+        }
+        failed_extracts = [name for name, state in extract_states.items() if not state.is_completed()]
+        build_result = build_models_step(config_path, run_id)
+        tests = build_outcome(build_result)
+
+        skipped_reason = None
+        if failed_extracts:
+            skipped_reason = (
+                f"extract failed for {', '.join(failed_extracts)}; ROI on partial data is not published."
+            )
+        elif tests[1]:
+            skipped_reason = (
+                f"{len(tests[1])} data test(s) failed: {', '.join(tests[1])}. Fix the data, re-run."
+            )
+        elif not publish:
+            skipped_reason = "publish=False was requested."
+        if skipped_reason and publish:
+            logger.error("PUBLISH SKIPPED: %s", skipped_reason)
+        elif skipped_reason:
+            logger.info(skipped_reason)
+        else:
+            publish_step(config_path, run_id)
+
+        summary = publish_artifacts(
+            db_path,
+            run_id,
+            flow="nightly",
+            default_model=default_model(settings),
+            tests=tests,
+            publish_skipped_reason=skipped_reason,
+        )
+
+    result = {
+        "run_id": run_id,
+        "rows": summary.total_rows,
+        "rejects": summary.rejects,
+        "tests_failed": summary.tests_failed,
+        "published": summary.records_published,
+        "publish_skipped": skipped_reason,
+    }
+    if failed_extracts or tests[1]:
+        raise PipelineStepError(f"nightly run {run_id} incomplete: {skipped_reason}", result)
+    return result

@@ -1,0 +1,120 @@
+"""Small named Prefect tasks: each one wraps one connector or model entry point and nothing else.
+
+Settings are loaded inside each task from the config path + environment, never passed as task or flow
+parameters, so tokens never reach Prefect's database or its UI. No task caches (NO_CACHE): every step
+talks to the outside world or writes the warehouse, and cache keys would try to hash settings.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+
+from flows.settings import database_path, load_settings, model_params, spend_file, tagging_plan_path
+
+# Connectors retry individual HTTP calls themselves; task retries cover a whole step dying on a
+# transport error.
+STEP_RETRIES = 2
+STEP_RETRY_DELAY = exponential_backoff(backoff_factor=5)
+STEP_RETRY_JITTER = 0.3
+# Errors that another attempt cannot fix: retrying them only spends API allowance.
+PERMANENT_STATUSES = {400, 401, 403, 404, 409, 422}
+
+
+def retry_only_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """retry_condition_fn: retry transport errors, 429 and 5xx; never configuration or permission errors."""
+    try:
+        state.result()
+    except (ValueError, TypeError, KeyError, PermissionError, FileNotFoundError):
+        return False
+    except Exception as exc:
+        status = (
+            getattr(exc, "status", None) or getattr(exc, "status_code", None) or getattr(exc, "code", None)
+        )
+        try:
+            return int(status) not in PERMANENT_STATUSES
+        except (TypeError, ValueError):
+            return True
+    return False
+
+
+def _step(name: str, *, retries: int = STEP_RETRIES):
+    return task(
+        name=name,
+        retries=retries,
+        retry_delay_seconds=STEP_RETRY_DELAY if retries else None,
+        retry_jitter_factor=STEP_RETRY_JITTER if retries else None,
+        retry_condition_fn=retry_only_transient if retries else None,
+        cache_policy=NO_CACHE,
+        persist_result=False,
+    )
+
+
+@_step("extract-hubspot")
+def extract_hubspot_step(
+    config_path: str | None,
+    run_id: str,
+    *,
+    mode: str = "incremental",
+    streams: list[str] | None = None,
+    modified_between: tuple[date, date] | None = None,
+) -> Any:
+    from connectors.hubspot import extract_hubspot
+
+    settings = load_settings(config_path)
+    return extract_hubspot(
+        settings,
+        database_path(settings),
+        run_id,
+        mode=mode,
+        streams=streams,
+        modified_between=modified_between,
+    )
+
+
+@_step("extract-ga4")
+def extract_ga4_step(
+    config_path: str | None,
+    run_id: str,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    today: date | None = None,
+) -> Any:
+    from connectors.ga4 import extract_ga4
+
+    settings = load_settings(config_path)
+    return extract_ga4(settings, database_path(settings), run_id, start=start, end=end, today=today)
+
+
+@_step("load-spend-file", retries=0)
+def load_spend_step(config_path: str | None, run_id: str) -> Any:
+    from connectors.spend import load_spend
+
+    settings = load_settings(config_path)
+    path = spend_file(settings)
+    if path is None:
+        return None
+    return load_spend(path, database_path(settings), run_id)
+
+
+@_step("build-models", retries=0)
+def build_models_step(config_path: str | None, run_id: str) -> Any:
+    from models.runner import build
+
+    settings = load_settings(config_path)
+    return build(
+        database_path(settings), tagging_plan=tagging_plan_path(settings), params=model_params(settings)
+    )
+
+
+@_step("publish-to-hubspot")
+def publish_step(config_path: str | None, run_id: str, *, dry_run: bool = False) -> Any:
+    from connectors.hubspot_publish import publish_to_hubspot
+
+    settings = load_settings(config_path)
+    return publish_to_hubspot(settings, database_path(settings), run_id, dry_run=dry_run)
