@@ -1,0 +1,108 @@
+-- Every deal (won, open and lost) under every attribution model: one row per credited touchpoint, credits summing
+-- to 1 per deal and model. Deals without any touchpoint in the lookback window get one 'unattributed' row (credit 1)
+-- so that no revenue or pipeline disappears from the ROI marts.
+-- Money stays exact: revenue = credit x won revenue and gross_margin = credit x gross margin are computed in DECIMAL,
+-- rounded to the cent, and the rounding remainder goes to the deal's largest credit, so per deal and model the rows
+-- add up to the deal's amounts to the cent.
+with model_credits as (
+    select 'first_touch' as attribution_model, * from first_touch
+    union all by name
+    select 'last_touch' as attribution_model, * from last_touch
+    union all by name
+    select 'last_non_direct' as attribution_model, * from last_non_direct
+    union all by name
+    select 'linear' as attribution_model, * from linear
+    union all by name
+    select 'time_decay' as attribution_model, * from time_decay
+    union all by name
+    select 'u_shaped' as attribution_model, * from u_shaped
+    union all by name
+    select 'w_shaped' as attribution_model, * from w_shaped
+    union all by name
+    select 'full_path' as attribution_model, * from full_path
+    union all by name
+    select 'j_shaped' as attribution_model, * from j_shaped
+    union all by name
+    select 'inverse_j' as attribution_model, * from inverse_j
+    union all by name
+    select 'markov' as attribution_model, * from markov
+),
+
+attribution_models as (
+    select distinct attribution_model from model_credits
+    union
+    -- listed again so that a data set without a single touchpoint still yields every model
+    select unnest([
+        'first_touch', 'last_touch', 'last_non_direct', 'linear', 'time_decay', 'u_shaped', 'w_shaped',
+        'full_path', 'j_shaped', 'inverse_j', 'markov'
+    ])
+),
+
+deals as (
+    select deal_id, won_revenue, gross_margin
+    from int_deals
+),
+
+unattributed as (
+    select
+        attribution_models.attribution_model,
+        deals.deal_id,
+        null::bigint as contact_id,
+        null::bigint as touch_index,
+        null::timestamptz as touchpoint_at,
+        'unattributed' as channel,
+        null::varchar as source,
+        null::varchar as medium,
+        null::varchar as campaign,
+        1.0::double as credit
+    from deals
+    cross join attribution_models
+    where not exists (select 1 from int_deal_touchpoints as touches where touches.deal_id = deals.deal_id)
+),
+
+credits as (
+    select
+        attribution_model, deal_id, contact_id, touch_index, touchpoint_at, channel, source, medium, campaign, credit
+    from model_credits
+    union all
+    select
+        attribution_model, deal_id, contact_id, touch_index, touchpoint_at, channel, source, medium, campaign, credit
+    from unattributed
+),
+
+rounded as (
+    select
+        credits.*,
+        deals.won_revenue,
+        deals.gross_margin as deal_gross_margin,
+        round(credits.credit::decimal(38, 15) * deals.won_revenue, 2) as revenue_cents,
+        round(credits.credit::decimal(38, 15) * deals.gross_margin, 2) as gross_margin_cents,
+        row_number() over (
+            partition by credits.attribution_model, credits.deal_id
+            order by credits.credit desc, credits.touch_index
+        ) as credit_rank
+    from credits
+    join deals on deals.deal_id = credits.deal_id
+),
+
+final as (
+    select
+        attribution_model,
+        deal_id,
+        contact_id,
+        touchpoint_at,
+        channel,
+        source,
+        medium,
+        campaign,
+        credit,
+        (revenue_cents + case when credit_rank = 1
+            then won_revenue - sum(revenue_cents) over (partition by attribution_model, deal_id) else 0 end
+        )::decimal(18, 2) as revenue,
+        (gross_margin_cents + case when credit_rank = 1
+            then deal_gross_margin - sum(gross_margin_cents) over (partition by attribution_model, deal_id) else 0 end
+        )::decimal(18, 2) as gross_margin
+    from rounded
+)
+
+select * from final
