@@ -21,7 +21,9 @@ PROPERTY_PREFIX = "roi_"
 OBJECT_TYPES = ("contacts", "deals")
 COMPUTED_AT_PROPERTY = "roi_computed_at"
 
-# Used when models.tagging_plan is not importable (docs/contracts.md section 1 lists the same ids and labels).
+DEFAULT_TAGGING_PLAN = Path(__file__).resolve().parent.parent / "models" / "tagging_plan.yaml"
+UNATTRIBUTED_LABEL = "Unattributed (no touchpoint)"
+# Used when the tagging plan cannot be read (docs/contracts.md section 1 lists the same ids and labels).
 DEFAULT_CHANNEL_LABELS: dict[str, str] = {
     "organic_search": "Organic search",
     "paid_search": "Paid search",
@@ -247,25 +249,28 @@ def owned_property_names(object_type: str) -> set[str]:
 
 
 def channel_labels(tagging_plan: Path | None = None) -> dict[str, str]:
-    """Channel id -> label, from the tagging plan when models.tagging_plan can read it, else the contract's list."""
+    """Channel id -> label for the enumeration options: the tagging plan's `channels`, else the contract's list.
+
+    Read straight from the YAML (connectors must not import models). `unattributed` is always added: the
+    attribution mart gives that channel to deals without any touchpoint.
+    """
+    labels: dict[str, str] = {}
+    path = tagging_plan or DEFAULT_TAGGING_PLAN
     try:
-        from models import tagging_plan as plan_module  # type: ignore[attr-defined]
-    except ImportError:
-        return dict(DEFAULT_CHANNEL_LABELS)
-    try:
-        plan = plan_module.load(tagging_plan) if tagging_plan else plan_module.load()
-        channels = getattr(plan, "channels", None)
-        labels: dict[str, str] = {}
-        for channel in channels or []:
-            channel_id = getattr(channel, "id", None) or getattr(channel, "name", None)
-            if channel_id:
-                labels[channel_id] = getattr(channel, "label", None) or channel_id
-        if labels:
-            labels.setdefault("unassigned", DEFAULT_CHANNEL_LABELS["unassigned"])
-            return labels
-    except Exception:  # a broken plan is reported by the models build; publishing keeps the known channels
-        pass
-    return dict(DEFAULT_CHANNEL_LABELS)
+        import yaml
+
+        channels = (yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}).get("channels") or {}
+        if isinstance(channels, dict):
+            labels = {str(k): str(v or k) for k, v in channels.items()}
+        elif isinstance(channels, list):  # a list of {id, label} mappings
+            labels = {str(c["id"]): str(c.get("label") or c["id"]) for c in channels if isinstance(c, dict)}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        labels = {}  # a broken plan is reported by the models build; publishing keeps the known channels
+    if not labels:
+        labels = dict(DEFAULT_CHANNEL_LABELS)
+    labels.setdefault("unassigned", DEFAULT_CHANNEL_LABELS["unassigned"])
+    labels.setdefault("unattributed", UNATTRIBUTED_LABEL)
+    return labels
 
 
 @dataclass
@@ -347,13 +352,13 @@ def ensure_property_schema(
                 if set(channel_options) - known:
                     # Keep the options other runs created (records may still hold them) and append the new ones.
                     merged = list(current.get("options") or [])
-                    for order, (value, label) in enumerate(channel_options.items()):
+                    for value, label in channel_options.items():
                         if value not in known:
                             merged.append(
                                 {
                                     "label": label,
                                     "value": value,
-                                    "displayOrder": len(merged) + order,
+                                    "displayOrder": len(merged),
                                     "hidden": False,
                                 }
                             )

@@ -115,6 +115,31 @@ class PublishResult:
     def ok(self) -> bool:
         return self.records_failed == 0
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe view (flows return it as a Prefect result; no secrets in it)."""
+        return {
+            "run_id": self.run_id,
+            "dry_run": self.dry_run,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "schema": {
+                "groups_created": self.schema.groups_created,
+                "properties_created": self.schema.properties_created,
+                "options_added": self.schema.options_added,
+            },
+            "records_changed": self.records_changed,
+            "records_sent": self.records_sent,
+            "records_failed": self.records_failed,
+            "records_skipped": self.records_skipped,
+            "update_calls": self.update_calls,
+            "api_calls": self.api_calls,
+            "properties": [
+                {"object_type": obj, "property": prop, **vars(c)} for (obj, prop), c in sorted(self.counts.items())
+            ],
+            "sample": self.sample,
+            "failures": [vars(f) for f in self.failures[:SAMPLE_SIZE]],
+        }
+
     def summary(self) -> str:
         verb = "would send" if self.dry_run else "sent"
         lines = [f"publish run {self.run_id}{' (dry run: nothing sent)' if self.dry_run else ''}"]
@@ -289,16 +314,24 @@ def _owned_names_sql() -> str:
     return ", ".join(f"('{obj}', '{name}')" for obj, name in names)
 
 
-def _live_records_sql(con: duckdb.DuckDBPyConnection) -> str:
-    """Records that still exist: in the desired set, or in the raw extract and neither archived nor merged away."""
-    parts = ["SELECT DISTINCT object_type, record_id FROM desired"]
+def _raw_records_sql(con: duckdb.DuckDBPyConnection, *, gone: bool) -> str | None:
+    """Record ids from the raw extract: those still in HubSpot, or (gone=True) those archived or merged away."""
+    parts = []
+    condition = "coalesce(archived, false) OR merged_into_id IS NOT NULL"
     for object_type, table in (("contacts", "hubspot_contacts"), ("deals", "hubspot_deals")):
         if _table_exists(con, "raw", table):
             parts.append(
-                f"SELECT '{object_type}', CAST(id AS BIGINT) FROM raw.{table} "
-                "WHERE coalesce(archived, false) = false AND merged_into_id IS NULL"
+                f"SELECT '{object_type}' AS object_type, CAST(id AS BIGINT) AS record_id FROM raw.{table} "
+                f"WHERE {condition if gone else f'NOT ({condition})'}"
             )
-    return " UNION ".join(parts)
+    return " UNION ALL ".join(parts) if parts else None
+
+
+def _live_records_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """Records that still exist: in the desired set, or in the raw extract and neither archived nor merged away."""
+    raw_live = _raw_records_sql(con, gone=False)
+    desired = "SELECT DISTINCT object_type, record_id FROM publish_desired"
+    return f"{desired} UNION {raw_live}" if raw_live else desired
 
 
 def _diff(
@@ -312,19 +345,22 @@ def _diff(
         else "SELECT NULL::VARCHAR AS object_type, NULL::BIGINT AS record_id, NULL::VARCHAR AS property, "
         "NULL::VARCHAR AS value WHERE false"
     )
+    gone_sql = _raw_records_sql(con, gone=True) or "SELECT NULL::VARCHAR, NULL::BIGINT WHERE false"
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE desired AS
+        CREATE OR REPLACE TEMP TABLE publish_desired AS
         SELECT v.object_type, CAST(v.record_id AS BIGINT) AS record_id, v.property, v.value
         FROM {DESIRED_TABLE} AS v
         JOIN (VALUES {_owned_names_sql()}) AS owned(object_type, property)
           ON owned.object_type = v.object_type AND owned.property = v.property
         WHERE v.value IS NOT NULL AND v.record_id IS NOT NULL
+          -- records the last extract saw archived or merged into another are gone from HubSpot: nothing to send
+          AND (v.object_type, CAST(v.record_id AS BIGINT)) NOT IN ({gone_sql})
         QUALIFY row_number() OVER (PARTITION BY v.object_type, v.record_id, v.property ORDER BY v.value) = 1
     """)
     desired_counts = {
         (obj, prop): n
         for obj, prop, n in con.execute(
-            "SELECT object_type, property, count(*) FROM desired GROUP BY ALL"
+            "SELECT object_type, property, count(*) FROM publish_desired GROUP BY ALL"
         ).fetchall()
     }
     changes = con.execute(f"""
@@ -338,7 +374,7 @@ def _diff(
                coalesce(d.property, p.property) AS property,
                d.value AS desired,
                p.value AS published
-        FROM desired AS d
+        FROM publish_desired AS d
         FULL OUTER JOIN (SELECT * FROM published WHERE property <> '{COMPUTED_AT_PROPERTY}') AS p
           ON p.object_type = d.object_type AND p.record_id = d.record_id AND p.property = d.property
         WHERE d.value IS DISTINCT FROM p.value
@@ -686,7 +722,7 @@ def publish_to_hubspot(
         if not dry_run:
             _ensure_ops_tables(con)
 
-        tagging_plan = _setting(settings, "tagging_plan", "roi_tagging_plan")
+        tagging_plan = _setting(settings, "tagging_plan_path", "tagging_plan", "roi_tagging_plan")
         result.schema = ensure_property_schema(
             client,
             call,
@@ -698,7 +734,7 @@ def publish_to_hubspot(
         for (obj, prop), n in desired_counts.items():
             result.counts.setdefault((obj, prop), PropertyCounts()).desired = n
         changes = _group_changes(rows, str(int(started.timestamp() * 1000)))
-        for obj, prop, *_ in rows:
+        for obj, _record_id, prop, *_ in rows:
             result.counts.setdefault((obj, prop), PropertyCounts()).changed += 1
         for change in changes:
             result.counts.setdefault((change.object_type, COMPUTED_AT_PROPERTY), PropertyCounts())
