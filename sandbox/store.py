@@ -1,0 +1,686 @@
+"""In-memory CRM store behind the HubSpot stand-in: objects, associations, properties, pipelines.
+
+The generator (sandbox.generator) fills it; the API (sandbox.hubspot_api) serves it. Values are kept exactly
+as HubSpot returns them (strings or None), so the API layer only has to pick and serialise.
+
+Sized for 1,000,000 contacts: records live in a dict keyed by id, and each object type keeps its live ids and
+its archived ids in two sorted lists, so a list page is one bisect plus `limit` steps (O(page)).
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+OBJECT_TYPES = ("contacts", "deals", "line_items")
+
+# HubSpot-defined association type ids (HUBSPOT_DEFINED category), both directions.
+ASSOCIATION_TYPE_IDS: dict[tuple[str, str], int] = {
+    ("contacts", "deals"): 4,
+    ("deals", "contacts"): 3,
+    ("deals", "line_items"): 19,
+    ("line_items", "deals"): 20,
+}
+# Association labels as HubSpot names them in v3 embedded associations ("type" field).
+ASSOCIATION_TYPE_NAMES: dict[tuple[str, str], str] = {
+    ("contacts", "deals"): "contact_to_deal",
+    ("deals", "contacts"): "deal_to_contact",
+    ("deals", "line_items"): "deal_to_line_item",
+    ("line_items", "deals"): "line_item_to_deal",
+}
+
+# The property that records the last change: contacts use the legacy name, every other object the hs_ one.
+LAST_MODIFIED_PROPERTY = {
+    "contacts": "lastmodifieddate",
+    "deals": "hs_lastmodifieddate",
+    "line_items": "hs_lastmodifieddate",
+}
+
+# Properties HubSpot returns on every record even when not asked for (list, read and search).
+DEFAULT_RETURNED_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "contacts": ("createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"),
+    "deals": (
+        "amount",
+        "closedate",
+        "createdate",
+        "dealname",
+        "dealstage",
+        "hs_lastmodifieddate",
+        "hs_object_id",
+        "pipeline",
+    ),
+    "line_items": (
+        "amount",
+        "createdate",
+        "hs_lastmodifieddate",
+        "hs_object_id",
+        "name",
+        "price",
+        "quantity",
+    ),
+}
+
+VALID_PROPERTY_TYPES = ("string", "number", "date", "datetime", "enumeration", "bool", "phone_number")
+VALID_FIELD_TYPES = (
+    "text",
+    "textarea",
+    "number",
+    "select",
+    "radio",
+    "checkbox",
+    "booleancheckbox",
+    "date",
+    "file",
+    "html",
+    "phonenumber",
+    "calculation_equation",
+)
+# Which fieldTypes make sense for each type (HubSpot refuses e.g. type=number with fieldType=select).
+FIELD_TYPES_BY_TYPE: dict[str, tuple[str, ...]] = {
+    "string": ("text", "textarea", "file", "html", "phonenumber"),
+    "number": ("number", "calculation_equation"),
+    "date": ("date",),
+    "datetime": ("date",),
+    "enumeration": ("select", "radio", "checkbox", "booleancheckbox", "calculation_equation"),
+    "bool": ("booleancheckbox", "select", "radio"),
+    "phone_number": ("phonenumber", "text"),
+}
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def format_hubspot_datetime(value: datetime) -> str:
+    """ISO string the way HubSpot writes datetime property values: UTC, milliseconds, trailing Z."""
+    value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def parse_hubspot_datetime(value: str) -> datetime:
+    """Parse an ISO datetime (with Z or offset), a date, or epoch milliseconds into an aware UTC datetime."""
+    text = value.strip()
+    if text.lstrip("-").isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def to_epoch_ms(value: datetime) -> int:
+    return (value - EPOCH) // _ONE_MS
+
+
+_ONE_MS = datetime(1970, 1, 1, 0, 0, 0, 1000, tzinfo=UTC) - EPOCH
+
+
+@dataclass(slots=True)
+class CrmRecord:
+    id: int
+    properties: dict[str, str | None]
+    created_at: datetime
+    updated_at: datetime
+    archived: bool = False
+    archived_at: datetime | None = None
+
+
+def _prop(
+    name: str,
+    label: str,
+    type_: str,
+    field_type: str,
+    group: str,
+    *,
+    read_only: bool = False,
+    hubspot_defined: bool = True,
+    options: list[dict] | None = None,
+    display_hint: str | None = None,
+) -> dict:
+    definition = {
+        "name": name,
+        "label": label,
+        "type": type_,
+        "fieldType": field_type,
+        "groupName": group,
+        "description": "",
+        "options": options or [],
+        "displayOrder": -1,
+        "calculated": False,
+        "externalOptions": False,
+        "hasUniqueValue": name == "hs_object_id",
+        "hidden": False,
+        "hubspotDefined": hubspot_defined,
+        "formField": False,
+        "archived": False,
+        "createdAt": "2019-08-06T02:41:52.000Z",
+        "updatedAt": "2019-08-06T02:41:52.000Z",
+        "modificationMetadata": {
+            "archivable": not hubspot_defined,
+            "readOnlyDefinition": hubspot_defined,
+            "readOnlyValue": read_only,
+        },
+    }
+    if display_hint:
+        definition["numberDisplayHint"] = display_hint
+    return definition
+
+
+def _options(values: Iterable[tuple[str, str]]) -> list[dict]:
+    return [
+        {"label": label, "value": value, "displayOrder": i, "hidden": False}
+        for i, (value, label) in enumerate(values)
+    ]
+
+
+ANALYTICS_SOURCE_OPTIONS = _options(
+    [
+        ("ORGANIC_SEARCH", "Organic Search"),
+        ("PAID_SEARCH", "Paid Search"),
+        ("EMAIL_MARKETING", "Email Marketing"),
+        ("SOCIAL_MEDIA", "Social Media"),
+        ("REFERRALS", "Referrals"),
+        ("OTHER_CAMPAIGNS", "Other Campaigns"),
+        ("DIRECT_TRAFFIC", "Direct Traffic"),
+        ("OFFLINE", "Offline Sources"),
+        ("PAID_SOCIAL", "Paid Social"),
+        ("AI_REFERRALS", "AI Referrals"),
+    ]
+)
+LIFECYCLE_OPTIONS = _options(
+    [
+        ("subscriber", "Subscriber"),
+        ("lead", "Lead"),
+        ("marketingqualifiedlead", "Marketing Qualified Lead"),
+        ("salesqualifiedlead", "Sales Qualified Lead"),
+        ("opportunity", "Opportunity"),
+        ("customer", "Customer"),
+        ("evangelist", "Evangelist"),
+        ("other", "Other"),
+    ]
+)
+HOW_DID_YOU_HEAR_OPTIONS = _options(
+    [
+        ("salon_maison_objet", "Salon Maison&Objet"),
+        ("salon_bijorhca", "Salon Bijorhca"),
+        ("bouche_a_oreille", "Bouche à oreille"),
+        ("recommandation_client", "Recommandation d'un client"),
+    ]
+)
+BOOL_OPTIONS = _options([("true", "Yes"), ("false", "No")])
+CURRENCY_OPTIONS = _options([("EUR", "Euro"), ("USD", "US Dollar"), ("GBP", "British Pound")])
+
+
+def default_property_definitions(object_type: str) -> list[dict]:
+    """HubSpot-defined properties the pipeline reads (plus the sandbox's custom contact property)."""
+    common = [
+        _prop(
+            "hs_object_id", "Record ID", "number", "number", f"{object_type[:-1]}information", read_only=True
+        ),
+        _prop(
+            "createdate", "Create Date", "datetime", "date", f"{object_type[:-1]}information", read_only=True
+        ),
+    ]
+    if object_type == "contacts":
+        info, analytics = "contactinformation", "analyticsinformation"
+        lifecycle_dates = [
+            _prop(
+                f"hs_lifecyclestage_{stage}_date",
+                f"Became a {label} Date",
+                "datetime",
+                "date",
+                info,
+                read_only=True,
+            )
+            for stage, label in [
+                ("subscriber", "Subscriber"),
+                ("lead", "Lead"),
+                ("marketingqualifiedlead", "Marketing Qualified Lead"),
+                ("salesqualifiedlead", "Sales Qualified Lead"),
+                ("opportunity", "Opportunity"),
+                ("customer", "Customer"),
+                ("evangelist", "Evangelist"),
+                ("other", "Other"),
+            ]
+        ]
+        return [
+            *common,
+            _prop("lastmodifieddate", "Last Modified Date", "datetime", "date", info, read_only=True),
+            _prop("email", "Email", "string", "text", info),
+            _prop("firstname", "First Name", "string", "text", info),
+            _prop("lastname", "Last Name", "string", "text", info),
+            _prop(
+                "lifecyclestage", "Lifecycle Stage", "enumeration", "radio", info, options=LIFECYCLE_OPTIONS
+            ),
+            *lifecycle_dates,
+            _prop(
+                "hs_analytics_source",
+                "Original Source",
+                "enumeration",
+                "select",
+                analytics,
+                read_only=True,
+                options=ANALYTICS_SOURCE_OPTIONS,
+            ),
+            _prop(
+                "hs_analytics_source_data_1",
+                "Original Source Drill-Down 1",
+                "string",
+                "text",
+                analytics,
+                read_only=True,
+            ),
+            _prop(
+                "hs_analytics_source_data_2",
+                "Original Source Drill-Down 2",
+                "string",
+                "text",
+                analytics,
+                read_only=True,
+            ),
+            _prop("hs_analytics_first_url", "First Page Seen", "string", "text", analytics, read_only=True),
+            _prop(
+                "hs_analytics_first_referrer",
+                "First Referring Site",
+                "string",
+                "text",
+                analytics,
+                read_only=True,
+            ),
+            _prop(
+                "hs_analytics_first_timestamp",
+                "Time First Seen",
+                "datetime",
+                "date",
+                analytics,
+                read_only=True,
+            ),
+            _prop(
+                "hs_latest_source",
+                "Latest Traffic Source",
+                "enumeration",
+                "select",
+                analytics,
+                read_only=True,
+                options=ANALYTICS_SOURCE_OPTIONS,
+            ),
+            _prop(
+                "hs_latest_source_data_1",
+                "Latest Traffic Source Drill-Down 1",
+                "string",
+                "text",
+                analytics,
+                read_only=True,
+            ),
+            _prop(
+                "hs_latest_source_data_2",
+                "Latest Traffic Source Drill-Down 2",
+                "string",
+                "text",
+                analytics,
+                read_only=True,
+            ),
+            _prop(
+                "hs_latest_source_timestamp",
+                "Latest Traffic Source Date",
+                "datetime",
+                "date",
+                analytics,
+                read_only=True,
+            ),
+            _prop(
+                "hs_merged_object_ids", "Merged Contact IDs", "enumeration", "checkbox", info, read_only=True
+            ),
+            _prop(
+                "how_did_you_hear_about_us",
+                "How did you hear about us?",
+                "enumeration",
+                "select",
+                info,
+                hubspot_defined=False,
+                options=HOW_DID_YOU_HEAR_OPTIONS,
+            ),
+        ]
+    if object_type == "deals":
+        info = "dealinformation"
+        return [
+            *common,
+            _prop("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", info, read_only=True),
+            _prop("dealname", "Deal Name", "string", "text", info),
+            _prop("amount", "Amount", "number", "number", info, display_hint="currency"),
+            _prop("deal_currency_code", "Currency", "enumeration", "select", info, options=CURRENCY_OPTIONS),
+            _prop(
+                "amount_in_home_currency",
+                "Amount in company currency",
+                "number",
+                "number",
+                info,
+                read_only=True,
+                display_hint="currency",
+            ),
+            _prop("dealstage", "Deal Stage", "enumeration", "radio", info),
+            _prop("pipeline", "Pipeline", "enumeration", "select", info),
+            _prop("closedate", "Close Date", "datetime", "date", info),
+            _prop(
+                "hs_is_closed_won",
+                "Is Closed Won",
+                "bool",
+                "booleancheckbox",
+                info,
+                read_only=True,
+                options=BOOL_OPTIONS,
+            ),
+            _prop(
+                "hs_is_closed",
+                "Is Deal Closed?",
+                "bool",
+                "booleancheckbox",
+                info,
+                read_only=True,
+                options=BOOL_OPTIONS,
+            ),
+            _prop(
+                "hs_deal_stage_probability",
+                "Deal Stage Probability",
+                "number",
+                "number",
+                info,
+                read_only=True,
+                display_hint="probability",
+            ),
+            _prop("hs_merged_object_ids", "Merged Deal IDs", "enumeration", "checkbox", info, read_only=True),
+        ]
+    if object_type == "line_items":
+        info = "lineiteminformation"
+        return [
+            *common,
+            _prop("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", info, read_only=True),
+            _prop("name", "Name", "string", "text", info),
+            _prop("hs_sku", "SKU", "string", "text", info),
+            _prop("price", "Unit price", "number", "number", info, display_hint="currency"),
+            _prop("quantity", "Quantity", "number", "number", info),
+            _prop("amount", "Net price", "number", "number", info, read_only=True, display_hint="currency"),
+            _prop("hs_cost_of_goods_sold", "Unit cost", "number", "number", info, display_hint="currency"),
+            _prop(
+                "hs_line_item_currency_code",
+                "Currency",
+                "enumeration",
+                "select",
+                info,
+                options=CURRENCY_OPTIONS,
+            ),
+        ]
+    raise ValueError(f"unknown object type {object_type!r}: expected one of {OBJECT_TYPES}")
+
+
+def default_property_groups(object_type: str) -> list[dict]:
+    names = {
+        "contacts": [
+            ("contactinformation", "Contact information"),
+            ("analyticsinformation", "Web analytics"),
+        ],
+        "deals": [("dealinformation", "Deal information")],
+        "line_items": [("lineiteminformation", "Line item information")],
+    }[object_type]
+    return [
+        {"name": n, "label": label, "displayOrder": i, "archived": False}
+        for i, (n, label) in enumerate(names)
+    ]
+
+
+class UnknownObjectType(KeyError):
+    pass
+
+
+class _ObjectTable:
+    """One object type: records by id plus sorted id lists for live and archived records."""
+
+    __slots__ = ("archived_ids", "live_ids", "merged_into", "records")
+
+    def __init__(self) -> None:
+        self.records: dict[int, CrmRecord] = {}
+        self.live_ids: list[int] = []
+        self.archived_ids: list[int] = []
+        self.merged_into: dict[int, int] = {}  # loser id -> winner id (losers are gone from `records`)
+
+
+def _insert_sorted(ids: list[int], record_id: int) -> None:
+    # The generator adds ids in increasing order: appending keeps this O(1) in the common case.
+    if not ids or ids[-1] < record_id:
+        ids.append(record_id)
+    else:
+        position = bisect.bisect_left(ids, record_id)
+        if position == len(ids) or ids[position] != record_id:
+            ids.insert(position, record_id)
+
+
+def _remove_sorted(ids: list[int], record_id: int) -> None:
+    position = bisect.bisect_left(ids, record_id)
+    if position < len(ids) and ids[position] == record_id:
+        del ids[position]
+
+
+class CrmStore:
+    """Thread-safe in-memory CRM (one re-entrant lock; the API server and tests share it)."""
+
+    OBJECT_TYPES = OBJECT_TYPES
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self._tables: dict[str, _ObjectTable] = {t: _ObjectTable() for t in OBJECT_TYPES}
+        # (from_type, to_type) -> from_id -> {to_id: type_id}
+        self._associations: dict[tuple[str, str], dict[int, dict[int, int]]] = {
+            pair: {} for pair in ASSOCIATION_TYPE_IDS
+        }
+        self._properties: dict[str, dict[str, dict]] = {t: {} for t in OBJECT_TYPES}
+        self._groups: dict[str, dict[str, dict]] = {t: {} for t in OBJECT_TYPES}
+        self._pipelines: dict[str, list[dict]] = {t: [] for t in OBJECT_TYPES}
+        # Bumped on every change: the search layer caches filtered id lists per version.
+        self.version = 0
+        for object_type in OBJECT_TYPES:
+            for group in default_property_groups(object_type):
+                self.define_group(object_type, group)
+            for definition in default_property_definitions(object_type):
+                self.define_property(object_type, definition)
+
+    # ----------------------------------------------------------------- helpers
+    def _table(self, object_type: str) -> _ObjectTable:
+        try:
+            return self._tables[object_type]
+        except KeyError:
+            raise UnknownObjectType(object_type) from None
+
+    def _stamp(self, object_type: str, record: CrmRecord, at: datetime) -> None:
+        record.updated_at = at
+        record.properties[LAST_MODIFIED_PROPERTY[object_type]] = format_hubspot_datetime(at)
+
+    # ----------------------------------------------------------------- objects
+    def add(
+        self,
+        object_type: str,
+        record_id: int,
+        properties: dict[str, str | None],
+        created_at: datetime,
+        updated_at: datetime,
+        archived: bool = False,
+    ) -> CrmRecord:
+        """Add (or replace) a record. createdate, the last-modified property and hs_object_id are filled in
+        from the arguments when the caller leaves them out, as HubSpot always has them."""
+        table = self._table(object_type)
+        props = dict(properties)
+        props.setdefault("hs_object_id", str(record_id))
+        props.setdefault("createdate", format_hubspot_datetime(created_at))
+        props.setdefault(LAST_MODIFIED_PROPERTY[object_type], format_hubspot_datetime(updated_at))
+        record = CrmRecord(
+            record_id, props, created_at, updated_at, archived, updated_at if archived else None
+        )
+        with self.lock:
+            previous = table.records.get(record_id)
+            if previous is not None:
+                _remove_sorted(table.archived_ids if previous.archived else table.live_ids, record_id)
+            table.records[record_id] = record
+            _insert_sorted(table.archived_ids if archived else table.live_ids, record_id)
+            self.version += 1
+        return record
+
+    def get(self, object_type: str, record_id: int) -> CrmRecord | None:
+        """The record, archived or not; None when it never existed or was merged away."""
+        return self._table(object_type).records.get(record_id)
+
+    def update(
+        self, object_type: str, record_id: int, properties: dict[str, str | None], at: datetime | None = None
+    ) -> CrmRecord:
+        table = self._table(object_type)
+        at = at or datetime.now(UTC)
+        with self.lock:
+            record = table.records.get(record_id)
+            if record is None or record.archived:
+                raise KeyError(f"{object_type} {record_id} does not exist")
+            for name, value in properties.items():
+                # HubSpot clears a property when it is sent an empty string.
+                record.properties[name] = None if value == "" else value
+            self._stamp(object_type, record, at)
+            self.version += 1
+            return record
+
+    def touch(self, object_type: str, ids: Iterable[int], at: datetime) -> None:
+        """A bulk change that gives many records the same modification timestamp (e.g. a workflow)."""
+        table = self._table(object_type)
+        with self.lock:
+            for record_id in ids:
+                record = table.records.get(record_id)
+                if record is not None:
+                    self._stamp(object_type, record, at)
+            self.version += 1
+
+    def archive(self, object_type: str, record_id: int, at: datetime) -> None:
+        table = self._table(object_type)
+        with self.lock:
+            record = table.records.get(record_id)
+            if record is None:
+                raise KeyError(f"{object_type} {record_id} does not exist")
+            if record.archived:
+                return
+            record.archived = True
+            record.archived_at = at
+            record.updated_at = at
+            _remove_sorted(table.live_ids, record_id)
+            _insert_sorted(table.archived_ids, record_id)
+            self.version += 1
+
+    def merge(self, object_type: str, loser_id: int, winner_id: int, at: datetime) -> None:
+        """Merge loser into winner: the loser disappears (404, never listed), the winner lists it in
+        hs_merged_object_ids and takes over its associations."""
+        table = self._table(object_type)
+        with self.lock:
+            loser = table.records.get(loser_id)
+            winner = table.records.get(winner_id)
+            if loser is None or winner is None:
+                raise KeyError(f"cannot merge {object_type} {loser_id} into {winner_id}: record missing")
+            del table.records[loser_id]
+            _remove_sorted(table.archived_ids if loser.archived else table.live_ids, loser_id)
+            table.merged_into[loser_id] = winner_id
+            merged = [m for m in (winner.properties.get("hs_merged_object_ids") or "").split(";") if m]
+            merged += [m for m in (loser.properties.get("hs_merged_object_ids") or "").split(";") if m]
+            merged.append(str(loser_id))
+            winner.properties["hs_merged_object_ids"] = ";".join(merged)
+            for (from_type, to_type), links in self._associations.items():
+                if from_type == object_type and loser_id in links:
+                    for to_id, type_id in links.pop(loser_id).items():
+                        back = self._associations[(to_type, from_type)].get(to_id, {})
+                        back.pop(loser_id, None)
+                        self._link(from_type, winner_id, to_type, to_id, type_id)
+            self._stamp(object_type, winner, at)
+            self.version += 1
+
+    def count(self, object_type: str, archived: bool = False) -> int:
+        table = self._table(object_type)
+        return len(table.archived_ids if archived else table.live_ids)
+
+    def page(
+        self, object_type: str, after_id: int | None, limit: int, archived: bool = False
+    ) -> tuple[list[CrmRecord], int | None]:
+        """One list page in id order: records with id > after_id, and the id to go on after (None: last)."""
+        table = self._table(object_type)
+        with self.lock:
+            ids = table.archived_ids if archived else table.live_ids
+            start = 0 if after_id is None else bisect.bisect_right(ids, after_id)
+            chunk = ids[start : start + limit]
+            records = [table.records[i] for i in chunk]
+            more = start + limit < len(ids)
+        return records, (chunk[-1] if more and chunk else None)
+
+    def iter_records(self, object_type: str, archived: bool = False) -> Iterator[CrmRecord]:
+        """Snapshot iteration in id order (live records unless archived=True)."""
+        table = self._table(object_type)
+        with self.lock:
+            ids = list(table.archived_ids if archived else table.live_ids)
+        records = table.records
+        for record_id in ids:
+            record = records.get(record_id)
+            if record is not None:
+                yield record
+
+    # ------------------------------------------------------------ associations
+    def _link(self, from_type: str, from_id: int, to_type: str, to_id: int, type_id: int) -> None:
+        self._associations[(from_type, to_type)].setdefault(from_id, {})[to_id] = type_id
+
+    def associate(self, from_type: str, from_id: int, to_type: str, to_id: int, type_id: int) -> None:
+        """Store the association in both directions, with HubSpot's type id for the reverse direction."""
+        pair = (from_type, to_type)
+        if pair not in ASSOCIATION_TYPE_IDS:
+            raise ValueError(f"unsupported association {from_type} -> {to_type}")
+        with self.lock:
+            self._link(from_type, from_id, to_type, to_id, type_id)
+            self._link(to_type, to_id, from_type, from_id, ASSOCIATION_TYPE_IDS[(to_type, from_type)])
+            self.version += 1
+
+    def associations(self, from_type: str, from_id: int, to_type: str) -> list[tuple[int, int]]:
+        """(to_id, type_id) pairs in to_id order; empty when none (or the pair is unsupported)."""
+        links = self._associations.get((from_type, to_type))
+        if links is None:
+            return []
+        with self.lock:
+            found = links.get(from_id)
+            return sorted(found.items()) if found else []
+
+    # -------------------------------------------------------------- properties
+    def define_property(self, object_type: str, definition: dict) -> None:
+        if "name" not in definition:
+            raise ValueError("a property definition needs a name")
+        with self.lock:
+            self._properties[self._check_type(object_type)][definition["name"]] = definition
+            self.version += 1
+
+    def property(self, object_type: str, name: str) -> dict | None:
+        return self._properties[self._check_type(object_type)].get(name)
+
+    def properties(self, object_type: str) -> list[dict]:
+        with self.lock:
+            return list(self._properties[self._check_type(object_type)].values())
+
+    def define_group(self, object_type: str, group: dict) -> None:
+        if "name" not in group:
+            raise ValueError("a property group needs a name")
+        with self.lock:
+            self._groups[self._check_type(object_type)][group["name"]] = {
+                "displayOrder": -1,
+                "archived": False,
+                **group,
+            }
+
+    def groups(self, object_type: str) -> list[dict]:
+        with self.lock:
+            return list(self._groups[self._check_type(object_type)].values())
+
+    def set_pipelines(self, object_type: str, pipelines: list[dict]) -> None:
+        with self.lock:
+            self._pipelines[self._check_type(object_type)] = list(pipelines)
+
+    def pipelines(self, object_type: str) -> list[dict]:
+        with self.lock:
+            return list(self._pipelines[self._check_type(object_type)])
+
+    def _check_type(self, object_type: str) -> str:
+        if object_type not in self._tables:
+            raise UnknownObjectType(object_type)
+        return object_type
