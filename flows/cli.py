@@ -1,18 +1,540 @@
-"""The `roi` command line: one Typer app, one sub-app per area."""
+"""The `roi` command line: one Typer app, one sub-app per area.
+
+Exit codes (scripts can rely on them):
+  0  success
+  1  a pipeline step failed (extract, build or publish error); see the run summary
+  2  wrong usage (unknown option, bad value) - Typer's own code
+  3  configuration missing or invalid; the message names the setting and how to set it
+  4  data tests failed: models built but publishing was skipped
+  5  the warehouse is busy: another run holds its write lock
+  6  `roi utm build` refused a value that is not in the tagging plan
+"""
 
 from __future__ import annotations
 
+import csv
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from flows.cli_sandbox import sandbox_app
+from flows.common import PipelineStepError
+from flows.locking import WarehouseBusyError
+from flows.reporting import (
+    ROI_COLUMNS,
+    ROI_DIMENSIONS,
+    as_text,
+    attribution_models,
+    roi_rows,
+    table_exists,
+)
+from flows.sandbox_mode import SANDBOX_DATABASE, sandbox_environment
+from flows.settings import (
+    ConfigurationError,
+    database_path,
+    default_model,
+    has_credentials,
+    load_settings,
+    open_warehouse,
+    tagging_plan_path,
+)
+
+EXIT_OK = 0
+EXIT_STEP_FAILED = 1
+EXIT_CONFIG = 3
+EXIT_TESTS_FAILED = 4
+EXIT_BUSY = 5
+EXIT_UTM_REFUSED = 6
 
 app = typer.Typer(
     name="roi",
-    help="roi-pipeline: what each marketing euro brings back (HubSpot + GA4 + spend -> DuckDB -> CRM).",
+    help=(
+        "roi-pipeline: what each marketing euro brings back (HubSpot + GA4 + spend -> DuckDB -> CRM).\n\n"
+        "Start with `roi demo`. With no HubSpot token configured, `run`, `backfill` and `publish` use the "
+        "built-in sandbox. Exit codes: 0 ok, 1 step failed, 2 usage, 3 config, 4 data tests failed, "
+        "5 warehouse busy, 6 UTM refused."
+    ),
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode="rich",
 )
 app.add_typer(sandbox_app, name="sandbox")
+utm_app = typer.Typer(
+    help="Build tagged links checked against the tagging plan; audit the UTMs seen in the data."
+)
+app.add_typer(utm_app, name="utm", no_args_is_help=True)
+
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="TOML settings file (default: ./roi.toml if present, then environment)."
+    ),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")
+]
+LockWaitOption = Annotated[
+    float, typer.Option("--lock-wait", help="Seconds to wait for another run writing the same warehouse.")
+]
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+class ExportBy(StrEnum):
+    channel = "channel"
+    source = "source"
+    campaign = "campaign"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Error handling: every known failure becomes a one-paragraph message and a documented exit code.
+
+
+def _secret_values() -> list[str]:
+    values = [os.environ.get(name, "") for name in ("HUBSPOT_ACCESS_TOKEN",)]
+    return [v for v in values if len(v) >= 6]
+
+
+def redact(text: str) -> str:
+    """Remove every configured secret from a message before it is printed."""
+    try:
+        from connectors.config import redact as connector_redact
+
+        text = connector_redact(text)
+    except (ImportError, TypeError):
+        pass
+    for secret in _secret_values():
+        text = text.replace(secret, "***")
+    return text
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {redact(message)}", highlight=False)
+    return typer.Exit(code)
+
+
+@contextmanager
+def cli_errors() -> Iterator[None]:
+    try:
+        yield
+    except ConfigurationError as exc:
+        raise _fail(str(exc), EXIT_CONFIG) from None
+    except WarehouseBusyError as exc:
+        raise _fail(str(exc), EXIT_BUSY) from None
+    except PipelineStepError as exc:
+        code = EXIT_TESTS_FAILED if exc.result.get("tests_failed") else EXIT_STEP_FAILED
+        raise _fail(str(exc), code) from None
+    except LookupError as exc:
+        raise _fail(str(exc.args[0] if exc.args else exc), EXIT_CONFIG) from None
+
+
+def _print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, default=as_text, indent=2) + "\n")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Settings and sandbox mode.
+
+
+def _settings(config: Path | None) -> Any:
+    return load_settings(str(config) if config else None)
+
+
+@contextmanager
+def pipeline_target(config: Path | None, *, quiet: bool = False) -> Iterator[Any]:
+    """Yield settings for a real portal, or start the sandbox when no HubSpot token is configured."""
+    settings = _settings(config)
+    if has_credentials(settings):
+        yield settings
+        return
+    if not quiet:
+        err_console.print(
+            "[yellow]No HubSpot token configured: running against the built-in SANDBOX[/] "
+            f"(fake HubSpot + GA4 on 127.0.0.1, warehouse {SANDBOX_DATABASE}). "
+            "Set HUBSPOT_ACCESS_TOKEN (or [hubspot] access_token in roi.toml) to use a real portal.",
+            highlight=False,
+        )
+    with sandbox_environment():
+        yield _settings(config)
+
+
+def _warehouse_for_reading(config: Path | None) -> Path:
+    settings = _settings(config)
+    path = database_path(settings)
+    if not has_credentials(settings) and not path.exists() and SANDBOX_DATABASE.exists():
+        return SANDBOX_DATABASE
+    return path
+
+
+def _run_flow(flow_fn: Callable[..., Any], label: str, **params: Any) -> dict[str, Any]:
+    """Run a flow in this process (ephemeral Prefect unless PREFECT_API_URL points at a server)."""
+    with console.status(f"[bold]{label}[/] (Prefect flow run; first run starts a local Prefect server)..."):
+        return flow_fn(**params)
+
+
+def _print_run(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        _print_json(result)
+        return
+    table = Table(title=f"run {result.get('run_id')}", show_header=False)
+    for key, value in result.items():
+        if key != "run_id":
+            table.add_row(
+                key,
+                as_text(value) if not isinstance(value, dict | list) else json.dumps(value, default=as_text),
+            )
+    console.print(table)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Pipeline commands.
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    today: Annotated[
+        str | None, typer.Option(help="Pretend today is this date (YYYY-MM-DD) for the GA4 trailing window.")
+    ] = None,
+    publish: Annotated[
+        bool, typer.Option("--publish/--no-publish", help="Publish ROI to HubSpot at the end.")
+    ] = True,
+    lock_wait: LockWaitOption = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the nightly pipeline now: extract -> build + data tests -> publish (skipped if a test fails)."""
+    from flows.nightly import nightly
+
+    with cli_errors(), pipeline_target(config):
+        result = _run_flow(
+            nightly,
+            "nightly",
+            config_path=str(config) if config else None,
+            today=date.fromisoformat(today) if today else None,
+            publish=publish,
+            lock_wait_seconds=lock_wait,
+        )
+    _print_run(result, as_json)
+
+
+@app.command()
+def backfill(
+    start: Annotated[str, typer.Option(help="First day to load, YYYY-MM-DD (inclusive).")],
+    end: Annotated[str, typer.Option(help="Last day to load, YYYY-MM-DD (inclusive).")],
+    streams: Annotated[
+        list[str] | None,
+        typer.Option("--streams", help="hubspot, ga4 and/or spend (repeat or comma-separate)."),
+    ] = None,
+    publish: Annotated[bool, typer.Option("--publish", help="Publish ROI after the rebuild.")] = False,
+    chunk_days: Annotated[int, typer.Option(help="Days per resumable chunk.")] = 7,
+    config: ConfigOption = None,
+    lock_wait: LockWaitOption = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Re-load a past date range in chunks that survive a crash (re-run the same command to resume)."""
+    from flows.backfill import ALL_STREAMS
+    from flows.backfill import backfill as backfill_flow
+
+    wanted = [s.strip() for item in (streams or []) for s in item.split(",") if s.strip()]
+    unknown = sorted(set(wanted) - set(ALL_STREAMS))
+    if unknown:
+        raise _fail(f"unknown stream(s) {', '.join(unknown)}; choose from {', '.join(ALL_STREAMS)}.", 2)
+    try:
+        start_day, end_day = date.fromisoformat(start), date.fromisoformat(end)
+    except ValueError as exc:
+        raise _fail(f"--start/--end must be dates like 2026-01-31 ({exc}).", 2) from None
+    with cli_errors(), pipeline_target(config):
+        try:
+            result = _run_flow(
+                backfill_flow,
+                f"backfill {start_day}..{end_day}",
+                start=start_day,
+                end=end_day,
+                streams=wanted or None,
+                publish=publish,
+                chunk_days=chunk_days,
+                config_path=str(config) if config else None,
+                lock_wait_seconds=lock_wait,
+            )
+        except ValueError as exc:
+            if isinstance(exc, ConfigurationError):
+                raise
+            raise _fail(str(exc), 2) from None
+    _print_run(result, as_json)
+
+
+@app.command("publish")
+def publish_command(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change; send and write nothing.")
+    ] = False,
+    config: ConfigOption = None,
+    lock_wait: LockWaitOption = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Publish ROI properties from the current marts to HubSpot (only values that changed are sent)."""
+    from flows.publish import publish as publish_flow
+
+    with cli_errors(), pipeline_target(config):
+        result = _run_flow(
+            publish_flow,
+            "publish (dry run)" if dry_run else "publish",
+            dry_run=dry_run,
+            config_path=str(config) if config else None,
+            lock_wait_seconds=lock_wait,
+        )
+    _print_run(result, as_json)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Read-only commands: status and export.
+
+
+def _query(con: Any, sql: str, params: list | None = None) -> list[dict[str, Any]]:
+    cursor = con.execute(sql, params or [])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def collect_status(con: Any, *, last: int = 10) -> dict[str, Any]:
+    status: dict[str, Any] = {
+        "runs": [],
+        "cursors": [],
+        "row_counts": {},
+        "rejects": [],
+        "failed_publishes": [],
+    }
+    if table_exists(con, "ops", "sync_runs"):
+        status["runs"] = _query(
+            con,
+            "select run_id, kind, stream, rows, calls, retries, status, started_at, finished_at, error "
+            "from ops.sync_runs order by started_at desc limit ?",
+            [last],
+        )
+    if table_exists(con, "ops", "sync_state"):
+        status["cursors"] = _query(
+            con, "select stream, cursor_value, cursor_id, updated_at from ops.sync_state order by stream"
+        )
+    for (name,) in con.execute(
+        "select table_name from information_schema.tables where table_schema = 'raw' order by 1"
+    ).fetchall():
+        status["row_counts"][f"raw.{name}"] = con.execute(f'select count(*) from raw."{name}"').fetchall()[0][
+            0
+        ]
+    if table_exists(con, "ops", "rejects"):
+        status["rejects"] = _query(
+            con,
+            "select source, reason, count(*) as n, max(rejected_at) as last_seen from ops.rejects "
+            "group by source, reason order by n desc limit 20",
+        )
+    if table_exists(con, "ops", "publish_failures"):
+        status["failed_publishes"] = _query(
+            con,
+            "select run_id, object_type, record_id, reason, status, failed_at from ops.publish_failures "
+            "order by failed_at desc limit 20",
+        )
+    return status
+
+
+def _rich_table(title: str, rows: list[dict[str, Any]], empty: str = "none") -> Table:
+    table = Table(title=title, title_justify="left")
+    if not rows:
+        table.add_column(empty)
+        return table
+    for name in rows[0]:
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*(as_text(v) for v in row.values()))
+    return table
+
+
+@app.command()
+def status(
+    config: ConfigOption = None,
+    last: Annotated[int, typer.Option(help="How many recent stream runs to list.")] = 10,
+    as_json: JsonOption = False,
+) -> None:
+    """Last runs, sync cursors, row counts, rejects and failed publishes, from the warehouse."""
+    with cli_errors():
+        path = _warehouse_for_reading(config)
+        with open_warehouse(path) as con:
+            report = collect_status(con, last=last)
+    if as_json:
+        _print_json({"warehouse": str(path), **report})
+        return
+    console.print(f"Warehouse: [bold]{path}[/]")
+    console.print(_rich_table("Recent stream runs", report["runs"]))
+    console.print(_rich_table("Cursors (ops.sync_state)", report["cursors"]))
+    console.print(
+        _rich_table("Rows per raw table", [{"table": k, "rows": v} for k, v in report["row_counts"].items()])
+    )
+    console.print(_rich_table("Rejects by reason", report["rejects"]))
+    console.print(_rich_table("Failed publishes", report["failed_publishes"]))
+
+
+def export_rows(con: Any, by: str, model: str) -> tuple[list[str], list[list[Any]]]:
+    """Header + rows of the export: dimension columns then investment, revenue, margin, ROI (exact values)."""
+    rows = roi_rows(con, by, model)
+    _, keys = ROI_DIMENSIONS[by]
+    header = ["attribution_model", *keys, *(label for _, label in ROI_COLUMNS)]
+    body = [
+        [row["attribution_model"], *(row[k] for k in keys), *(row[c] for c, _ in ROI_COLUMNS)] for row in rows
+    ]
+    return header, body
+
+
+def write_csv(path: Path, header: list[str], body: list[list[Any]]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows([[as_text(v) for v in row] for row in body])
+
+
+def write_xlsx(path: Path, header: list[str], body: list[list[Any]], *, title: str) -> None:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = title[:31]
+    sheet.append(header)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    money = {"investment", "revenue", "margin"}
+    ratios = {"roi", "roas"}
+    for row in body:
+        sheet.append(row)  # Decimals are written as numbers with their exact digits
+        for index, name in enumerate(header, start=1):
+            cell = sheet.cell(row=sheet.max_row, column=index)
+            if name in money:
+                cell.number_format = "#,##0.00"
+            elif name in ratios and isinstance(cell.value, Decimal | int | float):
+                cell.number_format = "0.00%" if name == "roi" else "0.00"
+    for column in sheet.columns:
+        width = max(len(as_text(c.value)) for c in column) + 2
+        sheet.column_dimensions[column[0].column_letter].width = min(width, 40)
+    sheet.freeze_panes = "A2"
+    workbook.save(path)
+
+
+@app.command()
+def export(
+    by: Annotated[
+        ExportBy, typer.Option(help="One row per channel, per source, or per campaign.")
+    ] = ExportBy.channel,
+    model: Annotated[str | None, typer.Option(help="Attribution model (default: the publish model).")] = None,
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="csv or xlsx.")] = ExportFormat.xlsx,
+    output: Annotated[
+        Path | None, typer.Option(help="File to write (default: roi_by_<by>.<format>).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Write investment, revenue, margin and ROI per channel/source/campaign (exact decimals)."""
+    with cli_errors():
+        settings = _settings(config)
+        chosen = model or default_model(settings)
+        path = _warehouse_for_reading(config)
+        with open_warehouse(path) as con:
+            if model is None and chosen not in attribution_models(con):
+                chosen = (attribution_models(con) or [chosen])[0]
+            header, body = export_rows(con, by.value, chosen)
+    target = output or Path(f"roi_by_{by.value}.{fmt.value}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if fmt is ExportFormat.csv:
+        write_csv(target, header, body)
+    else:
+        write_xlsx(target, header, body, title=f"ROI by {by.value}")
+    console.print(f"Wrote {len(body)} rows ({chosen}, all time) to [bold]{target}[/]")
+
+
+# ----------------------------------------------------------------------------------------------------
+# UTM tools.
+
+
+def _tagging_plan(config: Path | None) -> Any:
+    from models.tagging_plan import load_plan
+
+    plan_path = None
+    try:
+        plan_path = tagging_plan_path(_settings(config))
+    except ConfigurationError:
+        if config is not None:
+            raise
+    return load_plan(plan_path)
+
+
+@utm_app.command("build")
+def utm_build(
+    url: Annotated[str, typer.Argument(help="Landing page, e.g. https://www.exemple.com/produit")],
+    source: Annotated[str, typer.Option(help="utm_source, e.g. newsletter")],
+    medium: Annotated[str, typer.Option(help="utm_medium, e.g. email")],
+    campaign: Annotated[str, typer.Option(help="utm_campaign, e.g. vente_hiver")],
+    term: Annotated[str | None, typer.Option(help="utm_term (optional).")] = None,
+    content: Annotated[str | None, typer.Option(help="utm_content (optional).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Build a tagged URL; values outside the tagging plan are refused with the allowed ones listed."""
+    from flows.utm import UtmRefusedError, build_tagged_url
+
+    with cli_errors():
+        plan = _tagging_plan(config)
+        try:
+            tagged = build_tagged_url(
+                plan, url, source=source, medium=medium, campaign=campaign, term=term, content=content
+            )
+        except UtmRefusedError as exc:
+            raise _fail(str(exc), EXIT_UTM_REFUSED) from None
+    sys.stdout.write(tagged + "\n")
+
+
+@utm_app.command("audit")
+def utm_audit(
+    config: ConfigOption = None,
+    limit: Annotated[int, typer.Option(help="Show at most this many values.")] = 30,
+    as_json: JsonOption = False,
+) -> None:
+    """Non-compliant UTM values seen in the data, biggest traffic first (from the utm_compliance mart)."""
+    from flows.utm import non_compliant_rows
+
+    with cli_errors():
+        path = _warehouse_for_reading(config)
+        with open_warehouse(path) as con:
+            rows = non_compliant_rows(con, limit=limit)
+    if as_json:
+        _print_json(rows)
+        return
+    console.print(_rich_table("Non-compliant UTMs by traffic (utm_compliance)", rows, empty="all compliant"))
+
+
+@app.command()
+def demo(
+    contacts: Annotated[int, typer.Option(help="Sandbox size (contacts).")] = 2_000,
+    seed: Annotated[int, typer.Option(help="Sandbox data seed.")] = 7,
+    out: Annotated[Path, typer.Option(help="Where the demo warehouse and export go.")] = Path("out/demo"),
+) -> None:
+    """Start the sandbox, run the nightly flow through Prefect, show ROI, export it, read HubSpot back."""
+    from flows.demo import run_demo
+
+    with cli_errors():
+        code = run_demo(console, contacts=contacts, seed=seed, out=out)
+    raise typer.Exit(code)
 
 
 if __name__ == "__main__":
