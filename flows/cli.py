@@ -35,7 +35,7 @@ from flows.reporting import (
     ROI_COLUMNS,
     ROI_DIMENSIONS,
     as_text,
-    attribution_models,
+    resolve_model,
     roi_rows,
     table_exists,
 )
@@ -48,6 +48,7 @@ from flows.settings import (
     load_settings,
     open_warehouse,
     tagging_plan_path,
+    validate_settings,
 )
 
 EXIT_OK = 0
@@ -126,7 +127,7 @@ def redact(text: str) -> str:
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {redact(message)}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {redact(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -158,10 +159,16 @@ def _settings(config: Path | None) -> Any:
 
 
 @contextmanager
-def pipeline_target(config: Path | None, *, quiet: bool = False) -> Iterator[Any]:
-    """Yield settings for a real portal, or start the sandbox when no HubSpot token is configured."""
+def pipeline_target(
+    config: Path | None, *, needs: tuple[str, ...] = ("hubspot", "ga4"), quiet: bool = False
+) -> Iterator[Any]:
+    """Yield settings for a real portal, or start the sandbox when no HubSpot token is configured.
+
+    Settings are validated here, before Prefect or any outside system is touched.
+    """
     settings = _settings(config)
     if has_credentials(settings):
+        validate_settings(settings, needs)
         yield settings
         return
     if not quiet:
@@ -170,9 +177,12 @@ def pipeline_target(config: Path | None, *, quiet: bool = False) -> Iterator[Any
             f"(fake HubSpot + GA4 on 127.0.0.1, warehouse {SANDBOX_DATABASE}). "
             "Set HUBSPOT_ACCESS_TOKEN (or [hubspot] access_token in roi.toml) to use a real portal.",
             highlight=False,
+            soft_wrap=True,
         )
     with sandbox_environment():
-        yield _settings(config)
+        settings = _settings(config)
+        validate_settings(settings, needs)
+        yield settings
 
 
 def _warehouse_for_reading(config: Path | None) -> Path:
@@ -260,7 +270,7 @@ def backfill(
         start_day, end_day = date.fromisoformat(start), date.fromisoformat(end)
     except ValueError as exc:
         raise _fail(f"--start/--end must be dates like 2026-01-31 ({exc}).", 2) from None
-    with cli_errors(), pipeline_target(config):
+    with cli_errors(), pipeline_target(config, needs=tuple(s for s in wanted or ALL_STREAMS if s != "spend")):
         try:
             result = _run_flow(
                 backfill_flow,
@@ -292,7 +302,7 @@ def publish_command(
     """Publish ROI properties from the current marts to HubSpot (only values that changed are sent)."""
     from flows.publish import publish as publish_flow
 
-    with cli_errors(), pipeline_target(config):
+    with cli_errors(), pipeline_target(config, needs=("hubspot",)):
         result = _run_flow(
             publish_flow,
             "publish (dry run)" if dry_run else "publish",
@@ -452,8 +462,8 @@ def export(
         chosen = model or default_model(settings)
         path = _warehouse_for_reading(config)
         with open_warehouse(path) as con:
-            if model is None and chosen not in attribution_models(con):
-                chosen = (attribution_models(con) or [chosen])[0]
+            if model is None:
+                chosen = resolve_model(con, chosen) or chosen
             header, body = export_rows(con, by.value, chosen)
     target = output or Path(f"roi_by_{by.value}.{fmt.value}")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -469,15 +479,12 @@ def export(
 
 
 def _tagging_plan(config: Path | None) -> Any:
-    from models.tagging_plan import load_plan
+    from models.tagging_plan import TaggingPlanError, load_tagging_plan
 
-    plan_path = None
     try:
-        plan_path = tagging_plan_path(_settings(config))
-    except ConfigurationError:
-        if config is not None:
-            raise
-    return load_plan(plan_path)
+        return load_tagging_plan(tagging_plan_path(_settings(config)))
+    except TaggingPlanError as exc:
+        raise ConfigurationError(str(exc)) from None
 
 
 @utm_app.command("build")

@@ -10,7 +10,14 @@ from typing import Any
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.logging import get_run_logger
 
-from flows.reporting import RunSummary, as_text, collect_run_summary, markdown_summary, roi_rows
+from flows.reporting import (
+    RunSummary,
+    as_text,
+    collect_run_summary,
+    markdown_summary,
+    resolve_model,
+    roi_rows,
+)
 from flows.settings import open_warehouse
 
 # Scheduled runs wait this long for a running writer before giving up
@@ -56,8 +63,11 @@ def publish_artifacts(
         summary = collect_run_summary(con, run_id)
         summary.tests_passed, summary.tests_failed = tests
         summary.published_skipped_reason = publish_skipped_reason
+        model = resolve_model(con, default_model)
+        if model != default_model:
+            logger.warning("Model %r is not in the marts; the ROI artifact shows %r.", default_model, model)
         try:
-            roi = roi_rows(con, "channel", default_model)
+            roi = roi_rows(con, "channel", model) if model else []
         except LookupError as exc:
             logger.warning("No ROI table artifact: %s", exc)
             roi = []
@@ -70,6 +80,6 @@ def publish_artifacts(
         create_table_artifact(
             key="roi-by-channel",
             table=[{k: as_text(v) for k, v in row.items()} for row in roi],
-            description=f"ROI by channel, all time, model {default_model or 'all'} (run {run_id})",
+            description=f"ROI by channel, all time, model {model} (run {run_id})",
         )
     return summary

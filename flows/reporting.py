@@ -30,6 +30,10 @@ ROI_COLUMNS = [
 ]
 
 
+# Shown when the configured model is not among the built ones (first one present wins).
+FALLBACK_MODELS = ("markov", "linear", "last_touch")
+
+
 @dataclass
 class RunSummary:
     run_id: str
@@ -126,6 +130,14 @@ def attribution_models(con: duckdb.DuckDBPyConnection) -> list[str]:
             "select distinct attribution_model from main.roi_by_channel order by 1"
         ).fetchall()
     ]
+
+
+def resolve_model(con: duckdb.DuckDBPyConnection, wanted: str | None) -> str | None:
+    """`wanted` if the marts have it, else the first fallback model they have (None when no marts yet)."""
+    models = attribution_models(con)
+    if wanted in models:
+        return wanted
+    return next((m for m in FALLBACK_MODELS if m in models), models[0] if models else None)
 
 
 def as_text(value: Any) -> str:

@@ -13,66 +13,44 @@ from typing import Any
 
 import duckdb
 
-DEFAULT_DATABASE = "roi.duckdb"
-DEFAULT_MODEL = "data_driven"
+from connectors.config import ConfigError as ConfigurationError
+from connectors.config import Settings
+from connectors.config import load_settings as load_connector_settings
+
+def load_settings(config_path: str | Path | None = None) -> Settings:
+    """Settings from the TOML file (or ./roi.toml), then the environment; ConfigurationError names the fix."""
+    return load_connector_settings(config_path)
 
 
-class ConfigurationError(ValueError):
-    """Missing or invalid settings, named with how to fix them; raised before any outside call."""
-
-
-def load_settings(config_path: str | Path | None = None) -> Any:
-    """Settings from the TOML file (or ./roi.toml) then the environment."""
-    from connectors.config import load_settings as load_connector_settings
-
-    if config_path is not None and not Path(config_path).is_file():
-        raise ConfigurationError(
-            f"Config file {config_path} does not exist. Copy roi.example.toml to {config_path} and edit it, "
-            "or leave out --config to use ./roi.toml and environment variables."
-        )
-    try:
-        return load_connector_settings(config_path)
-    except ConfigurationError:
-        raise
-    except ValueError as exc:  # pydantic ValidationError is a ValueError: it already names the field
-        raise ConfigurationError(str(exc)) from exc
-
-
-def validate_settings(settings: Any, needs: tuple[str, ...] = ("hubspot", "ga4")) -> None:
+def validate_settings(settings: Settings, needs: tuple[str, ...] = ("hubspot", "ga4")) -> None:
     """Raise ConfigurationError naming every missing/invalid setting needed by the systems in `needs`."""
-    problems = settings.problems(needs) if hasattr(settings, "problems") else []
-    if problems:
-        raise ConfigurationError("Settings are incomplete:\n" + "\n".join(f"  - {p}" for p in problems))
+    settings.validate_for(*needs)
 
 
-def database_path(settings: Any) -> Path:
-    return Path(getattr(settings, "database", None) or DEFAULT_DATABASE)
+def database_path(settings: Settings) -> Path:
+    return Path(settings.database)
 
 
-def spend_file(settings: Any) -> Path | None:
-    value = getattr(settings, "spend_file", None)
-    return Path(value) if value else None
+def spend_file(settings: Settings) -> Path | None:
+    return Path(settings.spend_file) if settings.spend_file else None
 
 
-def tagging_plan_path(settings: Any) -> Path | None:
-    value = getattr(settings, "tagging_plan", None)
-    return Path(value) if value else None
+def tagging_plan_path(settings: Settings) -> Path | None:
+    return Path(settings.tagging_plan) if settings.tagging_plan else None
 
 
-def model_params(settings: Any) -> dict | None:
-    models = getattr(settings, "models", None)
-    return models.model_dump() if hasattr(models, "model_dump") else None
+def model_params(settings: Settings) -> dict[str, Any]:
+    """The [models] section as the runner's params (it stores unknown keys in cfg_params as they are)."""
+    return settings.models.model_dump()
 
 
-def default_model(settings: Any) -> str:
-    models = getattr(settings, "models", None)
-    return getattr(models, "publish_model", None) or DEFAULT_MODEL
+def default_model(settings: Settings) -> str:
+    return settings.models.publish_model
 
 
-def has_credentials(settings: Any) -> bool:
-    """True when a real HubSpot token is configured: otherwise the CLI runs against the built-in sandbox."""
-    token = getattr(settings, "hubspot_access_token", None)
-    return bool(token and token.get_secret_value())
+def has_credentials(settings: Settings) -> bool:
+    """True when a HubSpot token is configured: otherwise the CLI runs against the built-in sandbox."""
+    return bool(settings.hubspot_token)
 
 
 @contextmanager

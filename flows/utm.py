@@ -1,0 +1,82 @@
+"""`roi utm build` / `roi utm audit` helpers: the CLI's strict face on models.tagging_plan.
+
+The tagging plan can map messy variants back to canonical values (that is how reports stay clean), but a link
+being *built now* should carry the canonical value itself: so the CLI refuses a variant and suggests the value the
+plan would have written, instead of silently rewriting it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from models.tagging_plan import TaggingPlan, TaggingPlanError, build_utm_link
+
+from flows.reporting import table_exists
+
+CHECKED_FIELDS = ("source", "medium", "campaign")
+# Columns that measure traffic in utm_compliance, in order of preference, for sorting the audit.
+TRAFFIC_COLUMNS = ("sessions", "touches", "rows", "occurrences", "n")
+
+
+class UtmRefusedError(ValueError):
+    """A UTM value is not canonical in the tagging plan; the message lists allowed values and a suggestion."""
+
+
+def _suggestion(plan: TaggingPlan, field: str, given: str) -> str | None:
+    canonical = plan.canonicalise(field, given)
+    allowed = list(plan.canonical.get(field, ()))
+    if canonical in allowed:
+        return canonical
+    close = difflib.get_close_matches(canonical or given, allowed, n=1, cutoff=0.5)
+    return close[0] if close else None
+
+
+def build_tagged_url(
+    plan: TaggingPlan,
+    url: str,
+    *,
+    source: str,
+    medium: str,
+    campaign: str,
+    term: str | None = None,
+    content: str | None = None,
+) -> str:
+    """The tagged URL, or UtmRefusedError for any source/medium/campaign that is not exactly canonical."""
+    given = {"source": source, "medium": medium, "campaign": campaign}
+    problems = []
+    for field, value in given.items():
+        allowed = tuple(plan.canonical.get(field, ()))
+        if value in allowed:
+            continue
+        hint = _suggestion(plan, field, value)
+        problems.append(
+            f"utm_{field}={value!r} is not in the tagging plan"
+            + (f"; use {hint!r}" if hint else "")
+            + f" (allowed: {', '.join(allowed)})"
+        )
+    if problems:
+        raise UtmRefusedError(
+            "\n".join(problems)
+            + f"\nFix: use the canonical value, or add it to the tagging plan ({plan.path})."
+        )
+    try:
+        link = build_utm_link(
+            url, source=source, medium=medium, campaign=campaign, term=term, content=content, plan=plan
+        )
+    except TaggingPlanError as exc:
+        raise UtmRefusedError(str(exc)) from None
+    return link.url
+
+
+def non_compliant_rows(con: Any, *, limit: int) -> list[dict[str, Any]]:
+    """Rows of the utm_compliance mart that are not compliant, biggest traffic first."""
+    if not table_exists(con, "main", "utm_compliance"):
+        raise LookupError("The utm_compliance mart does not exist yet: run `roi run` (or `roi demo`) first.")
+    columns = [r[0] for r in con.execute("describe main.utm_compliance").fetchall()]
+    where = "where not is_compliant" if "is_compliant" in columns else ""
+    traffic = next((c for c in TRAFFIC_COLUMNS if c in columns), None)
+    order = f"order by {traffic} desc nulls last" if traffic else ""
+    cursor = con.execute(f"select * from main.utm_compliance {where} {order} limit ?", [limit])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

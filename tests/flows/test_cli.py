@@ -1,0 +1,81 @@
+"""CLI behaviour that needs no Prefect run: UTM building, config errors, exit codes, redaction."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import EXIT_CONFIG, EXIT_UTM_REFUSED, app
+
+URL = "https://www.exemple.com/produit"
+TOKEN = "pat-eu1-0f0f0f0f-1234-5678-9abc-def012345678"
+
+
+@pytest.fixture
+def runner(monkeypatch, tmp_path):
+    # No roi.toml in the working directory and no ambient settings: each test states what it configures.
+    monkeypatch.chdir(tmp_path)
+    for name in (
+        "HUBSPOT_ACCESS_TOKEN",
+        "GA4_PROPERTY_ID",
+        "GA4_API_ENDPOINT",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "ROI_DATABASE",
+        "ROI_SPEND_FILE",
+        "ROI_TAGGING_PLAN",
+        "HUBSPOT_TIER",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    return CliRunner()
+
+
+def test_utm_build_reproduces_the_tagged_link(runner):
+    result = runner.invoke(
+        app, ["utm", "build", URL, "--source", "newsletter", "--medium", "email", "--campaign", "vente_hiver"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"{URL}?utm_source=newsletter&utm_medium=email&utm_campaign=vente_hiver"
+
+
+def test_utm_build_refuses_a_variant_and_suggests_the_canonical_value(runner):
+    result = runner.invoke(
+        app,
+        ["utm", "build", URL, "--source", "newsletter", "--medium", "E-mail", "--campaign", "vente_hiver"],
+    )
+    assert result.exit_code == EXIT_UTM_REFUSED
+    message = " ".join(result.stderr.split())
+    assert "utm_medium='E-mail' is not in the tagging plan; use 'email'" in message
+    assert "allowed: organic, cpc, paid_social, social, email, referral, (none), offline" in message
+    assert "utm_source" not in message  # only the bad value is reported
+    assert "?utm_" not in result.stdout
+
+
+def test_missing_config_file_is_named(runner):
+    result = runner.invoke(app, ["run", "--config", "nope.toml"])
+    assert result.exit_code == EXIT_CONFIG
+    assert "nope.toml does not exist" in " ".join(result.stderr.split())
+
+
+def test_invalid_setting_is_named_with_its_fix(runner, tmp_path):
+    (tmp_path / "roi.toml").write_text('hubspot_tier = "gold"\n')
+    result = runner.invoke(app, ["status", "--config", "roi.toml"])
+    assert result.exit_code == EXIT_CONFIG
+    assert "hubspot_tier" in result.stderr
+
+
+def test_missing_ga4_settings_named_before_any_call_and_token_never_shown(runner, monkeypatch):
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", TOKEN)
+    result = runner.invoke(app, ["run", "--no-publish"])
+    assert result.exit_code == EXIT_CONFIG
+    message = " ".join(result.stderr.split())
+    assert "GA4_PROPERTY_ID" in message and "GOOGLE_APPLICATION_CREDENTIALS" in message
+    assert TOKEN not in result.output
+
+
+def test_backfill_rejects_unknown_stream_and_bad_dates(runner):
+    result = runner.invoke(
+        app, ["backfill", "--start", "2026-01-01", "--end", "2026-01-02", "--streams", "crm"]
+    )
+    assert result.exit_code == 2 and "unknown stream(s) crm" in result.stderr
+    result = runner.invoke(app, ["backfill", "--start", "2026-01-01", "--end", "01/02/2026"])
+    assert result.exit_code == 2 and "--start/--end must be dates" in result.stderr
