@@ -1,0 +1,298 @@
+"""Settings for every part of the pipeline: a TOML file (``roi.toml``), then environment variables on top.
+
+Secrets (the HubSpot token) are ``SecretStr`` so they never print; ``redact`` and ``SecretRedactingFilter``
+scrub them from any text or log record that might still carry them (an SDK error echoing a header, for
+example). ``Settings.problems(needs)`` lists every missing or invalid setting with its fix *before* any
+outside call.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import tomllib
+from collections.abc import Iterable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_CONFIG_FILE = "roi.toml"
+DEFAULT_HUBSPOT_BASE_URL = "https://api.hubapi.com"
+DEFAULT_DATABASE = "roi.duckdb"
+HUBSPOT_TIERS = ("starter", "professional", "enterprise")
+REDACTED = "***"
+
+HubSpotTier = Literal["starter", "professional", "enterprise"]
+
+
+class ConfigError(ValueError):
+    """Missing or invalid settings; the message names each setting and how to fix it."""
+
+
+class HubSpotOptions(BaseModel):
+    """``[hubspot]`` section."""
+
+    # Extra CRM properties to extract per object type (loaded as VARCHAR columns), e.g. {contacts =
+    # ["industry"]}.
+    extra_properties: dict[str, list[str]] = Field(default_factory=dict)
+    # Incremental search re-reads this many minutes before the cursor: HubSpot's search index lags behind
+    # writes.
+    overlap_minutes: int = Field(default=10, ge=0, le=24 * 60)
+    # Streams read concurrently; the shared rate limiter, not this number, bounds the request rate.
+    max_workers: int = Field(default=4, ge=1, le=32)
+    # Re-read archived records on each full run (search never returns them).
+    read_archived: bool = True
+
+
+class GA4Options(BaseModel):
+    """``[ga4]`` section."""
+
+    # GA4 keeps revising recent days; these many trailing days are re-read every run.
+    trailing_days: int = Field(default=3, ge=0, le=60)
+    contact_dimension: str = "customUser:crm_contact_id"
+    backfill_chunk_days: int = Field(default=30, ge=1, le=366)
+
+
+class SpendOptions(BaseModel):
+    """``[spend]`` section."""
+
+    currency: str = "EUR"
+    sheet: str | None = None  # worksheet name for .xlsx files; first sheet when unset
+
+
+class ModelOptions(BaseModel):
+    """``[models]`` section: parameters the SQL models read (cfg_params)."""
+
+    lookback_days: int = Field(default=90, ge=1, le=3650)
+    half_life_days: Decimal = Field(default=Decimal("7"), gt=0)
+    default_margin_rate: Decimal = Field(default=Decimal("0.40"), ge=0, le=1)
+    margin_rates: dict[str, Decimal] = Field(default_factory=dict)  # per deal pipeline id
+    publish_model: str = "data_driven"
+
+    @field_validator("margin_rates")
+    @classmethod
+    def _rates_between_0_and_1(cls, rates: dict[str, Decimal]) -> dict[str, Decimal]:
+        for pipeline, rate in rates.items():
+            if not Decimal(0) <= rate <= Decimal(1):
+                raise ValueError(f"margin rate for pipeline {pipeline!r} is {rate}; use a fraction 0..1")
+        return rates
+
+
+class PublishOptions(BaseModel):
+    """``[publish]`` section."""
+
+    enabled: bool = True
+    dry_run: bool = False
+    object_types: list[str] = Field(default_factory=lambda: ["contacts", "deals"])
+
+
+class Settings(BaseSettings):
+    """All settings. Environment variables win over the TOML file; see roi.example.toml for every key."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="", case_sensitive=False, extra="ignore", env_nested_delimiter="__", populate_by_name=True
+    )
+
+    hubspot_access_token: SecretStr | None = None
+    hubspot_base_url: str = DEFAULT_HUBSPOT_BASE_URL
+    hubspot_tier: HubSpotTier = "professional"
+    ga4_property_id: str | None = None
+    ga4_api_endpoint: str | None = None
+    google_application_credentials: Path | None = None
+    # Environment names ROI_*; the TOML file uses the plain field names (database = "...").
+    database: Path = Field(default=Path(DEFAULT_DATABASE), validation_alias="roi_database")
+    spend_file: Path | None = Field(default=None, validation_alias="roi_spend_file")
+    tagging_plan: Path | None = Field(default=None, validation_alias="roi_tagging_plan")
+
+    hubspot: HubSpotOptions = Field(default_factory=HubSpotOptions)
+    ga4: GA4Options = Field(default_factory=GA4Options)
+    spend: SpendOptions = Field(default_factory=SpendOptions)
+    models: ModelOptions = Field(default_factory=ModelOptions)
+    publish: PublishOptions = Field(default_factory=PublishOptions)
+
+    @field_validator("hubspot_tier", mode="before")
+    @classmethod
+    def _tier_lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("hubspot_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL; use e.g. {DEFAULT_HUBSPOT_BASE_URL}")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment first so it overrides the TOML values, which load_settings passes as init kwargs.
+        return (env_settings, init_settings)
+
+    # -- secrets ------------------------------------------------------------------------------------------
+
+    @property
+    def hubspot_token(self) -> str | None:
+        """The token in clear, for the SDK only. Never log it."""
+        return self.hubspot_access_token.get_secret_value() if self.hubspot_access_token else None
+
+    def secret_values(self) -> list[str]:
+        return [v for v in (self.hubspot_token,) if v]
+
+    # -- validation ---------------------------------------------------------------------------------------
+
+    def problems(self, needs: Iterable[str] = ("hubspot", "ga4")) -> list[str]:
+        """Every missing/invalid setting needed by the systems in ``needs`` (hubspot, ga4, spend, publish)."""
+        needs = set(needs)
+        found: list[str] = []
+        if needs & {"hubspot", "publish"}:
+            if not self.hubspot_token:
+                found.append(
+                    "HubSpot access token is missing: set HUBSPOT_ACCESS_TOKEN (a private app token, "
+                    "pat-...) or hubspot_access_token in roi.toml."
+                )
+            elif re.search(r"\s", self.hubspot_token):
+                found.append(
+                    "HubSpot access token contains whitespace: copy it again without spaces/newlines."
+                )
+        if "ga4" in needs:
+            if not self.ga4_property_id:
+                found.append(
+                    "GA4 property id is missing: set GA4_PROPERTY_ID (the numeric id under Admin > Property "
+                    "details) or ga4_property_id in roi.toml."
+                )
+            elif not str(self.ga4_property_id).isdigit():
+                found.append(
+                    f"GA4 property id {self.ga4_property_id!r} is not numeric: use the number only, "
+                    "without 'properties/'."
+                )
+            creds = self.google_application_credentials
+            if not self.ga4_api_endpoint and creds is None:
+                found.append(
+                    "Google credentials are missing: set GOOGLE_APPLICATION_CREDENTIALS to a service-account "
+                    "JSON key file that has Viewer access to the GA4 property."
+                )
+            elif creds is not None and not Path(creds).is_file():
+                found.append(
+                    f"GOOGLE_APPLICATION_CREDENTIALS points to {creds}, which is not a file: fix the path."
+                )
+        if "spend" in needs and self.spend_file is not None and not Path(self.spend_file).is_file():
+            found.append(f"Spend file {self.spend_file} does not exist: fix ROI_SPEND_FILE or spend_file.")
+        if self.tagging_plan is not None and not Path(self.tagging_plan).is_file():
+            found.append(
+                f"Tagging plan {self.tagging_plan} does not exist: fix ROI_TAGGING_PLAN or tagging_plan."
+            )
+        if not Path(self.database).parent.exists() and str(Path(self.database).parent) not in ("", "."):
+            found.append(
+                f"Database folder {Path(self.database).parent} does not exist: create it or change "
+                "ROI_DATABASE."
+            )
+        return found
+
+    def validate_for(self, *needs: str) -> Settings:
+        """Raise ConfigError listing every problem for ``needs``; returns self so calls can chain."""
+        problems = self.problems(needs or ("hubspot", "ga4"))
+        if problems:
+            raise ConfigError("Settings are incomplete:\n" + "\n".join(f"  - {p}" for p in problems))
+        return self
+
+
+def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Settings from ``config_path`` (or ./roi.toml when present), then the environment, then ``overrides``.
+
+    Raises ConfigError for a missing named file or invalid TOML / values, naming the file and the field.
+    """
+    data: dict[str, Any] = {}
+    path = Path(config_path) if config_path is not None else Path(DEFAULT_CONFIG_FILE)
+    if config_path is not None and not path.is_file():
+        raise ConfigError(f"Config file {path} does not exist: copy roi.example.toml to {path} and edit it.")
+    if path.is_file():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"Config file {path} is not valid TOML: {exc}") from exc
+    data.update(overrides)
+    try:
+        settings = Settings(**data)
+    except ValueError as exc:  # pydantic ValidationError names each field; it never echoes SecretStr values
+        raise ConfigError(
+            f"Invalid settings (from {path if path.is_file() else 'environment'}): {exc}"
+        ) from exc
+    register_secrets(settings.secret_values())
+    return settings
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Redaction
+
+_known_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+# Shapes of secrets even when we were never told their value: HubSpot private-app tokens and bearer headers.
+_SECRET_PATTERNS = (
+    re.compile(r"\bpat-[a-z0-9]{2,4}-[A-Za-z0-9-]{8,}"),
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
+    re.compile(r'(?i)("?private_key"?\s*[:=]\s*)"[^"]+"'),
+)
+
+
+def register_secrets(values: Iterable[str]) -> None:
+    """Remember secret values so every SecretRedactingFilter removes them from log records."""
+    with _secrets_lock:
+        _known_secrets.update(v for v in values if v and len(v) >= 4)
+
+
+def redact(text: str, settings: Settings | None = None) -> str:
+    """``text`` with every known secret (and anything shaped like a token) replaced by ***."""
+    if not text:
+        return text
+    secrets = set(_known_secrets)
+    if settings is not None:
+        secrets.update(settings.secret_values())
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + REDACTED, text)
+    return text
+
+
+class SecretRedactingFilter(logging.Filter):
+    """Logging filter that rewrites each record's message with secrets removed (attach it to handlers)."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        super().__init__()
+        self._settings = settings
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is still logged, unformatted
+            message = str(record.msg)
+        clean = redact(message, self._settings)
+        if record.exc_info and record.exc_info[1] is not None:
+            # Tracebacks are formatted later from exc_info: format now, redacted, and drop the raw exception.
+            formatter = logging.Formatter()
+            clean = clean + "\n" + redact(formatter.formatException(record.exc_info), self._settings)
+            record.exc_info = None
+            record.exc_text = None
+        record.msg, record.args = clean, None
+        return True
+
+
+def install_log_redaction(settings: Settings | None = None, logger: logging.Logger | None = None) -> None:
+    """Attach one SecretRedactingFilter to every handler of ``logger`` (root by default), idempotently."""
+    target = logger or logging.getLogger()
+    if settings is not None:
+        register_secrets(settings.secret_values())
+    for handler in target.handlers:
+        if not any(isinstance(f, SecretRedactingFilter) for f in handler.filters):
+            handler.addFilter(SecretRedactingFilter(settings))
