@@ -11,18 +11,21 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from prefect import flow
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.logging import get_run_logger
 
+from connectors import warehouse
 from flows.common import (
     DEFAULT_LOCK_WAIT_SECONDS,
     PipelineStepError,
     build_outcome,
     new_run_id,
     publish_artifacts,
+    recorded_flow_run,
 )
 from flows.locking import warehouse_lock
 from flows.settings import database_path, default_model, load_settings, open_warehouse, validate_settings
@@ -72,42 +75,22 @@ def _progress_stream(start: date, end: date, streams: list[str]) -> str:
     return f"backfill:{start.isoformat()}:{end.isoformat()}:{'+'.join(sorted(streams))}"
 
 
-def _done_until(db_path: Any, stream: str) -> date | None:
+def _done_until(db_path: Path, stream: str) -> date | None:
     """Last chunk end already committed by an earlier attempt of this same backfill."""
-    if not db_path.exists():
-        return None
     with open_warehouse(db_path, read_only=False) as con:
-        found = (
-            con.execute("select cursor_value from ops.sync_state where stream = ?", [stream]).fetchall()
-            if _has_sync_state(con)
-            else []
-        )
-    return date.fromisoformat(found[0][0]) if found and found[0][0] else None
+        cursor = warehouse.get_cursor(con, stream)
+    return date.fromisoformat(cursor.value) if cursor and cursor.value else None
 
 
-def _has_sync_state(con: Any) -> bool:
-    rows = con.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'ops' and table_name = 'sync_state'"
-    ).fetchall()
-    return bool(rows[0][0])
+def _mark_done(db_path: Path, stream: str, chunk_end: date) -> None:
+    with open_warehouse(db_path, read_only=False) as con, warehouse.transaction(con):
+        warehouse.set_cursor(con, stream, warehouse.Cursor(value=chunk_end.isoformat()))
 
 
-def _clear_progress(db_path: Any, stream: str) -> None:
+def _clear_progress(db_path: Path, stream: str) -> None:
     """The backfill finished: a later run of the same window is a deliberate re-load, not a resume."""
     with open_warehouse(db_path, read_only=False) as con:
-        con.execute("delete from ops.sync_state where stream = ?", [stream])
-
-
-def _mark_done(db_path: Any, stream: str, chunk_end: date) -> None:
-    with open_warehouse(db_path, read_only=False) as con:
-        con.execute("begin")
-        con.execute("delete from ops.sync_state where stream = ?", [stream])
-        con.execute(
-            "insert into ops.sync_state (stream, cursor_value, updated_at) values (?, ?, now())",
-            [stream, chunk_end.isoformat()],
-        )
-        con.execute("commit")
+        warehouse.clear_cursor(con, stream)
 
 
 @flow(
@@ -133,7 +116,10 @@ def backfill(
     run_id = new_run_id("backfill")
     progress_key = _progress_stream(start, end, wanted)
 
-    with warehouse_lock(db_path, run_id=run_id, wait_seconds=lock_wait_seconds):
+    with (
+        warehouse_lock(db_path, run_id=run_id, wait_seconds=lock_wait_seconds),
+        recorded_flow_run(db_path, run_id, "backfill"),
+    ):
         chunks = chunk_range(start, end, chunk_days)
         done_until = _done_until(db_path, progress_key)
         todo = [c for c in chunks if done_until is None or c[1] > done_until]
@@ -174,16 +160,18 @@ def backfill(
             publish_skipped_reason=skipped_reason,
         )
 
-    result = {
-        "run_id": run_id,
-        "chunks": len(chunks),
-        "chunks_run": len(todo),
-        "rows": summary.total_rows,
-        "rejects": summary.rejects,
-        "tests_failed": summary.tests_failed,
-        "published": summary.records_published,
-        "publish_skipped": skipped_reason,
-    }
-    if tests[1]:
-        raise PipelineStepError(f"backfill run {run_id}: data tests failed: {', '.join(tests[1])}", result)
+        result = {
+            "run_id": run_id,
+            "chunks": len(chunks),
+            "chunks_run": len(todo),
+            "rows": summary.total_rows,
+            "rejects": summary.rejects,
+            "tests_failed": summary.tests_failed,
+            "published": summary.records_published,
+            "publish_skipped": skipped_reason,
+        }
+        if tests[1]:
+            raise PipelineStepError(
+                f"backfill run {run_id}: data tests failed: {', '.join(tests[1])}", result
+            )
     return result

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,8 @@ from typing import Any
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.logging import get_run_logger
 
+from connectors import warehouse
+from connectors.config import redact
 from flows.reporting import (
     RunSummary,
     as_text,
@@ -37,6 +41,24 @@ def new_run_id(kind: str) -> str:
     """Sortable, unique, readable: nightly-20261123T020000Z-1a2b3c4d."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{kind}-{stamp}-{uuid.uuid4().hex[:8]}"
+
+
+FLOW_STREAM = "(flow)"
+
+
+@contextmanager
+def recorded_flow_run(db_path: Path, run_id: str, kind: str) -> Iterator[None]:
+    """One ops.sync_runs row for the whole flow run (stream "(flow)"), so `roi status` lists runs."""
+    with open_warehouse(db_path, read_only=False) as con:
+        record = warehouse.start_run(con, run_id, kind, FLOW_STREAM)
+    try:
+        yield
+    except BaseException as exc:
+        with open_warehouse(db_path, read_only=False) as con:
+            warehouse.finish_run(con, record, status="failed", error=redact(f"{type(exc).__name__}: {exc}"))
+        raise
+    with open_warehouse(db_path, read_only=False) as con:
+        warehouse.finish_run(con, record, status="success")
 
 
 def build_outcome(build_result: Any) -> tuple[int, list[str]]:

@@ -20,6 +20,7 @@ from flows.common import (
     build_outcome,
     new_run_id,
     publish_artifacts,
+    recorded_flow_run,
 )
 from flows.locking import warehouse_lock
 from flows.settings import database_path, default_model, load_settings, validate_settings
@@ -50,15 +51,21 @@ def nightly(
     run_id = new_run_id("nightly")
     logger.info("Run %s on warehouse %s", run_id, db_path)
 
-    with warehouse_lock(db_path, run_id=run_id, wait_seconds=lock_wait_seconds):
+    with (
+        warehouse_lock(db_path, run_id=run_id, wait_seconds=lock_wait_seconds),
+        recorded_flow_run(db_path, run_id, "nightly"),
+    ):
         extract_states = {
             "hubspot": extract_hubspot_step(config_path, run_id, return_state=True),
             "ga4": extract_ga4_step(config_path, run_id, today=today, return_state=True),
             "spend": load_spend_step(config_path, run_id, return_state=True),
         }
-        failed_extracts = [name for name, state in extract_states.items() if not state.is_completed()]
-        build_result = build_models_step(config_path, run_id)
-        tests = build_outcome(build_result)
+        failed_extracts = {
+            name: state.message for name, state in extract_states.items() if not state.is_completed()
+        }
+        for name, message in failed_extracts.items():
+            logger.error("Extract %s failed: %s", name, message)
+        tests = build_outcome(build_models_step(config_path, run_id))
 
         skipped_reason = None
         if failed_extracts:
@@ -73,9 +80,7 @@ def nightly(
             skipped_reason = "publish=False was requested."
         if skipped_reason and publish:
             logger.error("PUBLISH SKIPPED: %s", skipped_reason)
-        elif skipped_reason:
-            logger.info(skipped_reason)
-        else:
+        elif not skipped_reason:
             publish_step(config_path, run_id)
 
         summary = publish_artifacts(
@@ -86,15 +91,15 @@ def nightly(
             tests=tests,
             publish_skipped_reason=skipped_reason,
         )
-
-    result = {
-        "run_id": run_id,
-        "rows": summary.total_rows,
-        "rejects": summary.rejects,
-        "tests_failed": summary.tests_failed,
-        "published": summary.records_published,
-        "publish_skipped": skipped_reason,
-    }
-    if failed_extracts or tests[1]:
-        raise PipelineStepError(f"nightly run {run_id} incomplete: {skipped_reason}", result)
+        result = {
+            "run_id": run_id,
+            "rows": summary.total_rows,
+            "rejects": summary.rejects,
+            "tests_failed": summary.tests_failed,
+            "published": summary.records_published,
+            "publish_skipped": skipped_reason,
+        }
+        if failed_extracts or tests[1]:
+            # Raised inside the run record so ops.sync_runs shows this run as failed.
+            raise PipelineStepError(f"nightly run {run_id} incomplete: {skipped_reason}", result)
     return result

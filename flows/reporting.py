@@ -73,7 +73,7 @@ def collect_run_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> RunSumma
         summary.streams = _rows(
             con,
             "select stream, kind, rows, calls, retries, status, error from ops.sync_runs "
-            "where run_id = ? order by started_at, stream",
+            "where run_id = ? and stream <> '(flow)' order by started_at, stream",
             [run_id],
         )
     if table_exists(con, "ops", "rejects"):

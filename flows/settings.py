@@ -13,9 +13,11 @@ from typing import Any
 
 import duckdb
 
+from connectors import warehouse
 from connectors.config import ConfigError as ConfigurationError
 from connectors.config import Settings
 from connectors.config import load_settings as load_connector_settings
+
 
 def load_settings(config_path: str | Path | None = None) -> Settings:
     """Settings from the TOML file (or ./roi.toml), then the environment; ConfigurationError names the fix."""
@@ -62,7 +64,7 @@ def open_warehouse(db_path: str | Path, *, read_only: bool = True) -> Iterator[d
             f"No warehouse at {db_path}: run `roi run` or `roi demo` first (or pass --config)."
         )
     try:
-        con = duckdb.connect(str(db_path), read_only=read_only)
+        con = warehouse.connect(db_path, read_only=read_only)
     except duckdb.IOException as exc:
         raise ConfigurationError(
             f"The warehouse {db_path} is locked by a running pipeline ({exc.__class__.__name__}); "

@@ -1,8 +1,8 @@
 """`roi utm build` / `roi utm audit` helpers: the CLI's strict face on models.tagging_plan.
 
-The tagging plan can map messy variants back to canonical values (that is how reports stay clean), but a link
-being *built now* should carry the canonical value itself: so the CLI refuses a variant and suggests the value the
-plan would have written, instead of silently rewriting it.
+The tagging plan maps messy variants back to canonical values (so reports stay clean), but a link
+being *built now* should carry the canonical value itself: the CLI refuses a variant and suggests
+the value the plan would have written, instead of rewriting it silently.
 """
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from models.tagging_plan import TaggingPlan, TaggingPlanError, build_utm_link
-
 from flows.reporting import table_exists
+from models.tagging_plan import TaggingPlan, TaggingPlanError, build_utm_link
 
 CHECKED_FIELDS = ("source", "medium", "campaign")
 # Columns that measure traffic in utm_compliance, in order of preference, for sorting the audit.
