@@ -309,8 +309,8 @@ def _ownership_problem(spec: CrmProperty, existing: dict[str, Any]) -> str | Non
 
 
 def ensure_property_schema(
-    client: Any,
     call: Callable[..., Any],
+    client: Any,
     *,
     channel_options: dict[str, str],
     dry_run: bool = False,

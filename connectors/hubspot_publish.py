@@ -32,6 +32,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from connectors import warehouse
 from connectors.crm_properties import (
     COMPUTED_AT_PROPERTY,
     OBJECT_TYPES,
@@ -42,6 +43,7 @@ from connectors.crm_properties import (
     ensure_property_schema,
     owned_property_names,
 )
+from connectors.ratelimit import PortalRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +98,7 @@ class PublishResult:
     records_changed: dict[str, int] = field(default_factory=dict)
     records_sent: dict[str, int] = field(default_factory=dict)
     update_calls: int = 0
+    retries: int = 0
     failures: list[RecordFailure] = field(default_factory=list)
     sample: list[dict[str, Any]] = field(default_factory=list)
 
@@ -132,6 +135,7 @@ class PublishResult:
             "records_failed": self.records_failed,
             "records_skipped": self.records_skipped,
             "update_calls": self.update_calls,
+            "retries": self.retries,
             "api_calls": self.api_calls,
             "properties": [
                 {"object_type": obj, "property": prop, **vars(c)} for (obj, prop), c in sorted(self.counts.items())
@@ -203,7 +207,7 @@ class HubSpotCaller:
     """Runs SDK calls through the portal rate limiter with bounded retries. Thread-safe; counts calls."""
 
     def __init__(
-        self, limiter: Any, *, max_attempts: int = MAX_ATTEMPTS, sleep: Callable[[float], None] = time.sleep
+        self, limiter: PortalRateLimiter | None, *, max_attempts: int = MAX_ATTEMPTS, sleep: Callable[[float], None] = time.sleep
     ):
         self._limiter = limiter
         self._max_attempts = max_attempts
@@ -228,7 +232,6 @@ class HubSpotCaller:
                 with self._lock:
                     self.retries += 1
                 delay = _retry_delay(exc, status, attempt)
-                _report_rate_limited(self._limiter, status, delay)
                 log.info(
                     "HubSpot call %s failed (%s); retry %d in %.2fs",
                     getattr(fn, "__name__", fn),
@@ -236,7 +239,12 @@ class HubSpotCaller:
                     attempt,
                     delay,
                 )
-                self._sleep(delay)
+                if status == 429 and self._limiter is not None:
+                    # HubSpot's window is full for every thread of the portal, extraction included: hold them all;
+                    # the next acquire() waits the pause out.
+                    self._limiter.pause(delay)
+                else:
+                    self._sleep(delay)
         raise AssertionError("unreachable")
 
 
@@ -259,28 +267,9 @@ def _retry_delay(exc: BaseException, status: int | None, attempt: int) -> float:
     return min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
 
 
-def _acquire(limiter: Any) -> None:
-    if limiter is None:
-        return
-    for method in ("acquire", "wait", "take"):
-        fn = getattr(limiter, method, None)
-        if callable(fn):
-            fn()
-            return
-    raise TypeError(f"rate limiter {limiter!r} has no acquire()")
-
-
-def _report_rate_limited(limiter: Any, status: int | None, delay: float) -> None:
-    if limiter is None or status != 429:
-        return
-    for method in ("on_rate_limited", "penalize", "backoff"):
-        fn = getattr(limiter, method, None)
-        if callable(fn):
-            try:
-                fn(delay)
-            except TypeError:
-                fn()
-            return
+def _acquire(limiter: PortalRateLimiter | None) -> None:
+    if limiter is not None:
+        limiter.acquire()
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -302,11 +291,11 @@ def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bo
     return rows[0][0] > 0
 
 
-def _owned_names_sql() -> str:
+def _owned_names_sql(object_types: tuple[str, ...]) -> str:
     names = sorted(
         {
             (obj, name)
-            for obj in OBJECT_TYPES
+            for obj in object_types
             for name in owned_property_names(obj)
             if name != COMPUTED_AT_PROPERTY
         }
@@ -335,7 +324,7 @@ def _live_records_sql(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def _diff(
-    con: duckdb.DuckDBPyConnection,
+    con: duckdb.DuckDBPyConnection, object_types: tuple[str, ...] = OBJECT_TYPES
 ) -> tuple[list[tuple[str, int, str, str | None, str | None]], dict[tuple[str, str], int]]:
     """Changed values (object_type, record_id, property, desired, published) and desired counts per property."""
     published_exists = _table_exists(con, "ops", "published_values")
@@ -350,7 +339,7 @@ def _diff(
         CREATE OR REPLACE TEMP TABLE publish_desired AS
         SELECT v.object_type, CAST(v.record_id AS BIGINT) AS record_id, v.property, v.value
         FROM {DESIRED_TABLE} AS v
-        JOIN (VALUES {_owned_names_sql()}) AS owned(object_type, property)
+        JOIN (VALUES {_owned_names_sql(object_types)}) AS owned(object_type, property)
           ON owned.object_type = v.object_type AND owned.property = v.property
         WHERE v.value IS NOT NULL AND v.record_id IS NOT NULL
           -- records the last extract saw archived or merged into another are gone from HubSpot: nothing to send
@@ -530,27 +519,6 @@ def _merge(into: _Outcome, other: _Outcome) -> None:
 # Recording what happened
 
 
-def _ensure_ops_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Use the warehouse module's schema when it is there; the statements below only fill the gap before it is."""
-    try:
-        from connectors import warehouse
-
-        warehouse.ensure_schema(con)
-        return
-    except (ImportError, AttributeError):
-        pass
-    con.execute("CREATE SCHEMA IF NOT EXISTS ops")
-    con.execute("""CREATE TABLE IF NOT EXISTS ops.published_values (
-        object_type VARCHAR, record_id BIGINT, property VARCHAR, value VARCHAR,
-        published_at TIMESTAMPTZ, run_id VARCHAR, PRIMARY KEY (object_type, record_id, property))""")
-    con.execute("""CREATE TABLE IF NOT EXISTS ops.publish_log (
-        run_id VARCHAR, object_type VARCHAR, property VARCHAR, desired BIGINT, changed BIGINT, sent BIGINT,
-        failed BIGINT, skipped BIGINT, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ)""")
-    con.execute("""CREATE TABLE IF NOT EXISTS ops.publish_failures (
-        run_id VARCHAR, object_type VARCHAR, record_id BIGINT, reason VARCHAR, status INTEGER,
-        failed_at TIMESTAMPTZ)""")
-
-
 def _record_published(con: duckdb.DuckDBPyConnection, accepted: list[_Change], run_id: str) -> None:
     if not accepted:
         return
@@ -670,20 +638,10 @@ def make_client(settings: Any) -> Any:
     return HubSpot(access_token=token, host=str(base_url).rstrip("/"))
 
 
-def portal_limiter(settings: Any) -> Any:
+def portal_limiter(settings: Any) -> PortalRateLimiter:
     """The one PortalRateLimiter of this portal, shared with extraction."""
-    from connectors import ratelimit
-
-    token = _secret(_setting(settings, "hubspot_access_token")) or ""
-    tier = _setting(settings, "hubspot_tier", default="professional")
-    for factory_name in ("for_portal", "shared", "get"):
-        factory = getattr(ratelimit.PortalRateLimiter, factory_name, None)
-        if callable(factory):
-            try:
-                return factory(token, tier=tier)
-            except TypeError:
-                return factory(token)
-    return ratelimit.PortalRateLimiter(tier=tier)
+    token = _secret(_setting(settings, "hubspot_access_token"))
+    return PortalRateLimiter.for_portal(token, _setting(settings, "hubspot_tier", default="professional"))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -708,56 +666,91 @@ def publish_to_hubspot(
     """
     started = datetime.now(UTC)
     result = PublishResult(run_id=run_id, dry_run=dry_run, started_at=started)
+    object_types = _object_types(settings)
     client = client if client is not None else make_client(settings)
     limiter = limiter if limiter is not None else portal_limiter(settings)
-    call = HubSpotCaller(limiter)
+    schema_call = HubSpotCaller(limiter)
+    update_call = HubSpotCaller(limiter)
 
-    con = duckdb.connect(str(db_path))
+    # A dry run must not write, not even the ops tables: plain connection, and no ensure_schema.
+    con = duckdb.connect(str(db_path)) if dry_run else warehouse.connect(db_path)
     try:
         if not _table_exists(con, "main", DESIRED_TABLE.split(".", 1)[1]):
             raise PublishError(
                 f"Desired values table {DESIRED_TABLE} is missing in {db_path}. "
-                "Fix: build the models (roi models build) before publishing."
+                "Fix: build the models (roi run, or models.runner.build) before publishing."
             )
-        if not dry_run:
-            _ensure_ops_tables(con)
-
-        tagging_plan = _setting(settings, "tagging_plan_path", "tagging_plan", "roi_tagging_plan")
+        tagging_plan = _setting(settings, "tagging_plan_path", "tagging_plan")
         result.schema = ensure_property_schema(
+            schema_call,
             client,
-            call,
             channel_options=channel_labels(Path(tagging_plan) if tagging_plan else None),
             dry_run=dry_run,
+            object_types=object_types,
         )
 
-        rows, desired_counts = _diff(con)
+        rows, desired_counts = _diff(con, object_types)
+        _refuse_mass_clear(con, desired_counts, object_types, db_path)
         for (obj, prop), n in desired_counts.items():
             result.counts.setdefault((obj, prop), PropertyCounts()).desired = n
         changes = _group_changes(rows, str(int(started.timestamp() * 1000)))
         for obj, _record_id, prop, *_ in rows:
             result.counts.setdefault((obj, prop), PropertyCounts()).changed += 1
         for change in changes:
-            result.counts.setdefault((change.object_type, COMPUTED_AT_PROPERTY), PropertyCounts())
-            result.counts[(change.object_type, COMPUTED_AT_PROPERTY)].desired += 1
-            result.counts[(change.object_type, COMPUTED_AT_PROPERTY)].changed += 1
+            stamp = result.counts.setdefault((change.object_type, COMPUTED_AT_PROPERTY), PropertyCounts())
+            stamp.desired += 1
+            stamp.changed += 1
         result.records_changed = dict(Counter(c.object_type for c in changes))
         result.sample = [
             {"object_type": obj, "record_id": rid, "property": prop, "published": pub, "desired": des}
             for obj, rid, prop, des, pub in rows[:SAMPLE_SIZE]
         ]
-        if dry_run or not changes:
-            result.finished_at = datetime.now(UTC)
-            if not dry_run:
-                _record_log(con, result)
-            return result
-
-        _send_all(con, client, call, changes, result, workers)
-        result.update_calls = call.calls - result.schema.calls
+        if changes and not dry_run:
+            _send_all(con, client, update_call, changes, result, workers)
+        result.update_calls = update_call.calls
+        result.retries = schema_call.retries + update_call.retries
         result.finished_at = datetime.now(UTC)
-        _record_log(con, result)
+        if not dry_run:
+            _record_log(con, result)
+        log.info("%s", result.summary())
         return result
     finally:
         con.close()
+
+
+def _object_types(settings: Any) -> tuple[str, ...]:
+    configured = getattr(getattr(settings, "publish", None), "object_types", None) or OBJECT_TYPES
+    unknown = sorted(set(configured) - set(OBJECT_TYPES))
+    if unknown:
+        raise PublishError(
+            f"publish.object_types lists {unknown}: the pipeline publishes only {list(OBJECT_TYPES)}. "
+            "Fix: remove them from [publish] object_types in roi.toml."
+        )
+    return tuple(t for t in OBJECT_TYPES if t in configured)
+
+
+def _refuse_mass_clear(
+    con: duckdb.DuckDBPyConnection,
+    desired_counts: dict[tuple[str, str], int],
+    object_types: tuple[str, ...],
+    db_path: str | Path,
+) -> None:
+    """An empty mart next to published values means a broken build, not a CRM that lost every value: stop."""
+    if not _table_exists(con, "ops", "published_values"):
+        return
+    for object_type in object_types:
+        if any(n for (obj, _prop), n in desired_counts.items() if obj == object_type):
+            continue
+        published = con.execute(
+            "SELECT count(*) FROM ops.published_values WHERE object_type = ? AND coalesce(value, '') <> ''",
+            [object_type],
+        ).fetchall()[0][0]
+        if published:
+            raise PublishError(
+                f"{DESIRED_TABLE} in {db_path} has no {object_type} values but {published} were published "
+                f"before; publishing would clear them all in HubSpot. Fix: check the model build (the publish "
+                "model in [models] publish_model must be one attribution_credits has) and run again."
+            )
 
 
 def _send_all(
