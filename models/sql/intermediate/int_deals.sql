@@ -1,0 +1,117 @@
+-- One row per deal with what ROI needs, in the home currency (EUR):
+--   won_revenue   amount_in_home_currency of won deals (0 otherwise)
+--   gross_margin  won deals only: revenue minus line items' unit cost x quantity when every line item has a cost
+--                 (costs converted with the deal's amount_in_home_currency / amount ratio), else revenue x the
+--                 pipeline's margin rate (cfg_margin_rates, then default_margin_rate), else the revenue itself
+--                 with roi_basis = 'revenue'
+--   weighted_amount  open deals: amount x stage probability
+with deals as (
+    select * from stg_hubspot__deals
+),
+
+stages as (
+    select * from stg_hubspot__deal_stages
+),
+
+params as (
+    select try_cast(max(value) filter (where name = 'default_margin_rate') as decimal(9, 6)) as default_margin_rate
+    from cfg_params
+),
+
+line_costs as (
+    select
+        links.deal_id,
+        count(*) as line_items,
+        count(items.unit_cost) as costed_line_items,
+        sum(items.quantity * items.unit_cost)::decimal(38, 4) as cost_in_deal_currency
+    from stg_hubspot__deal_line_items as links
+    join stg_hubspot__line_items as items on items.line_item_id = links.line_item_id
+    group by links.deal_id
+),
+
+contacts_per_deal as (
+    select
+        links.deal_id,
+        min(coalesce(merges.surviving_contact_id, links.contact_id)) as primary_contact_id,
+        count(distinct coalesce(merges.surviving_contact_id, links.contact_id)) as contacts
+    from stg_hubspot__contact_deals as links
+    left join stg_hubspot__contact_merges as merges on merges.merged_contact_id = links.contact_id
+    group by links.deal_id
+),
+
+enriched as (
+    select
+        deals.*,
+        stages.probability,
+        coalesce(stages.is_closed, deals.is_closed_flag, false) as is_closed,
+        coalesce(stages.is_won, deals.is_closed_won_flag, false) as is_won,
+        coalesce(deals.amount_in_home_currency, round(deals.amount * fx.rate_to_home, 2))::decimal(18, 2)
+            as amount_home,
+        line_costs.line_items,
+        line_costs.costed_line_items,
+        line_costs.cost_in_deal_currency,
+        coalesce(margin_rates.margin_rate, params.default_margin_rate) as margin_rate,
+        contacts_per_deal.primary_contact_id,
+        contacts_per_deal.contacts
+    from deals
+    cross join params
+    left join stages on stages.stage_id = deals.stage_id and stages.pipeline_id = deals.pipeline_id
+    left join cfg_fx_rates as fx on fx.currency = deals.currency
+    left join line_costs on line_costs.deal_id = deals.deal_id
+    left join cfg_margin_rates as margin_rates on margin_rates.pipeline = deals.pipeline_id
+    left join contacts_per_deal on contacts_per_deal.deal_id = deals.deal_id
+),
+
+costed as (
+    select
+        *,
+        case
+            when line_items > 0 and costed_line_items = line_items then
+                case
+                    when amount is not null and amount <> 0 and amount_in_home_currency is not null
+                        then roi_div_money(cost_in_deal_currency * amount_in_home_currency, amount)
+                    else round(cost_in_deal_currency, 2)::decimal(18, 2)
+                end
+        end as cost_of_goods_home
+    from enriched
+),
+
+final as (
+    select
+        deal_id,
+        deal_name,
+        pipeline_id,
+        stage_id,
+        probability,
+        is_closed,
+        is_won,
+        not is_closed as is_open,
+        created_at,
+        closed_at,
+        case when is_won then closed_at end as won_at,
+        currency,
+        amount,
+        amount_home,
+        case when is_won then coalesce(amount_home, 0) else 0 end::decimal(18, 2) as won_revenue,
+        case
+            when not is_won then 0
+            when cost_of_goods_home is not null then coalesce(amount_home, 0) - cost_of_goods_home
+            when margin_rate is not null then round(coalesce(amount_home, 0) * margin_rate, 2)
+            else coalesce(amount_home, 0)
+        end::decimal(18, 2) as gross_margin,
+        case
+            when cost_of_goods_home is not null then 'line_items'
+            when margin_rate is not null then 'margin_rate'
+            else 'revenue'
+        end as margin_source,
+        case when cost_of_goods_home is not null or margin_rate is not null then 'margin' else 'revenue' end
+            as roi_basis,
+        cost_of_goods_home,
+        case when not is_closed then round(coalesce(amount_home, 0) * coalesce(probability, 0), 2) else 0 end
+            ::decimal(18, 2) as weighted_amount,
+        primary_contact_id,
+        coalesce(contacts, 0) as contacts
+    from costed
+)
+
+select * from final

@@ -1,0 +1,214 @@
+-- One row per contact interaction, from four places:
+--   hubspot_original_source  HubSpot's original source at hs_analytics_first_timestamp; UTMs parsed from the first
+--                            page URL when it has them, else the plan's mapping of hs_analytics_source (+ drill-down)
+--   hubspot_latest_source    HubSpot's latest source at hs_latest_source_timestamp (same mapping)
+--   ga4_session              GA4 sessions of the contact (custom dimension crm_contact_id), one per day and source,
+--                            dated at the start of the day in the reporting time zone
+--   offline                  the "how did you hear about us" answer, at the contact's createdate
+-- The same interaction seen twice (e.g. the first visit in HubSpot and in GA4, or original = latest source) is kept
+-- once: one touch per contact, local day, channel, source and medium, preferring HubSpot's exact timestamp.
+with params as (
+    select
+        max(value) filter (where name = 'reporting_time_zone') as time_zone
+    from cfg_params
+),
+
+contacts as (
+    select * from stg_hubspot__contacts
+),
+
+merges as (
+    select * from stg_hubspot__contact_merges
+),
+
+utms as (
+    select * from int_utm_normalised
+),
+
+hubspot_sources as (
+    select * from cfg_tagging_hubspot_sources
+),
+
+source_aliases as (
+    select alias, canonical from cfg_tagging_aliases where field = 'source'
+),
+
+offline_answers as (
+    select * from cfg_tagging_offline_answers
+),
+
+-- Original source with UTMs on the first page seen.
+original_with_utms as (
+    select
+        contacts.contact_id,
+        'hubspot_original_source' as touch_type,
+        1 as precedence,
+        coalesce(contacts.first_touch_at, contacts.created_at) as touchpoint_at,
+        utms.channel, utms.source, utms.medium, utms.campaign, utms.term, utms.content, utms.matched_rule,
+        0 as sessions
+    from contacts
+    join utms
+        on utms.raw_source = coalesce(regexp_extract(contacts.first_url, '[?&#]utm_source=([^&#]*)', 1), '')
+        and utms.raw_medium = coalesce(regexp_extract(contacts.first_url, '[?&#]utm_medium=([^&#]*)', 1), '')
+        and utms.raw_campaign = coalesce(regexp_extract(contacts.first_url, '[?&#]utm_campaign=([^&#]*)', 1), '')
+        and utms.raw_term = coalesce(regexp_extract(contacts.first_url, '[?&#]utm_term=([^&#]*)', 1), '')
+        and utms.raw_content = coalesce(regexp_extract(contacts.first_url, '[?&#]utm_content=([^&#]*)', 1), '')
+    where regexp_matches(contacts.first_url, '[?&#]utm_(source|medium)=')
+),
+
+-- HubSpot's source enumeration (original without UTMs, and latest), through the plan's mapping.
+hubspot_source_touches as (
+    select
+        contact_id,
+        'hubspot_original_source' as touch_type,
+        1 as precedence,
+        coalesce(first_touch_at, created_at) as touchpoint_at,
+        original_source as hubspot_source,
+        original_source_data_1 as data_1,
+        original_source_data_2 as data_2
+    from contacts
+    where original_source is not null
+      and not coalesce(regexp_matches(first_url, '[?&#]utm_(source|medium)='), false)
+      -- An offline contact who answered the question is represented by the offline touch.
+      and not (
+          original_source = 'OFFLINE'
+          and roi_normalise(heard_about_us) in (select key from offline_answers)
+      )
+    union all
+    select
+        contact_id,
+        'hubspot_latest_source' as touch_type,
+        3 as precedence,
+        latest_source_at as touchpoint_at,
+        latest_source,
+        latest_source_data_1,
+        latest_source_data_2
+    from contacts
+    where latest_source is not null and latest_source_at is not null
+),
+
+hubspot_mapped as (
+    select
+        touches.contact_id,
+        touches.touch_type,
+        touches.precedence,
+        touches.touchpoint_at,
+        coalesce(mapping.channel, 'unassigned') as channel,
+        case
+            when mapping.key is null then roi_normalise(touches.hubspot_source)
+            when mapping.source_from is null then mapping.source
+            else coalesce(
+                source_aliases.canonical,
+                roi_normalise(case mapping.source_from when 'data_1' then touches.data_1 else touches.data_2 end)
+            )
+        end as source,
+        mapping.medium,
+        mapping.campaign,
+        null as term,
+        null as content,
+        case when mapping.key is null then 'unmatched_hubspot_source' else 'hubspot_source:' || mapping.key end
+            as matched_rule,
+        0 as sessions
+    from hubspot_source_touches as touches
+    left join hubspot_sources as mapping on mapping.key = touches.hubspot_source
+    left join source_aliases
+        on source_aliases.alias = roi_normalise(
+            case mapping.source_from when 'data_1' then touches.data_1 else touches.data_2 end
+        )
+),
+
+ga4_sessions as (
+    select
+        coalesce(merges.surviving_contact_id, sessions.contact_id) as contact_id,
+        'ga4_session' as touch_type,
+        4 as precedence,
+        timezone(params.time_zone, sessions.session_date::timestamp) as touchpoint_at,
+        utms.channel, utms.source, utms.medium, utms.campaign, utms.term, utms.content, utms.matched_rule,
+        sessions.sessions
+    from stg_ga4__contact_sessions as sessions
+    cross join params
+    left join merges on merges.merged_contact_id = sessions.contact_id
+    join utms
+        on utms.raw_source = coalesce(sessions.raw_source, '')
+        and utms.raw_medium = coalesce(sessions.raw_medium, '')
+        and utms.raw_campaign = coalesce(sessions.raw_campaign, '')
+        and utms.raw_term = ''
+        and utms.raw_content = ''
+),
+
+offline as (
+    select
+        contacts.contact_id,
+        'offline' as touch_type,
+        2 as precedence,
+        contacts.created_at as touchpoint_at,
+        coalesce(answers.channel, 'unassigned') as channel,
+        coalesce(answers.source, roi_normalise(contacts.heard_about_us)) as source,
+        coalesce(answers.medium, 'offline') as medium,
+        answers.campaign,
+        null as term,
+        null as content,
+        case when answers.key is null then 'unmatched_offline_answer' else 'offline_answer:' || answers.key end
+            as matched_rule,
+        0 as sessions
+    from contacts
+    left join offline_answers as answers on answers.key = roi_normalise(contacts.heard_about_us)
+    where roi_normalise(contacts.heard_about_us) is not null
+),
+
+all_touches as (
+    select * from original_with_utms
+    union all by name
+    select * from hubspot_mapped
+    union all by name
+    select * from ga4_sessions
+    union all by name
+    select * from offline
+),
+
+known_contacts as (
+    select all_touches.*, timezone(params.time_zone, all_touches.touchpoint_at)::date as touch_date
+    from all_touches
+    cross join params
+    where all_touches.touchpoint_at is not null
+      and all_touches.contact_id in (select contact_id from contacts)
+),
+
+deduplicated as (
+    select
+        *,
+        sum(sessions) over same_interaction as interaction_sessions,
+        -- keep campaign/term/content if any record of the interaction carried them
+        max(campaign) over same_interaction as any_campaign,
+        max(term) over same_interaction as any_term,
+        max(content) over same_interaction as any_content
+    from known_contacts
+    window same_interaction as (
+        partition by contact_id, touch_date, channel, coalesce(source, ''), coalesce(medium, '')
+    )
+    qualify row_number() over (
+        partition by contact_id, touch_date, channel, coalesce(source, ''), coalesce(medium, '')
+        order by precedence, touchpoint_at
+    ) = 1
+),
+
+final as (
+    select
+        touch_type || ':' || contact_id || ':' || strftime(touchpoint_at, '%Y%m%dT%H%M%S') || ':'
+            || channel || ':' || coalesce(source, '') || '/' || coalesce(medium, '') as touchpoint_id,
+        contact_id,
+        touchpoint_at,
+        touch_date,
+        touch_type,
+        channel,
+        source,
+        medium,
+        coalesce(campaign, any_campaign) as campaign,
+        coalesce(term, any_term) as term,
+        coalesce(content, any_content) as content,
+        matched_rule,
+        interaction_sessions as sessions
+    from deduplicated
+)
+
+select * from final
