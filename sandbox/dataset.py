@@ -32,7 +32,7 @@ GA4_TIME_ZONE = "Europe/Paris"
 GA4_CURRENCY = "EUR"
 # How far the numbers of a "processing" day are from their final value on the n-th pull (then they stay at
 # the last factor until the day settles): GA4 keeps revising the last 48 hours.
-PROCESSING_FACTORS = (0.90, 0.93, 0.95, 0.97, 0.985)
+PROCESSING_FACTORS = (0.82, 0.88, 0.93, 0.97, 0.99)
 
 
 @dataclass(frozen=True)
