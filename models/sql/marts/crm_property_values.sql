@@ -1,0 +1,174 @@
+-- Desired values of the pipeline's HubSpot properties, one row per (object_type, record_id, property), as the
+-- strings HubSpot takes: amounts with 2 decimals, ratios (ROI, shown as a percentage) and ROAS with 4 decimals.
+-- connectors/hubspot_publish.py diffs this against ops.published_values and sends only what changed.
+--
+-- Rules that keep the publish converging (docs/publish.md):
+--   * values depend only on the marts, never on lastmodifieddate or on our own roi_* properties, which HubSpot
+--     moves/holds after each publish;
+--   * roi_computed_at is NOT produced here: the publisher stamps it only on records whose other values change;
+--   * an undefined metric (no cost, no leads) gives no row rather than a NULL, so nothing is sent for it.
+-- The attribution model is cfg_params.publish_model ('data_driven' is the Markov model), default 'data_driven'.
+with params as (
+    select
+        case coalesce(max(value) filter (where name = 'publish_model'), 'data_driven')
+            when 'data_driven' then 'markov'
+            else coalesce(max(value) filter (where name = 'publish_model'), 'data_driven')
+        end as publish_model
+    from cfg_params
+),
+
+credits as (
+    select credits.*
+    from attribution_credits as credits
+    join params on credits.attribution_model = params.publish_model
+),
+
+channel_roi as (
+    select channel, roi, roas, cost_per_lead
+    from roi_by_channel
+    join params on roi_by_channel.attribution_model = params.publish_model
+    where roi_by_channel.month is null
+),
+
+campaign_roi as (
+    select channel, source, medium, campaign, roi, roas, cost_per_lead
+    from roi_by_campaign
+    join params on roi_by_campaign.attribution_model = params.publish_model
+    where roi_by_campaign.month is null
+),
+
+-- Contacts: the first touchpoint (ties broken by id so the pick never flips between runs).
+contact_first_touch as (
+    select contact_id, channel, source, medium, campaign
+    from int_touchpoints
+    where contact_id is not null
+    qualify row_number() over (partition by contact_id order by touchpoint_at, touchpoint_id) = 1
+),
+
+contact_money as (
+    select contact_id, sum(revenue) as revenue, sum(gross_margin) as gross_margin
+    from credits
+    where contact_id is not null
+    group by contact_id
+),
+
+contact_values as (
+    select
+        contact_first_touch.contact_id,
+        contact_first_touch.channel,
+        contact_first_touch.source,
+        contact_first_touch.campaign,
+        contact_money.revenue,
+        contact_money.gross_margin,
+        channel_roi.roi as channel_roi,
+        channel_roi.cost_per_lead as channel_cost_per_lead,
+        campaign_roi.roi as campaign_roi,
+        campaign_roi.cost_per_lead as campaign_cost_per_lead
+    from contact_first_touch
+    left join contact_money on contact_money.contact_id = contact_first_touch.contact_id
+    left join channel_roi on channel_roi.channel = contact_first_touch.channel
+    left join campaign_roi
+        on campaign_roi.channel = contact_first_touch.channel
+        and campaign_roi.source is not distinct from contact_first_touch.source
+        and campaign_roi.medium is not distinct from contact_first_touch.medium
+        and campaign_roi.campaign = contact_first_touch.campaign
+),
+
+-- Deals: the channel with the largest credit, and the campaign with the largest credit among campaign touches.
+deal_channel as (
+    select deal_id, channel
+    from credits
+    group by deal_id, channel
+    qualify row_number() over (
+        partition by deal_id order by sum(credit) desc, min(touchpoint_at) nulls last, channel
+    ) = 1
+),
+
+deal_campaign as (
+    select deal_id, channel, source, medium, campaign
+    from credits
+    where campaign is not null
+    group by deal_id, channel, source, medium, campaign
+    qualify row_number() over (
+        partition by deal_id
+        order by sum(credit) desc, min(touchpoint_at) nulls last, channel, source, medium, campaign
+    ) = 1
+),
+
+deal_values as (
+    select
+        deals.deal_id,
+        deals.gross_margin,
+        deals.is_won,
+        deal_channel.channel,
+        deal_campaign.campaign,
+        channel_roi.roi as channel_roi,
+        channel_roi.roas as channel_roas,
+        campaign_roi.roi as campaign_roi,
+        campaign_roi.roas as campaign_roas,
+        params.publish_model
+    from int_deals as deals
+    cross join params
+    join deal_channel on deal_channel.deal_id = deals.deal_id
+    left join deal_campaign on deal_campaign.deal_id = deals.deal_id
+    left join channel_roi on channel_roi.channel = deal_channel.channel
+    left join campaign_roi
+        on campaign_roi.channel = deal_campaign.channel
+        and campaign_roi.source is not distinct from deal_campaign.source
+        and campaign_roi.medium is not distinct from deal_campaign.medium
+        and campaign_roi.campaign = deal_campaign.campaign
+),
+
+contact_rows as (
+    select
+        'contacts' as object_type,
+        contact_id as record_id,
+        property,
+        value
+    from contact_values
+    cross join lateral (
+        values
+            ('roi_acquisition_channel', channel),
+            ('roi_acquisition_source', source),
+            ('roi_acquisition_campaign', campaign),
+            ('roi_attributed_revenue', cast(cast(round(revenue, 2) as decimal(18, 2)) as varchar)),
+            ('roi_attributed_margin', cast(cast(round(gross_margin, 2) as decimal(18, 2)) as varchar)),
+            ('roi_channel_roi', cast(cast(round(channel_roi, 4) as decimal(18, 4)) as varchar)),
+            ('roi_channel_cost_per_lead', cast(cast(round(channel_cost_per_lead, 2) as decimal(18, 2)) as varchar)),
+            ('roi_campaign_roi', cast(cast(round(campaign_roi, 4) as decimal(18, 4)) as varchar)),
+            ('roi_campaign_cost_per_lead', cast(cast(round(campaign_cost_per_lead, 2) as decimal(18, 2)) as varchar))
+    ) as pairs(property, value)
+),
+
+deal_rows as (
+    select
+        'deals' as object_type,
+        deal_id as record_id,
+        property,
+        value
+    from deal_values
+    cross join lateral (
+        values
+            ('roi_attributed_channel', channel),
+            ('roi_attributed_campaign', campaign),
+            ('roi_channel_roi', cast(cast(round(channel_roi, 4) as decimal(18, 4)) as varchar)),
+            ('roi_channel_roas', cast(cast(round(channel_roas, 4) as decimal(18, 4)) as varchar)),
+            ('roi_campaign_roi', cast(cast(round(campaign_roi, 4) as decimal(18, 4)) as varchar)),
+            ('roi_campaign_roas', cast(cast(round(campaign_roas, 4) as decimal(18, 4)) as varchar)),
+            -- margin is only known once the deal is won (int_deals gives 0 before)
+            ('roi_gross_margin', case when is_won then cast(cast(round(gross_margin, 2) as decimal(18, 2)) as varchar) end),
+            ('roi_attribution_model', publish_model)
+    ) as pairs(property, value)
+),
+
+final as (
+    select object_type, cast(record_id as bigint) as record_id, property, value
+    from contact_rows
+    where value is not null
+    union all
+    select object_type, cast(record_id as bigint) as record_id, property, value
+    from deal_rows
+    where value is not null
+)
+
+select * from final
