@@ -427,6 +427,52 @@ def default_property_groups(object_type: str) -> list[dict]:
     ]
 
 
+def _stage(stage_id: str, label: str, order: int, probability: str, closed: bool) -> dict:
+    return {
+        "id": stage_id,
+        "label": label,
+        "displayOrder": order,
+        "archived": False,
+        "metadata": {"probability": probability, "isClosed": "true" if closed else "false"},
+        "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT",
+        "createdAt": "2020-01-01T00:00:00.000Z",
+        "updatedAt": "2020-01-01T00:00:00.000Z",
+    }
+
+
+def default_deal_pipelines() -> list[dict]:
+    """The two sandbox pipelines of docs/contracts.md (B2C "Vente en ligne", B2B "Revendeurs")."""
+    online = [
+        ("appointmentscheduled", "Rendez-vous pris", "0.2", False),
+        ("qualifiedtobuy", "Qualifié", "0.4", False),
+        ("presentationscheduled", "Présentation prévue", "0.6", False),
+        ("decisionmakerboughtin", "Décideur convaincu", "0.8", False),
+        ("closedwon", "Gagné", "1.0", True),
+        ("closedlost", "Perdu", "0.0", True),
+    ]
+    wholesale = [
+        ("wh_prospect", "Prospect", "0.1", False),
+        ("wh_sample_sent", "Échantillon envoyé", "0.3", False),
+        ("wh_negotiation", "Négociation", "0.7", False),
+        ("wh_won", "Gagné", "1.0", True),
+        ("wh_lost", "Perdu", "0.0", True),
+    ]
+    return [
+        {
+            "id": pipeline_id,
+            "label": label,
+            "displayOrder": order,
+            "archived": False,
+            "createdAt": "2020-01-01T00:00:00.000Z",
+            "updatedAt": "2020-01-01T00:00:00.000Z",
+            "stages": [_stage(*stage[:2], i, *stage[2:]) for i, stage in enumerate(stages)],
+        }
+        for order, (pipeline_id, label, stages) in enumerate(
+            [("default", "Vente en ligne", online), ("wholesale", "Revendeurs", wholesale)]
+        )
+    ]
+
+
 class UnknownObjectType(KeyError):
     pass
 
@@ -481,6 +527,7 @@ class CrmStore:
                 self.define_group(object_type, group)
             for definition in default_property_definitions(object_type):
                 self.define_property(object_type, definition)
+        self.set_pipelines("deals", default_deal_pipelines())
 
     # ----------------------------------------------------------------- helpers
     def _table(self, object_type: str) -> _ObjectTable:

@@ -1,0 +1,116 @@
+"""HubSpot rate limits for private apps: a 10-second rolling burst window per tier, a separate per-second limit
+for CRM search, and a daily quota. Answers carry HubSpot's X-HubSpot-RateLimit-* headers and 429 bodies."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+# Requests per 10-second rolling window, and per day, by account tier (HubSpot private-app limits).
+BURST_WINDOW_MS = 10_000
+SEARCH_WINDOW_MS = 1_000
+SEARCH_PER_SECOND = 5
+TIER_LIMITS: dict[str, tuple[int, int]] = {
+    "starter": (100, 250_000),
+    "professional": (190, 650_000),
+    "enterprise": (250, 1_000_000),
+}
+
+POLICY_BURST = "TEN_SECONDLY_ROLLING"
+POLICY_SEARCH = "SECONDLY"
+POLICY_DAILY = "DAILY"
+_POLICY_MESSAGES = {
+    POLICY_BURST: "You have reached your ten_secondly_rolling limit.",
+    POLICY_SEARCH: "You have reached your secondly limit.",
+    POLICY_DAILY: "You have reached your daily limit.",
+}
+
+
+@dataclass(slots=True)
+class RateDecision:
+    allowed: bool
+    headers: dict[str, str] = field(default_factory=dict)
+    policy: str | None = None
+
+    def error_body(self) -> dict:
+        """The JSON body HubSpot sends with a 429."""
+        return {
+            "status": "error",
+            "message": _POLICY_MESSAGES[self.policy or POLICY_BURST],
+            "errorType": "RATE_LIMIT",
+            "correlationId": str(uuid.uuid4()),
+            "policyName": self.policy,
+            "groupName": "publicapi:private-app",
+        }
+
+
+class RateLimiter:
+    """Sliding-window counters for one portal. Thread-safe; `enabled=False` lets everything through."""
+
+    def __init__(
+        self,
+        tier: str = "professional",
+        enabled: bool = True,
+        daily_limit: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if tier not in TIER_LIMITS:
+            raise ValueError(f"unknown HubSpot tier {tier!r}: use one of {', '.join(TIER_LIMITS)}")
+        self.tier = tier
+        self.enabled = enabled
+        self.burst_limit, default_daily = TIER_LIMITS[tier]
+        self.daily_limit = default_daily if daily_limit is None else daily_limit
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._burst: deque[float] = deque()
+        self._search: deque[float] = deque()
+        self.daily_used = 0
+
+    def reset(self) -> None:
+        with self._lock:
+            self._burst.clear()
+            self._search.clear()
+            self.daily_used = 0
+
+    def check(self, is_search: bool = False) -> RateDecision:
+        """Count one request (when allowed) and say whether it may go through, with the headers to send."""
+        if not self.enabled:
+            return RateDecision(True)
+        now = self._clock()
+        with self._lock:
+            _expire(self._burst, now - BURST_WINDOW_MS / 1000)
+            _expire(self._search, now - SEARCH_WINDOW_MS / 1000)
+            if self.daily_used >= self.daily_limit:
+                return RateDecision(False, self._headers(is_search), POLICY_DAILY)
+            if is_search:
+                # Search is exempt from the ten-secondly window but has its own per-second limit and no headers.
+                if len(self._search) >= SEARCH_PER_SECOND:
+                    return RateDecision(False, {}, POLICY_SEARCH)
+                self._search.append(now)
+                self.daily_used += 1
+                return RateDecision(True)
+            if len(self._burst) >= self.burst_limit:
+                return RateDecision(False, self._headers(False), POLICY_BURST)
+            self._burst.append(now)
+            self.daily_used += 1
+            return RateDecision(True, self._headers(False))
+
+    def _headers(self, is_search: bool) -> dict[str, str]:
+        if is_search:
+            return {}
+        return {
+            "X-HubSpot-RateLimit-Max": str(self.burst_limit),
+            "X-HubSpot-RateLimit-Remaining": str(max(self.burst_limit - len(self._burst), 0)),
+            "X-HubSpot-RateLimit-Interval-Milliseconds": str(BURST_WINDOW_MS),
+            "X-HubSpot-RateLimit-Daily": str(self.daily_limit),
+            "X-HubSpot-RateLimit-Daily-Remaining": str(max(self.daily_limit - self.daily_used, 0)),
+        }
+
+
+def _expire(window: deque[float], cutoff: float) -> None:
+    while window and window[0] <= cutoff:
+        window.popleft()

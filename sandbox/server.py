@@ -1,0 +1,166 @@
+"""SandboxServer: the whole sandbox (HubSpot + GA4 stand-ins) on 127.0.0.1 in a background thread.
+
+    with SandboxServer(contacts=2_000, seed=7) as sb:
+        HubSpot(access_token=sb.access_token, host=sb.base_url)
+
+Ready before __enter__ returns; stopped (port released) on __exit__.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from sandbox.faults import Faults, parse_fault_spec
+from sandbox.ratelimits import RateLimiter
+from sandbox.requestlog import RequestLog
+from sandbox.store import CrmStore
+
+HOST = "127.0.0.1"
+STARTUP_TIMEOUT_S = 20.0
+SHUTDOWN_TIMEOUT_S = 10.0
+DEFAULT_GA4_PROPERTY_ID = "123456789"
+SPEND_FILE_NAME = "spend.csv"
+GROUND_TRUTH_FILE_NAME = "ground_truth.json"
+
+log = logging.getLogger(__name__)
+
+
+class _EmptyDataset:
+    """Stand-in when the generator is not installed: a CRM store with HubSpot's default schema only."""
+
+    def __init__(self) -> None:
+        self.crm = CrmStore()
+        self.ga4_property_id = DEFAULT_GA4_PROPERTY_ID
+
+
+def build_dataset(contacts: int, seed: int) -> Any:
+    """The generated data set (sandbox.generator), or an empty CRM when the generator is unavailable."""
+    try:
+        from sandbox.generator import generate
+    except ImportError as exc:
+        log.warning("sandbox.generator not available (%s): serving an empty CRM", exc)
+        return _EmptyDataset()
+    return generate(contacts=contacts, seed=seed)
+
+
+class SandboxServer:
+    """uvicorn serving sandbox.app on a free (or given) port of 127.0.0.1, in a daemon thread."""
+
+    def __init__(self, contacts: int = 2_000, seed: int = 7, tier: str = "professional", rate_limits: bool = True,
+                 faults: Faults | str | None = None, out_dir: str | Path | None = None, port: int = 0,
+                 dataset: Any = None, access_token: str | None = None, daily_limit: int | None = None) -> None:
+        self.contacts = contacts
+        self.seed = seed
+        self.tier = tier
+        self.dataset = dataset if dataset is not None else build_dataset(contacts, seed)
+        # A fresh random token per server: tests must take it from here, never hard-code it.
+        self.access_token = access_token or f"pat-sandbox-{secrets.token_hex(12)}"
+        self.rate_limiter = RateLimiter(tier=tier, enabled=rate_limits, daily_limit=daily_limit)
+        if isinstance(faults, str):
+            self.faults = Faults()
+            self.faults.configure(**parse_fault_spec(faults))
+        else:
+            self.faults = faults or Faults()
+        self.request_log = RequestLog()
+        self._requested_port = port
+        self._out_dir_arg = Path(out_dir) if out_dir is not None else None
+        self._tempdir: tempfile.TemporaryDirectory | None = None
+        self.out_dir: Path | None = None
+        self.written_files: list[Path] = []
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port: int | None = None
+
+    # ------------------------------------------------------------------------------------- properties
+    @property
+    def base_url(self) -> str:
+        if self.port is None:
+            raise RuntimeError("SandboxServer is not running: use it as a context manager or call start()")
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def store(self) -> CrmStore:
+        return self.dataset.crm
+
+    @property
+    def ga4_property_id(self) -> str:
+        return str(getattr(self.dataset, "ga4_property_id", DEFAULT_GA4_PROPERTY_ID))
+
+    @property
+    def rate_limits(self) -> bool:
+        return self.rate_limiter.enabled
+
+    @rate_limits.setter
+    def rate_limits(self, enabled: bool) -> None:
+        self.rate_limiter.enabled = enabled
+        self.rate_limiter.reset()
+
+    # ------------------------------------------------------------------------------------- lifecycle
+    def start(self) -> SandboxServer:
+        from sandbox.app import create_app
+
+        self._write_files()
+        app = create_app(self.store, self.access_token, dataset=self.dataset, rate_limiter=self.rate_limiter,
+                         faults=self.faults, request_log=self.request_log)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((HOST, self._requested_port))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                                timeout_keep_alive=30, backlog=512)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
+                                        name=f"sandbox-{self.port}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"sandbox server did not start on {HOST}:{self.port}")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(SHUTDOWN_TIMEOUT_S)
+        self._server = self._thread = None
+        if self._tempdir is not None:
+            self._tempdir.cleanup()
+            self._tempdir = None
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _write_files(self) -> None:
+        """spend.csv and ground_truth.json from the generated data set, when it can write them."""
+        if self._out_dir_arg is None:
+            self._tempdir = tempfile.TemporaryDirectory(prefix="roi-sandbox-")
+            self.out_dir = Path(self._tempdir.name)
+        else:
+            self.out_dir = self._out_dir_arg
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.written_files = []
+        writers = (("write_spend_csv", SPEND_FILE_NAME), ("write_ground_truth", GROUND_TRUTH_FILE_NAME))
+        for method, file_name in writers:
+            write = getattr(self.dataset, method, None)
+            if write is not None:
+                self.written_files.append(Path(write(self.out_dir / file_name)))
+        with contextlib.suppress(FileNotFoundError):
+            contacts_csv = self.out_dir / "ground_truth_contacts.csv"
+            if contacts_csv.exists():
+                self.written_files.append(contacts_csv)
