@@ -48,6 +48,8 @@ from google.analytics.data_v1beta import BetaAnalyticsDataClient
 from google.analytics.data_v1beta.types import (
     DateRange,
     Dimension,
+    Filter,
+    FilterExpression,
     Metric,
     MetricAggregation,
     OrderBy,
@@ -75,6 +77,7 @@ CONCURRENT_QUOTA_WAIT_SECONDS = 5.0
 QUOTA_SLOW_BELOW = 0.25  # fraction of an hourly token bucket left under which we start pausing
 QUOTA_MAX_PAUSE_SECONDS = 60.0
 RUN_KIND = "ga4"
+NOT_SET = "(not set)"
 STREAM_PREFIX = "ga4."
 REPORT_DAYS_TABLE = "raw.ga4_report_days"
 
@@ -98,6 +101,17 @@ class ReportSpec:
     metrics: tuple[tuple[str, str, str], ...]  # (GA4 API name, column, kind)
     key_columns: tuple[str, ...]
     optional: bool = False  # skipped (with a warning) when the property lacks a dimension it needs
+    stores_currency: bool = False  # the raw table has a currency_code column (the report currency per row)
+    exclude_not_set: str | None = None  # dimension whose "(not set)" rows are unwanted (anonymous traffic)
+
+    def dimension_filter(self) -> FilterExpression | None:
+        if self.exclude_not_set is None:
+            return None
+        not_set = Filter(
+            field_name=self.exclude_not_set,
+            string_filter=Filter.StringFilter(value=NOT_SET, match_type=Filter.StringFilter.MatchType.EXACT),
+        )
+        return FilterExpression(not_expression=FilterExpression(filter=not_set))
 
     @property
     def stream(self) -> str:
@@ -136,6 +150,7 @@ TRAFFIC_DAILY = ReportSpec(
         "session_manual_term",
         "session_manual_ad_content",
     ),
+    stores_currency=True,
 )
 
 CONTACT_DIMENSION = "customUser:crm_contact_id"
@@ -162,6 +177,7 @@ def contact_sessions_spec(contact_dimension: str = CONTACT_DIMENSION) -> ReportS
             "session_campaign_name",
         ),
         optional=True,
+        exclude_not_set=contact_dimension,
     )
 
 
@@ -452,7 +468,9 @@ def build_request(
         order_bys=[
             OrderBy(dimension=OrderBy.DimensionOrderBy(dimension_name=name)) for name, _ in spec.dimensions
         ],
-        metric_aggregations=[MetricAggregation.TOTAL] if offset == 0 else [],
+        # Totals on every page keep the request identical but for the window (and let us check the sum).
+        metric_aggregations=[MetricAggregation.TOTAL],
+        dimension_filter=spec.dimension_filter(),
         offset=offset,
         limit=limit,
         return_property_quota=True,
@@ -522,6 +540,7 @@ class ParsedChunk:
     rows_by_day: dict[date, int]
     metadata: dict[str, Any]
     metric_sums: list[Decimal]
+    pages: int = 0
 
 
 def parse_pages(
@@ -538,7 +557,9 @@ def parse_pages(
     metric_sums = [Decimal(0)] * len(spec.metrics)
     metadata: dict[str, Any] = {}
     totals: list[str] | None = None
+    page_count = 0
     for page in pages:
+        page_count += 1
         if page.totals is not None:
             totals = page.totals
         for key, value in page.metadata.items():
@@ -574,9 +595,10 @@ def parse_pages(
                 columns[column].append(raw_dim)
             for column, value in zip(metric_columns, typed, strict=True):
                 columns[column].append(value)
-            columns["currency_code"].append(page.metadata.get("currency_code"))
+            if spec.stores_currency:
+                columns["currency_code"].append(page.metadata.get("currency_code"))
             rows_by_day[day] = rows_by_day.get(day, 0) + 1
-    return ParsedChunk(columns, rejects, rows_by_day, metadata, metric_sums), totals
+    return ParsedChunk(columns, rejects, rows_by_day, metadata, metric_sums, page_count), totals
 
 
 def _decimal_or_zero(raw: str) -> Decimal:
@@ -598,12 +620,20 @@ def _reject(
     )
 
 
+# Users are counted once over the whole result, so their total is not the sum of the rows.
+NON_ADDITIVE_METRICS = frozenset({"totalUsers", "newUsers", "activeUsers"})
+
+
 def _totals_match(spec: ReportSpec, sums: list[Decimal], totals: list[str] | None) -> bool:
     if totals is None:
         return True
     # Float metrics may differ in the last digits between a total and the sum of its rows.
     tolerance = Decimal("0.01")
-    return all(abs(s - _decimal_or_zero(t)) <= tolerance for s, t in zip(sums, totals, strict=False))
+    return all(
+        abs(total_of_rows - _decimal_or_zero(total)) <= tolerance
+        for (api_name, _, _), total_of_rows, total in zip(spec.metrics, sums, totals, strict=False)
+        if api_name not in NON_ADDITIVE_METRICS
+    )
 
 
 def _arrow_table(spec: ReportSpec, columns: dict[str, list[Any]]) -> pa.Table:
@@ -612,7 +642,8 @@ def _arrow_table(spec: ReportSpec, columns: dict[str, list[Any]]) -> pa.Table:
         fields.append(pa.field(column, pa.date32() if column == "date" else pa.string()))
     for _, column, kind in spec.metrics:
         fields.append(pa.field(column, _ARROW_TYPES[kind]))
-    fields.append(pa.field("currency_code", pa.string()))
+    if spec.stores_currency:
+        fields.append(pa.field("currency_code", pa.string()))
     schema = pa.schema(fields)
     return pa.table({f.name: columns[f.name] for f in fields}, schema=schema)
 
@@ -870,6 +901,7 @@ def _extract_report(
         report_result.rejected += len(parsed.rejects)
         report_result.days += (span[1] - span[0]).days + 1
         report_result.chunks += 1
+        report_result.pages += parsed.pages
         result.time_zone = parsed.metadata.get("time_zone") or result.time_zone
         result.currency_code = parsed.metadata.get("currency_code") or result.currency_code
     return None

@@ -1,7 +1,8 @@
-"""Spend sheet loader: the sandbox's sheet (CSV and XLSX) into a real DuckDB file, bad rows into ops.rejects."""
+"""Spend sheet loader: the sandbox's sheet (CSV and XLSX) into a real DuckDB file, bad rows to ops.rejects."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 from datetime import date
 from decimal import Decimal
@@ -132,14 +133,10 @@ def test_xlsx_version_of_the_sheet_loads_the_same(spend_csv, tmp_path):
             if number:
                 # As a person would type them into Excel: real dates and numbers where they parse.
                 for i in (0, 1):
-                    try:
+                    with contextlib.suppress(ValueError):
                         cells[i] = date.fromisoformat(cells[i])
-                    except ValueError:
-                        pass
-                try:
+                with contextlib.suppress(ValueError):
                     cells[5] = float(cells[5])
-                except ValueError:
-                    pass
             sheet.append(cells)
     xlsx = tmp_path / "spend.xlsx"
     workbook.save(xlsx)
