@@ -458,13 +458,15 @@ def _send_batch(client: Any, call: Callable[..., Any], object_type: str, changes
         status = _status_of(exc)
         error = _parse_body(getattr(exc, "body", None))
         if status is not None and 400 <= status < 500 and status != 429:
-            named = [i for i in _error_ids(error) if i in by_id]
-            if named and len(named) < len(changes):
-                # HubSpot named the culprits: fail those, resend the rest in one go
-                for record_id in named:
+            named = set(_error_ids(error)) & by_id.keys()
+            if named:
+                # HubSpot named the culprits (e.g. 404 when every record of the batch is gone): fail those and
+                # resend the rest in one go
+                for record_id in sorted(named):
                     outcome.failures.append(_failure(by_id[record_id], error, status))
                 rest = [c for c in changes if str(c.record_id) not in named]
-                _merge(outcome, _send_batch(client, call, object_type, rest))
+                if rest:
+                    _merge(outcome, _send_batch(client, call, object_type, rest))
                 return outcome
             if len(changes) > 1:
                 # One bad record can refuse the whole batch: split until it is alone
