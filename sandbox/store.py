@@ -555,8 +555,11 @@ class CrmStore:
         table = self._table(object_type)
         props = dict(properties)
         props.setdefault("hs_object_id", str(record_id))
-        props.setdefault("createdate", format_hubspot_datetime(created_at))
-        props.setdefault(LAST_MODIFIED_PROPERTY[object_type], format_hubspot_datetime(updated_at))
+        # Only format when missing: the generator passes them, and formatting 1M datetimes costs ~10 s.
+        if "createdate" not in props:
+            props["createdate"] = format_hubspot_datetime(created_at)
+        if LAST_MODIFIED_PROPERTY[object_type] not in props:
+            props[LAST_MODIFIED_PROPERTY[object_type]] = format_hubspot_datetime(updated_at)
         record = CrmRecord(
             record_id, props, created_at, updated_at, archived, updated_at if archived else None
         )
