@@ -886,21 +886,38 @@ class _Builder:
         hear = [k.hear_about for k in TOUCH_KINDS]
         hear_pick = rng.integers(0, 2, n)
 
+        # Plain lists: indexing numpy arrays element by element is several times slower.
         has_l, mql_l, won_l = has.tolist(), is_mql.tolist(), won.tolist()
-        props: list[dict[str, str]] = []
+        kind_l, var_l = kind.tolist(), variant.tolist()
+        lkind_l, lvar_l = latest_kind.tolist(), latest_var.tolist()
+        first_names = [FIRST_NAMES[i] for i in first.tolist()]
+        last_names = [LAST_NAMES[i] for i in last.tolist()]
+        emails = [
+            f"{first_l[f]}.{last_l[la]}.{cid}@{EMAIL_DOMAINS[dm]}"
+            for f, la, cid, dm in zip(
+                first.tolist(), last.tolist(), ids.tolist(), domain.tolist(), strict=True
+            )
+        ]
+        hear_answers = [
+            (hear[k][pick % len(hear[k])] or None) if hear[k] else ""
+            for k, pick in zip(kind_l, hear_pick.tolist(), strict=True)
+        ]
+        ids_text = [str(i) for i in ids.tolist()]
+        props: list[dict[str, str | None]] = []
+        append = props.append
         for i in range(n):
-            k = int(kind[i])
             p = {
-                "email": f"{first_l[first[i]]}.{last_l[last[i]]}.{ids[i]}@{EMAIL_DOMAINS[domain[i]]}",
-                "firstname": FIRST_NAMES[first[i]],
-                "lastname": LAST_NAMES[last[i]],
+                "email": emails[i],
+                "firstname": first_names[i],
+                "lastname": last_names[i],
                 "createdate": iso_create[i],
                 "lastmodifieddate": iso_mod[i],
+                "hs_object_id": ids_text[i],
                 "lifecyclestage": stage_list[i],
                 "hs_lifecyclestage_lead_date": iso_create[i],
                 "hs_analytics_first_timestamp": iso_first[i],
-                **fragments[k][variant[i]],
-                **latest_fragments[latest_kind[i]][latest_var[i]],
+                **fragments[kind_l[i]][var_l[i]],
+                **latest_fragments[lkind_l[i]][lvar_l[i]],
                 "hs_latest_source_timestamp": iso_latest[i],
             }
             if mql_l[i]:
@@ -910,35 +927,42 @@ class _Builder:
                 p["hs_lifecyclestage_opportunity_date"] = iso_deal[i]
                 if won_l[i]:
                     p["hs_lifecyclestage_customer_date"] = iso_cust[i]
-            if hear[k]:
-                answer = hear[k][hear_pick[i] % len(hear[k])]
-                p["how_did_you_hear_about_us"] = answer or None  # type: ignore[assignment]
-            props.append(p)
+            if hear_answers[i] != "":
+                p["how_did_you_hear_about_us"] = hear_answers[i]
+            append(p)
 
         # Some people exist twice; the duplicate (a later sign-up) was merged into the original record.
         n_dup = round(n * SHARE_MERGED_DUPLICATES)
         winners = np.sort(rng.choice(n, size=n_dup, replace=False)) if n_dup else np.array([], dtype=np.int64)
+        dup_ms = np.minimum(create_ms[winners] + rng.integers(1, 20, n_dup) * 3_600_000, now_ms - _DAY_MS)
+        merge_ms = np.minimum(dup_ms + rng.integers(1, 5, n_dup) * _DAY_MS, now_ms)
+        iso_dup, iso_merge = _iso(dup_ms), _iso(merge_ms)
+        loser_ids = np.arange(CONTACT_ID_START + n, CONTACT_ID_START + n + n_dup, dtype=np.int64)
         merged = []
         for j, w in enumerate(winners.tolist()):
-            loser_id = CONTACT_ID_START + n + j
-            dup_ms = min(int(create_ms[w]) + int(rng.integers(1, 20)) * 3_600_000, now_ms - _DAY_MS)
-            merge_ms = min(dup_ms + int(rng.integers(1, 5)) * _DAY_MS, now_ms)
             p = {
                 "email": f"{first_l[first[w]]}.{last_l[last[w]]}+shop@{EMAIL_DOMAINS[(domain[w] + 1) % 6]}",
                 "firstname": FIRST_NAMES[first[w]],
                 "lastname": LAST_NAMES[last[w]],
-                "createdate": _iso(np.array([dup_ms]))[0],
-                "lastmodifieddate": _iso(np.array([merge_ms]))[0],
+                "createdate": iso_dup[j],
+                "lastmodifieddate": iso_merge[j],
                 "lifecyclestage": "lead",
-                "hs_lifecyclestage_lead_date": _iso(np.array([dup_ms]))[0],
+                "hs_lifecyclestage_lead_date": iso_dup[j],
                 "hs_analytics_source": "DIRECT_TRAFFIC",
                 "hs_analytics_first_url": f"{SITE}/",
-                "hs_analytics_first_timestamp": _iso(np.array([dup_ms]))[0],
+                "hs_analytics_first_timestamp": iso_dup[j],
             }
-            merged.append((loser_id, int(ids[w]), p, dup_ms, merge_ms))
-            # The duplicate's own GA4 session, tagged with the loser id (pipelines must follow the merge).
-            day = dup_ms // _DAY_MS
-            sessions.add([day], [_kind_index("direct")], [0], [loser_id], [1], [0], [dup_ms])
+            merged.append((int(loser_ids[j]), int(ids[w]), p, int(dup_ms[j]), int(merge_ms[j])))
+        # The duplicate's own GA4 session, tagged with the loser id (pipelines must follow the merge).
+        sessions.add(
+            dup_ms // _DAY_MS,
+            np.full(n_dup, _kind_index("direct")),
+            np.zeros(n_dup, dtype=np.int32),
+            loser_ids,
+            np.ones(n_dup, dtype=np.int64),
+            np.zeros(n_dup, dtype=np.int64),
+            dup_ms,
+        )
 
         no_deal = np.flatnonzero(~has)
         n_arch = round(n * SHARE_ARCHIVED_CONTACTS)
@@ -1160,17 +1184,13 @@ class _Builder:
         ids, props, create_ms, modified_ms = contact_props
         created = _datetimes(create_ms)
         updated = _datetimes(modified_ms)
+        add = crm.add
         for i, cid in enumerate(ids.tolist()):
-            crm.add("contacts", cid, props[i], created[i], updated[i], archived=cid in archived_contacts)
+            add("contacts", cid, props[i], created[i], updated[i], archived=cid in archived_contacts)
         for loser_id, winner_id, p, dup_ms, merge_ms in merged:
-            crm.add(
-                "contacts",
-                loser_id,
-                p,
-                _datetimes(np.array([dup_ms]))[0],
-                _datetimes(np.array([merge_ms]))[0],
-            )
-            crm.merge("contacts", loser_id, winner_id, _datetimes(np.array([merge_ms]))[0])
+            dup_at, merge_at = _datetimes(np.array([dup_ms, merge_ms]))
+            add("contacts", loser_id, p, dup_at, merge_at)
+            crm.merge("contacts", loser_id, winner_id, merge_at)
         self._load_deals(crm, deals)
 
     def _load_deals(self, crm, d: dict[str, np.ndarray]) -> None:
@@ -1184,57 +1204,62 @@ class _Builder:
         iso_create, iso_close, iso_mod = _iso(d["create_ms"]), _iso(d["close_ms"]), _iso(modified_ms)
         created, updated = _datetimes(d["create_ms"]), _datetimes(modified_ms)
         skus = list(PRODUCTS)
+        # Everything the loop reads, as plain Python values.
+        pipeline_l, won_l, closed_l = d["pipeline"].tolist(), d["won"].tolist(), d["closed"].tolist()
+        open_l, cur_l, archived_l = d["open_stage"].tolist(), d["currency"].tolist(), d["archived"].tolist()
+        amount_l = [_money(c) for c in d["amount_cents"].tolist()]
+        home_l = [_money(c) for c in d["home_cents"].tolist()]
+        contact_l, items_l = d["contact"].tolist(), d["has_items"].tolist()
+        qty_l, price_l, cost_l = d["qty"].tolist(), d["price"].tolist(), d["cost"].tolist()
+        add, associate = crm.add, crm.associate
         line_id = LINE_ITEM_ID_START
         for i, deal_id in enumerate(d["id"].tolist()):
-            pipe = pipe_names[d["pipeline"][i]]
+            pipe = pipe_names[pipeline_l[i]]
             stages = stage_ids[pipe]
-            if d["won"][i]:
+            if won_l[i]:
                 stage = stages[-2]
-            elif d["closed"][i]:
+            elif closed_l[i]:
                 stage = stages[-1]
             else:
-                stage = stages[min(int(d["open_stage"][i]), len(stages) - 3)]
-            cur = cur_names[d["currency"][i]]
+                stage = stages[min(open_l[i], len(stages) - 3)]
+            cur = cur_names[cur_l[i]]
             props = {
                 "dealname": ("Revendeur" if pipe == "wholesale" else "Commande") + f" #{deal_id}",
-                "amount": _money(d["amount_cents"][i]),
+                "amount": amount_l[i],
                 "deal_currency_code": cur,
-                "amount_in_home_currency": _money(d["home_cents"][i]),
+                "amount_in_home_currency": home_l[i],
                 "dealstage": stage,
                 "pipeline": pipe,
                 "createdate": iso_create[i],
                 "closedate": iso_close[i],
                 "hs_lastmodifieddate": iso_mod[i],
-                "hs_is_closed_won": "true" if d["won"][i] else "false",
-                "hs_is_closed": "true" if d["closed"][i] else "false",
+                "hs_object_id": str(deal_id),
+                "hs_is_closed_won": "true" if won_l[i] else "false",
+                "hs_is_closed": "true" if closed_l[i] else "false",
             }
-            crm.add("deals", deal_id, props, created[i], updated[i], archived=bool(d["archived"][i]))
-            crm.associate("deals", deal_id, "contacts", int(d["contact"][i]), ASSOC_DEAL_TO_CONTACT)
-            if not d["has_items"][i]:
+            add("deals", deal_id, props, created[i], updated[i], archived=archived_l[i])
+            associate("deals", deal_id, "contacts", contact_l[i], ASSOC_DEAL_TO_CONTACT)
+            if not items_l[i]:
                 continue
             for j, sku in enumerate(skus):
-                q = int(d["qty"][i][j])
+                q = qty_l[i][j]
                 if q == 0:
                     continue
-                price, cost = int(d["price"][i][j]), int(d["cost"][i][j])
-                crm.add(
-                    "line_items",
-                    line_id,
-                    {
-                        "name": PRODUCTS[sku][0],
-                        "hs_sku": sku,
-                        "price": _money(price),
-                        "quantity": str(q),
-                        "amount": _money(price * q),
-                        "hs_cost_of_goods_sold": _money(cost),
-                        "hs_line_item_currency_code": cur,
-                        "createdate": iso_create[i],
-                        "hs_lastmodifieddate": iso_create[i],
-                    },
-                    created[i],
-                    created[i],
-                )
-                crm.associate("deals", deal_id, "line_items", line_id, ASSOC_DEAL_TO_LINE_ITEM)
+                price, cost = price_l[i][j], cost_l[i][j]
+                item = {
+                    "name": PRODUCTS[sku][0],
+                    "hs_sku": sku,
+                    "price": _money(price),
+                    "quantity": str(q),
+                    "amount": _money(price * q),
+                    "hs_cost_of_goods_sold": _money(cost),
+                    "hs_line_item_currency_code": cur,
+                    "createdate": iso_create[i],
+                    "hs_lastmodifieddate": iso_create[i],
+                    "hs_object_id": str(line_id),
+                }
+                add("line_items", line_id, item, created[i], created[i])
+                associate("deals", deal_id, "line_items", line_id, ASSOC_DEAL_TO_LINE_ITEM)
                 line_id += 1
 
     # -- ground truth ----------------------------------------------------------------------------------
@@ -1300,8 +1325,9 @@ def _kind_index(name: str) -> int:
 
 
 def _datetimes(ms: np.ndarray) -> list[dt.datetime]:
-    naive = ms.astype("datetime64[ms]").astype(object)
-    return [d.replace(tzinfo=dt.UTC) for d in naive]
+    """Epoch milliseconds -> aware UTC datetimes (what CrmStore.add takes)."""
+    epoch, ms_delta = dt.datetime(1970, 1, 1, tzinfo=dt.UTC), dt.timedelta(milliseconds=1)
+    return [epoch + m * ms_delta for m in ms.tolist()]
 
 
 _SEARCH = {"google", "bing", "qwant", "duckduckgo"}
