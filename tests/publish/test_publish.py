@@ -1,0 +1,340 @@
+"""Publishing ROI values to HubSpot: the official client against the sandbox over real HTTP, a real DuckDB file
+built by the pipeline's connectors and models. Counts come from the sandbox's request log and CRM store."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+from publish_helpers import (
+    accepted_inputs,
+    assert_only_our_properties_changed,
+    batch_updates,
+    client_for,
+    desired_values,
+    extract_and_build,
+    hubspot_values,
+    min_update_calls,
+    records_by_type,
+    sandbox_settings,
+    sandbox_today,
+    store_snapshot,
+)
+
+from connectors.crm_properties import GROUP_NAME, PIPELINE_PROPERTIES, PropertySchemaError
+from connectors.hubspot_publish import publish_to_hubspot
+
+
+def _raw_properties(sb, object_type: str) -> dict[str, dict]:
+    response = client_for(sb).crm.properties.core_api.get_all(object_type, _preload_content=False)
+    return {p["name"]: p for p in json.loads(response.data)["results"]}
+
+
+def _published(db_path: Path, run_id: str | None = None) -> dict[tuple[str, int, str], str]:
+    sql = "SELECT object_type, record_id, property, value FROM ops.published_values"
+    params: list = []
+    if run_id:
+        sql += " WHERE run_id = ?"
+        params.append(run_id)
+    with duckdb.connect(str(db_path)) as con:
+        return {(o, r, p): v for o, r, p, v in con.execute(sql, params).fetchall()}
+
+
+def test_fresh_portal_holds_the_records_the_warehouse_was_built_from(portal, warehouse):
+    with duckdb.connect(str(warehouse)) as con:
+        contact_ids = {
+            r[0] for r in con.execute("SELECT id FROM raw.hubspot_contacts WHERE NOT archived").fetchall()
+        }
+    assert contact_ids == {r.id for r in portal.dataset.crm.iter_records("contacts")}
+
+
+def test_first_publish_creates_schema_and_writes_every_record_in_minimum_calls(portal, warehouse):
+    desired = desired_values(warehouse)
+    records = records_by_type(desired)
+    assert len(records["contacts"]) > 100 and records["deals"], "the build must give values to publish"
+    assert {p for (_o, _r, p) in desired} - {"roi_computed_at"}, "mart produced no values"
+    before = store_snapshot(portal)
+
+    result = publish_to_hubspot(sandbox_settings(portal, warehouse), warehouse, "run-1")
+
+    # Schema: our group and every declared property, with the declared types and display hints.
+    for object_type, specs in PIPELINE_PROPERTIES.items():
+        groups = client_for(portal).crm.properties.groups_api.get_all(object_type).results
+        assert GROUP_NAME in {g.name for g in groups}
+        existing = _raw_properties(portal, object_type)
+        for spec in specs:
+            prop = existing[spec.name]
+            assert (prop["type"], prop["fieldType"], prop["groupName"]) == (
+                spec.hubspot_type,
+                spec.field_type,
+                GROUP_NAME,
+            )
+            assert prop["description"] and prop["label"]
+            if spec.kind == "currency":
+                assert prop["numberDisplayHint"] == "currency" and prop["showCurrencySymbol"] is True
+            if spec.kind == "ratio":
+                assert prop["numberDisplayHint"] == "percentage"
+            if spec.kind == "channel":
+                assert {"paid_search", "email", "unassigned", "unattributed"} <= {
+                    o["value"] for o in prop["options"]
+                }
+
+    # Every record's values, read back through the official client, equal the mart's.
+    for object_type in ("contacts", "deals"):
+        in_hubspot = hubspot_values(portal, object_type)
+        for (obj, record_id, prop), value in desired.items():
+            if obj == object_type:
+                assert in_hubspot[record_id][prop] == value, (obj, record_id, prop)
+        for record_id in records[object_type]:
+            assert in_hubspot[record_id]["roi_computed_at"], (object_type, record_id)
+
+    # Exactly ceil(records / 100) batch updates per object type, each one fully applied; nothing foreign written.
+    updates = batch_updates(portal)
+    assert len(updates) == min_update_calls(records) == result.update_calls
+    assert all(e.status == 200 for e in updates)
+    assert accepted_inputs(portal) == sum(len(ids) for ids in records.values())
+    changed = assert_only_our_properties_changed(before, store_snapshot(portal))
+    assert changed == {(o, r) for o, ids in records.items() for r in ids}
+    assert result.records_failed == result.records_skipped == 0
+
+    with duckdb.connect(str(warehouse)) as con:
+        log = {
+            (o, p): (d, c, s, f, k)
+            for o, p, d, c, s, f, k in con.execute(
+                "SELECT object_type, property, desired, changed, sent, failed, skipped FROM ops.publish_log "
+                "WHERE run_id = 'run-1'"
+            ).fetchall()
+        }
+    for object_type in ("contacts", "deals"):
+        n = len(records[object_type])
+        assert log[(object_type, "roi_computed_at")] == (n, n, n, 0, 0)
+    assert log[("contacts", "roi_acquisition_channel")][2] == len(records["contacts"])
+
+
+def test_changed_deal_amount_sends_exactly_the_records_whose_values_changed(portal, warehouse):
+    settings = sandbox_settings(portal, warehouse)
+    publish_to_hubspot(settings, warehouse, "run-1")
+    before = desired_values(warehouse)
+
+    crm = portal.dataset.crm
+    won = next(
+        r
+        for r in crm.iter_records("deals")
+        if r.properties.get("hs_is_closed_won") == "true" and ("deals", r.id, "roi_gross_margin") in before
+    )
+    new_amount = f"{float(won.properties['amount']) + 250:.2f}"
+    crm.update(
+        "deals", won.id, {"amount": new_amount, "amount_in_home_currency": new_amount}, at=datetime.now(UTC)
+    )
+    extract_and_build(settings, warehouse, "run-2-build", sandbox_today(portal))
+    after = desired_values(warehouse)
+
+    expected = {
+        (o, r) for (o, r, p) in set(before) | set(after) if before.get((o, r, p)) != after.get((o, r, p))
+    }
+    assert ("deals", won.id) in expected
+    portal.request_log.clear()
+    result = publish_to_hubspot(settings, warehouse, "run-2")
+
+    sent = {(o, r) for (o, r, p) in _published(warehouse, "run-2")}
+    assert sent == expected
+    assert accepted_inputs(portal) == len(expected)
+    assert len(batch_updates(portal)) == min_update_calls(
+        {t: {r for o, r in expected if o == t} for t in ("contacts", "deals")}
+    )
+    assert result.records_sent == {
+        t: n for t in ("contacts", "deals") if (n := sum(1 for o, _ in expected if o == t))
+    }
+    assert (
+        hubspot_values(portal, "deals")[won.id]["roi_gross_margin"]
+        == after[("deals", won.id, "roi_gross_margin")]
+    )
+
+
+def test_three_runs_in_a_row_converge_to_zero_updates(portal, warehouse):
+    """Run 1 writes (moving lastmodifieddate); run 2's extract re-reads those records; nothing is sent again."""
+    settings = sandbox_settings(portal, warehouse)
+    first = publish_to_hubspot(settings, warehouse, "run-1")
+    assert first.update_calls > 0
+    for run in ("run-2", "run-3"):
+        portal.request_log.clear()
+        extract_and_build(settings, warehouse, f"{run}-build", sandbox_today(portal))
+        result = publish_to_hubspot(settings, warehouse, run)
+        assert result.update_calls == 0 and not batch_updates(portal), run
+        assert sum(result.records_changed.values()) == 0
+
+
+def test_deleted_record_and_injected_server_errors_write_every_other_record_once(portal, warehouse):
+    desired = desired_values(warehouse)
+    records = records_by_type(desired)
+    contacts = sorted(records["contacts"])
+    deleted = contacts[len(contacts) // 2]  # inside the second batch of 100
+    client_for(portal).crm.contacts.basic_api.archive(str(deleted))
+    portal.request_log.clear()
+    portal.faults.configure(error_rate=0.2, seed=5)
+    before = store_snapshot(portal)
+
+    result = publish_to_hubspot(sandbox_settings(portal, warehouse), warehouse, "run-1")
+    portal.faults.clear()
+
+    updates = batch_updates(portal)
+    assert any(e.status >= 500 for e in updates), "faults must have hit batch updates"
+    assert result.retries > 0
+    # Every record but the deleted one holds its values; the sandbox applied each record exactly once.
+    changed = assert_only_our_properties_changed(before, store_snapshot(portal))
+    expected = {(o, r) for o, ids in records.items() for r in ids} - {("contacts", deleted)}
+    assert changed == expected
+    assert accepted_inputs(portal) == len(expected) + 1  # + the deleted one, refused inside its 207
+    in_hubspot = hubspot_values(portal, "contacts")
+    for (obj, record_id, prop), value in desired.items():
+        if obj == "contacts" and record_id != deleted:
+            assert in_hubspot[record_id][prop] == value
+    # The deleted record is logged and skipped, never marked published.
+    assert result.records_skipped == 1 and result.records_failed == 0
+    with duckdb.connect(str(warehouse)) as con:
+        failures = con.execute(
+            "SELECT object_type, record_id, reason, status FROM ops.publish_failures"
+        ).fetchall()
+    assert [(o, r) for o, r, _reason, _s in failures] == [("contacts", deleted)]
+    assert "no longer in HubSpot" in failures[0][2]
+    assert not {k for k in _published(warehouse) if k[:2] == ("contacts", deleted)}
+
+
+def test_batch_refused_for_one_bad_value_is_split_until_the_record_is_isolated(portal, warehouse):
+    desired = desired_values(warehouse)
+    records = records_by_type(desired)
+    bad = sorted(records["contacts"])[37]
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "UPDATE main.crm_property_values SET value = 'not-a-number' "
+            "WHERE object_type = 'contacts' AND record_id = ? AND property = 'roi_attributed_revenue'",
+            [bad],
+        )
+        assert con.execute(
+            "SELECT count(*) FROM main.crm_property_values WHERE value = 'not-a-number'"
+        ).fetchall() == [(1,)], "the contact needs an attributed revenue value"
+    settings = sandbox_settings(portal, warehouse)
+
+    result = publish_to_hubspot(settings, warehouse, "run-1")
+
+    assert result.records_failed == 1 and result.failures[0].record_id == bad
+    assert "INVALID_DECIMAL" in result.failures[0].reason or "not a valid number" in result.failures[0].reason
+    assert 400 in {e.status for e in batch_updates(portal)}
+    expected = {(o, r) for o, ids in records.items() for r in ids} - {("contacts", bad)}
+    assert {(o, r) for (o, r, _p) in _published(warehouse)} == expected
+    assert accepted_inputs(portal) == len(expected)
+    # log2(100) splits at most: 1 refused batch of 100 -> 7 levels of halves, two calls each
+    assert len(batch_updates(portal)) <= min_update_calls(records) + 2 * 7
+
+    # The failed record is not marked published: the next run retries it (and only it).
+    portal.request_log.clear()
+    again = publish_to_hubspot(settings, warehouse, "run-2")
+    assert again.records_changed == {"contacts": 1}
+    assert [e.inputs for e in batch_updates(portal)] == [1]
+
+
+def test_value_that_disappears_is_cleared_with_an_explicit_empty_string(portal, warehouse):
+    settings = sandbox_settings(portal, warehouse)
+    publish_to_hubspot(settings, warehouse, "run-1")
+    desired = desired_values(warehouse)
+    contact = next(r for (o, r, p) in sorted(desired) if o == "contacts" and p == "roi_acquisition_source")
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "DELETE FROM main.crm_property_values WHERE object_type = 'contacts' AND record_id = ? "
+            "AND property = 'roi_acquisition_source'",
+            [contact],
+        )
+    portal.request_log.clear()
+
+    result = publish_to_hubspot(settings, warehouse, "run-2")
+
+    assert result.records_changed == {"contacts": 1}
+    assert (
+        result.sample[0]["desired"] is None
+        and result.sample[0]["published"] == desired[("contacts", contact, "roi_acquisition_source")]
+    )
+    assert hubspot_values(portal, "contacts")[contact]["roi_acquisition_source"] is None
+    assert _published(warehouse)[("contacts", contact, "roi_acquisition_source")] == ""
+    # ... and once cleared it stays quiet
+    portal.request_log.clear()
+    assert publish_to_hubspot(settings, warehouse, "run-3").update_calls == 0
+
+
+@pytest.mark.parametrize(
+    ("object_type", "definition", "expected"),
+    [
+        (
+            "deals",
+            {
+                "name": "roi_channel_roi",
+                "label": "Someone's ROI",
+                "type": "number",
+                "fieldType": "number",
+                "groupName": "dealinformation",
+            },
+            "group 'dealinformation'",
+        ),
+        (
+            "contacts",
+            {
+                "name": "roi_acquisition_channel",
+                "label": "Ours?",
+                "type": "string",
+                "fieldType": "text",
+                "groupName": GROUP_NAME,
+            },
+            "type 'string'",
+        ),
+    ],
+)
+def test_conflicting_existing_property_stops_the_publish_before_any_write(
+    portal, warehouse, object_type, definition, expected
+):
+    client = client_for(portal)
+    if definition["groupName"] == GROUP_NAME:
+        client.crm.properties.groups_api.create(object_type, {"name": GROUP_NAME, "label": "Marketing ROI"})
+    client.crm.properties.core_api.create(object_type, definition)
+    portal.request_log.clear()
+
+    with pytest.raises(PropertySchemaError) as raised:
+        publish_to_hubspot(sandbox_settings(portal, warehouse), warehouse, "run-1")
+
+    message = str(raised.value)
+    assert definition["name"] in message and expected in message and "Fix:" in message
+    assert all(e.method == "GET" for e in portal.request_log.entries), "nothing may be created or written"
+    with duckdb.connect(str(warehouse)) as con:
+        assert con.execute("SELECT count(*) FROM ops.published_values").fetchall() == [(0,)]
+
+
+def test_dry_run_sends_nothing_and_writes_nothing(portal, warehouse):
+    settings = sandbox_settings(portal, warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        ops_before = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'ops'"
+        ).fetchall()
+        log_before = con.execute("SELECT count(*) FROM ops.publish_log").fetchall()
+
+    preview = publish_to_hubspot(settings, warehouse, "dry-1", dry_run=True)
+
+    assert all(e.method == "GET" for e in portal.request_log.entries)
+    assert preview.schema.properties_created and preview.update_calls == 0
+    with duckdb.connect(str(warehouse)) as con:
+        assert (
+            con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'ops'"
+            ).fetchall()
+            == ops_before
+        )
+        assert con.execute("SELECT count(*) FROM ops.publish_log").fetchall() == log_before
+        assert con.execute("SELECT count(*) FROM ops.published_values").fetchall() == [(0,)]
+    assert len(preview.sample) == 20 and "dry run" in preview.summary()
+
+    # The preview's counts are what the real run then sends.
+    real = publish_to_hubspot(settings, warehouse, "run-1")
+    assert real.records_sent == preview.records_changed
+    assert {k: (c.desired, c.changed) for k, c in real.counts.items()} == {
+        k: (c.desired, c.changed) for k, c in preview.counts.items()
+    }
