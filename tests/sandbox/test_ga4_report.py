@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import threading
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
-import uvicorn
 from google.analytics.data_v1beta import BetaAnalyticsDataClient
 from google.analytics.data_v1beta.types import (
     DateRange,
@@ -22,11 +19,10 @@ from google.analytics.data_v1beta.types import (
 from google.api_core.client_options import ClientOptions
 from google.api_core.exceptions import BadRequest, Forbidden, TooManyRequests
 from google.auth.credentials import AnonymousCredentials
-from starlette.applications import Starlette
 
 from sandbox.dataset import Dataset
-from sandbox.ga4_api import ga4_routes
 from sandbox.generator import HISTORY_START, LAST_DAY, generate
+from sandbox.server import SandboxServer
 
 CONTACTS = 1500
 SEED = 11
@@ -35,23 +31,10 @@ UTM_DIMENSIONS = ("date", "sessionSource", "sessionMedium", "sessionCampaignName
 
 @contextlib.contextmanager
 def serve(dataset: Dataset) -> Iterator[str]:
-    """The GA4 routes on 127.0.0.1 (free port) with uvicorn; yields the base URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(Starlette(routes=ga4_routes(dataset)), host="127.0.0.1", port=0, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
+    """The sandbox app (HubSpot + GA4 routes) serving `dataset` on 127.0.0.1; yields the base URL."""
+    with SandboxServer(dataset=dataset) as sandbox:
+        assert sandbox.ga4_property_id == dataset.ga4_property_id
+        yield sandbox.base_url
 
 
 def client_for(base_url: str) -> BetaAnalyticsDataClient:
