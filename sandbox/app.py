@@ -65,22 +65,26 @@ class RequestLogMiddleware:
             return
         note: dict[str, Any] = {"status": DROPPED, "inputs": None}
         scope["sandbox.log"] = note
+        recorded = False
+
+        def record() -> None:
+            nonlocal recorded
+            if not recorded:
+                recorded = True
+                self.request_log.record(scope["method"], scope["path"], note["status"], note["inputs"],
+                                        scope.get("query_string", b"").decode("latin-1"))
 
         async def send_and_note(message: Message) -> None:
             if message["type"] == "http.response.start":
                 note["status"] = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                record()  # before the last byte leaves: a client that got its answer finds it in the log
             await send(message)
 
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            self.request_log.record(
-                scope["method"],
-                scope["path"],
-                note["status"],
-                note["inputs"],
-                scope.get("query_string", b"").decode("latin-1"),
-            )
+            record()
 
 
 class FaultMiddleware:
