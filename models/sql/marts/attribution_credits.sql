@@ -5,6 +5,7 @@
 -- rounded to the cent, and the rounding remainder goes to the deal's largest credit, so per deal and model the rows
 -- add up to the deal's amounts to the cent.
 with model_credits as (
+    -- every model yields the same columns; by name so that a column added to one model cannot shift the others
     select 'first_touch' as attribution_model, * from first_touch
     union all by name
     select 'last_touch' as attribution_model, * from last_touch
@@ -29,13 +30,10 @@ with model_credits as (
 ),
 
 attribution_models as (
-    select distinct attribution_model from model_credits
-    union
-    -- listed again so that a data set without a single touchpoint still yields every model
     select unnest([
         'first_touch', 'last_touch', 'last_non_direct', 'linear', 'time_decay', 'u_shaped', 'w_shaped',
         'full_path', 'j_shaped', 'inverse_j', 'markov'
-    ])
+    ]) as attribution_model
 ),
 
 deals as (
@@ -48,6 +46,7 @@ unattributed as (
         attribution_models.attribution_model,
         deals.deal_id,
         null::bigint as contact_id,
+        null::varchar as touchpoint_id,
         null::bigint as touch_index,
         null::timestamptz as touchpoint_at,
         'unattributed' as channel,
@@ -61,13 +60,9 @@ unattributed as (
 ),
 
 credits as (
-    select
-        attribution_model, deal_id, contact_id, touch_index, touchpoint_at, channel, source, medium, campaign, credit
-    from model_credits
-    union all
-    select
-        attribution_model, deal_id, contact_id, touch_index, touchpoint_at, channel, source, medium, campaign, credit
-    from unattributed
+    select * from model_credits
+    union all by name
+    select * from unattributed
 ),
 
 rounded as (
@@ -75,14 +70,21 @@ rounded as (
         credits.*,
         deals.won_revenue,
         deals.gross_margin as deal_gross_margin,
-        round(credits.credit::decimal(38, 15) * deals.won_revenue, 2) as revenue_cents,
-        round(credits.credit::decimal(38, 15) * deals.gross_margin, 2) as gross_margin_cents,
-        row_number() over (
-            partition by credits.attribution_model, credits.deal_id
-            order by credits.credit desc, credits.touch_index
-        ) as credit_rank
+        -- credit to 12 decimals (exact enough for any amount below 10^9), the product rounded half away from zero
+        (credits.credit::decimal(18, 12) * deals.won_revenue)::decimal(18, 2) as revenue_cents,
+        (credits.credit::decimal(18, 12) * deals.gross_margin)::decimal(18, 2) as gross_margin_cents
     from credits
     join deals on deals.deal_id = credits.deal_id
+),
+
+remainders as (
+    select
+        *,
+        row_number() over (partition by attribution_model, deal_id order by credit desc, touch_index) as credit_rank,
+        won_revenue - sum(revenue_cents) over deal_rows as revenue_remainder,
+        deal_gross_margin - sum(gross_margin_cents) over deal_rows as gross_margin_remainder
+    from rounded
+    window deal_rows as (partition by attribution_model, deal_id)
 ),
 
 final as (
@@ -96,13 +98,10 @@ final as (
         medium,
         campaign,
         credit,
-        (revenue_cents + case when credit_rank = 1
-            then won_revenue - sum(revenue_cents) over (partition by attribution_model, deal_id) else 0 end
-        )::decimal(18, 2) as revenue,
-        (gross_margin_cents + case when credit_rank = 1
-            then deal_gross_margin - sum(gross_margin_cents) over (partition by attribution_model, deal_id) else 0 end
-        )::decimal(18, 2) as gross_margin
-    from rounded
+        (revenue_cents + case when credit_rank = 1 then revenue_remainder else 0 end)::decimal(18, 2) as revenue,
+        (gross_margin_cents + case when credit_rank = 1 then gross_margin_remainder else 0 end)::decimal(18, 2)
+            as gross_margin
+    from remainders
 )
 
 select * from final
