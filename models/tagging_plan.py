@@ -90,6 +90,7 @@ class SourceMapping:
     source_from: str | None  # data_1 / data_2 when the source is the drill-down value
     medium: str | None
     campaign: str | None = None
+    campaign_from: str | None = None  # data_1 / data_2 when the campaign is the drill-down value
 
 
 @dataclass
@@ -111,6 +112,7 @@ class TaggingPlan:
     spend_winner_default: str
     spend_winner_rules: tuple[SpendWinnerRule, ...]
     spend_winner_campaigns: dict[str, str] = field(default_factory=dict)
+    campaign_placeholders: tuple[str, ...] = ()
 
     # ---- value handling (Python twin of the SQL the models run) ----
 
@@ -120,7 +122,7 @@ class TaggingPlan:
     def canonicalise(self, field_name: str, raw: str | None) -> str | None:
         """Normalised value, then its alias target if it has one."""
         value = self.normalise(raw)
-        if value is None:
+        if value is None or (field_name == "campaign" and value in self.campaign_placeholders):
             return None
         return self.aliases.get(field_name, {}).get(value, value)
 
@@ -176,10 +178,13 @@ class TaggingPlan:
             return [(r.order, c.field, c.operator, list(c.values)) for r in rules for c in r.conditions]
 
         def mapping_rows(mappings: dict[str, SourceMapping]) -> list[tuple]:
-            return [(m.key, m.channel, m.source, m.source_from, m.medium, m.campaign) for m in mappings.values()]
+            return [
+                (m.key, m.channel, m.source, m.source_from, m.medium, m.campaign, m.campaign_from)
+                for m in mappings.values()
+            ]
 
         mapping_columns = [("key", v), ("channel", v), ("source", v), ("source_from", v), ("medium", v),
-                           ("campaign", v)]
+                           ("campaign", v), ("campaign_from", v)]
         condition_columns = [("rule_order", "integer"), ("field", v), ("operator", v), ("match_values", "varchar[]")]
         return {
             "cfg_tagging_plan": (
@@ -200,6 +205,10 @@ class TaggingPlan:
             ),
             "cfg_tagging_canonical_values": ([("field", v), ("value", v)], canonical_rows),
             "cfg_tagging_aliases": ([("field", v), ("alias", v), ("canonical", v)], alias_rows),
+            "cfg_tagging_placeholders": (
+                [("field", v), ("value", v)],
+                [("campaign", value) for value in self.campaign_placeholders],
+            ),
             "cfg_tagging_channel_rules": (
                 [("rule_order", "integer"), ("rule_name", v), ("channel", v), ("n_conditions", "integer")],
                 [(r.order, r.name, r.channel, len(r.conditions)) for r in self.channel_rules],
@@ -420,6 +429,9 @@ def parse_tagging_plan(text: str, path: str | Path = "<tagging plan>") -> Taggin
             if key is not None and key != target_value:
                 mapping[key] = target_value
         aliases[field_name] = mapping
+    placeholders = tuple(
+        p for p in (norm(v) for v in r.sequence(("campaigns", "placeholders"), required=False)) if p is not None
+    )
     for field_name in ("term", "content"):
         canonical[field_name] = ()
         aliases[field_name] = {}
@@ -470,21 +482,26 @@ def parse_tagging_plan(text: str, path: str | Path = "<tagging plan>") -> Taggin
         for k in spec:
             if k not in ("channel", "source", "medium", "campaign"):
                 raise located.error((*where, k), f"unknown key {k!r}", "use channel, source, medium, campaign")
-        source = spec.get("source")
-        source_from = None
-        if isinstance(source, dict):
-            source_from = str(source.get("from"))
-            if set(source) != {"from"} or source_from not in HUBSPOT_SOURCE_FIELDS:
-                raise located.error((*where, "source"), "a computed source is `{from: data_1}` or `{from: data_2}`",
-                                    "write a fixed value or {from: data_1}")
-            source = None
+        def fixed_or_from(name: str) -> tuple[str | None, str | None]:
+            value = spec.get(name)
+            if isinstance(value, dict):
+                taken_from = str(value.get("from"))
+                if set(value) != {"from"} or taken_from not in HUBSPOT_SOURCE_FIELDS:
+                    raise located.error((*where, name), f"a computed {name} is `{{from: data_1}}` or `{{from: data_2}}`",
+                                        "write a fixed value or {from: data_1}")
+                return None, taken_from
+            return norm(value), None
+
+        source, source_from = fixed_or_from("source")
+        campaign, campaign_from = fixed_or_from("campaign")
         return SourceMapping(
             key=key,
             channel=known_channel((*where, "channel")),
-            source=None if source is None else norm(source),
+            source=source,
             source_from=source_from,
             medium=norm(spec.get("medium")),
-            campaign=norm(spec.get("campaign")),
+            campaign=campaign,
+            campaign_from=campaign_from,
         )
 
     hubspot_sources = {
@@ -547,6 +564,7 @@ def parse_tagging_plan(text: str, path: str | Path = "<tagging plan>") -> Taggin
         spend_winner_default=spend_default,
         spend_winner_rules=tuple(spend_rules),
         spend_winner_campaigns=spend_campaigns,
+        campaign_placeholders=placeholders,
     )
 
 

@@ -33,6 +33,10 @@ source_aliases as (
     select alias, canonical from cfg_tagging_aliases where field = 'source'
 ),
 
+campaign_aliases as (
+    select alias, canonical from cfg_tagging_aliases where field = 'campaign'
+),
+
 offline_answers as (
     select * from cfg_tagging_offline_answers
 ),
@@ -72,7 +76,7 @@ hubspot_source_touches as (
       -- An offline contact who answered the question is represented by the offline touch.
       and not (
           original_source = 'OFFLINE'
-          and roi_normalise(heard_about_us) in (select key from offline_answers)
+          and coalesce(roi_normalise(heard_about_us) in (select key from offline_answers), false)
       )
     union all
     select
@@ -85,6 +89,12 @@ hubspot_source_touches as (
         latest_source_data_2
     from contacts
     where latest_source is not null and latest_source_at is not null
+      -- the original interaction again, or an offline record the offline touch already represents
+      and not (latest_source = original_source and latest_source_at = coalesce(first_touch_at, created_at))
+      and not (
+          latest_source = 'OFFLINE'
+          and coalesce(roi_normalise(heard_about_us) in (select key from offline_answers), false)
+      )
 ),
 
 hubspot_mapped as (
@@ -103,7 +113,13 @@ hubspot_mapped as (
             )
         end as source,
         mapping.medium,
-        mapping.campaign,
+        case
+            when mapping.campaign_from is null then mapping.campaign
+            else coalesce(
+                campaign_aliases.canonical,
+                roi_normalise(case mapping.campaign_from when 'data_1' then touches.data_1 else touches.data_2 end)
+            )
+        end as campaign,
         null as term,
         null as content,
         case when mapping.key is null then 'unmatched_hubspot_source' else 'hubspot_source:' || mapping.key end
@@ -115,6 +131,10 @@ hubspot_mapped as (
         on source_aliases.alias = roi_normalise(
             case mapping.source_from when 'data_1' then touches.data_1 else touches.data_2 end
         )
+    left join campaign_aliases
+        on campaign_aliases.alias = roi_normalise(
+            case mapping.campaign_from when 'data_1' then touches.data_1 else touches.data_2 end
+        )
 ),
 
 ga4_sessions as (
@@ -122,12 +142,19 @@ ga4_sessions as (
         coalesce(merges.surviving_contact_id, sessions.contact_id) as contact_id,
         'ga4_session' as touch_type,
         4 as precedence,
-        timezone(params.time_zone, sessions.session_date::timestamp) as touchpoint_at,
+        -- GA4 gives the day only. HubSpot's first visit is by definition the first: a session on that same day
+        -- is placed just after it, otherwise at the start of the day (reporting time zone).
+        case
+            when sessions.session_date = timezone(params.time_zone, contacts.first_touch_at)::date
+                then contacts.first_touch_at + interval 1 millisecond
+            else timezone(params.time_zone, sessions.session_date::timestamp)
+        end as touchpoint_at,
         utms.channel, utms.source, utms.medium, utms.campaign, utms.term, utms.content, utms.matched_rule,
         sessions.sessions
     from stg_ga4__contact_sessions as sessions
     cross join params
     left join merges on merges.merged_contact_id = sessions.contact_id
+    left join contacts on contacts.contact_id = coalesce(merges.surviving_contact_id, sessions.contact_id)
     join utms
         on utms.raw_source = coalesce(sessions.raw_source, '')
         and utms.raw_medium = coalesce(sessions.raw_medium, '')

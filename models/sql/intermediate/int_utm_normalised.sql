@@ -37,7 +37,11 @@ normalised as (
         *,
         roi_normalise(raw_source) as source_normalised,
         roi_normalise(raw_medium) as medium_normalised,
-        roi_normalise(raw_campaign) as campaign_normalised,
+        case
+            when roi_normalise(raw_campaign) in (select value from cfg_tagging_placeholders where field = 'campaign')
+                then null
+            else roi_normalise(raw_campaign)
+        end as campaign_normalised,
         roi_normalise(raw_term) as term,
         roi_normalise(raw_content) as content
     from combinations

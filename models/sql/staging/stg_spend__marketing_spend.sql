@@ -31,6 +31,8 @@ final as (
             when cleaned.amount is null then 'amount is missing'
             when cleaned.period_start is null or cleaned.period_end is null then 'period start or end is missing'
             when cleaned.period_end < cleaned.period_start then 'period_end is before period_start'
+            when cleaned.amount < 0 then 'negative amount: book refunds in the month they are credited'
+            when nullif(trim(cleaned.raw_campaign), '') is null then 'campaign is missing'
             when fx.rate_to_home is null
                 then 'no exchange rate for ' || cleaned.currency || ': add it under fx_rates in the [models] settings'
         end as reject_reason
