@@ -4,9 +4,11 @@
 --   RE_k             = 1 - P_-k(conv) / P(conv)
 --   E[value], RE^v_k = the same with the value each absorption brings (mean conversion value of the last channel)
 -- Attributed conversions / value share the observed totals in proportion to RE_k / RE^v_k.
--- Two horizons: 'infinite' (the chain itself: Q^0 + Q^1 + ... summed by repeated squaring, 2^62 steps, so loops
--- converge whatever their length) and 'ca_default' (at most longest journey + 1 channel visits, which is what
--- ChannelAttribution's markov_model does by default), by plain value iteration.
+-- Two horizons:
+--   'infinite'   the chain itself: Q^0 + Q^1 + ... summed by repeated squaring (up to 2^62 steps, until Q^(2^k) has
+--                drained below 1e-40), so loops converge whatever their length;
+--   'ca_default' at most (longest collapsed journey + 1) channel visits, what ChannelAttribution's markov_model does
+--                by default, by plain value iteration.
 -- The chain has one state per channel (about ten), so this works on a few hundred rows whatever the data volume.
 with recursive
 
@@ -73,6 +75,12 @@ powers(k, removed_channel, from_state, to_state, probability) as (
     having sum(left_power.probability * right_power.probability) > 1e-40
 ),
 
+squarings as (
+    -- rounds of doubling needed: one past the last power that still has an entry
+    select coalesce(max(k) + 1, 0) as rounds
+    from powers
+),
+
 infinite_sums(k, removed_channel, state, conversions, conversion_value) as (
     -- S_k = (Q^0 + ... + Q^(2^k - 1)) r, doubled each round: S_(k+1) = S_k + Q^(2^k) S_k
     select 0, removed_channel, state, conversion_reward, value_reward
@@ -91,7 +99,7 @@ infinite_sums(k, removed_channel, state, conversions, conversion_value) as (
             and powers.removed_channel = sums.removed_channel
             and powers.to_state = sums.state
     ) as terms
-    where terms.k < 62
+    where terms.k < (select rounds from squarings)
     group by terms.k, terms.removed_channel, terms.state
 ),
 
@@ -127,10 +135,11 @@ scenario_outcomes as (
         coalesce(sums.conversions, 0) as p_conversion,
         coalesce(sums.conversion_value, 0) as expected_value
     from scenarios
+    cross join squarings
     left join infinite_sums as sums
         on sums.removed_channel = scenarios.removed_channel
         and sums.state = '(start)'
-        and sums.k = 62
+        and sums.k = squarings.rounds
     union all
     select
         'ca_default',
