@@ -74,6 +74,8 @@ class RequestLogMiddleware:
                 self.request_log.record(scope["method"], scope["path"], note["status"], note["inputs"],
                                         scope.get("query_string", b"").decode("latin-1"))
 
+        note["record"] = record  # the fault layer records a dropped request before it closes the socket
+
         async def send_and_note(message: Message) -> None:
             if message["type"] == "http.response.start":
                 note["status"] = message["status"]
@@ -102,6 +104,9 @@ class FaultMiddleware:
         if decision.latency_ms:
             await asyncio.sleep(decision.latency_ms / 1000)
         if decision.drop:
+            note = scope.get("sandbox.log")
+            if isinstance(note, dict) and callable(note.get("record")):
+                note["record"]()
             await _drop_connection(receive)
             return
         if decision.status is not None:
