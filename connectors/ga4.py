@@ -912,6 +912,11 @@ def _extract_report(
             )
             _write_state(con, spec.stream, cursor, _state_extra(pending, result.time_zone, reason, job))
             return reason
+        except Exception as exc:
+            # Retries exhausted or GA4 refused: keep what is left as pending, so the next run picks it up.
+            failure = f"{type(exc).__name__}: {exc}"
+            _write_state(con, spec.stream, cursor, _state_extra(pending, result.time_zone, failure, job))
+            raise
         pending = subtract_span(pending, span)
         cursor = max(cursor or "", span[1].isoformat())
         state_after = _state_extra(pending, parsed.metadata.get("time_zone"), None, job)

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import numpy as np
 import pytest
+from google.api_core.exceptions import ServiceUnavailable
 
 from connectors import warehouse
 from connectors.config import Settings, load_settings
@@ -322,6 +323,26 @@ def test_server_errors_are_retried_and_the_data_is_complete(sb, tmp_path):
     assert result.complete and result.retries == 3 and result.calls == 2 + 3
     assert loaded_traffic(db, start, end) == truth_traffic(sb.dataset, start, end)
     assert query(db, "SELECT retries, calls FROM ops.sync_runs WHERE run_id = 'run-1'") == [(3, 5)]
+
+
+def test_failure_after_retries_keeps_progress_and_the_next_run_does_the_rest(sb, tmp_path):
+    db = tmp_path / "wh.duckdb"
+    start, end = dt.date(2026, 8, 1), dt.date(2026, 8, 21)  # 3 weekly chunks
+    settings = settings_for(sb, backfill_chunk_days=7)
+    # Request 1 (week 1) succeeds; week 2 fails on all its 5 attempts, as a long outage would.
+    sb.faults.configure(fail_requests={2, 3, 4, 5, 6}, statuses=(503,))
+    with pytest.raises(ServiceUnavailable):
+        extract_ga4(settings, db, "run-1", start=start, end=end, reports=["traffic_daily"],
+                    retry_base_seconds=FAST_RETRY)  # fmt: skip
+    assert query(db, "SELECT max(date) FROM raw.ga4_traffic_daily") == [(dt.date(2026, 8, 7),)]
+    assert query(db, "SELECT status FROM ops.sync_runs WHERE run_id = 'run-1'") == [("failed",)]
+    state = warehouse.get_cursor(warehouse.connect(db), TRAFFIC_DAILY.stream)
+    assert state is not None and state.extra["pending"] == [["2026-08-08", "2026-08-21"]]
+
+    sb.faults.clear()
+    resumed = extract_ga4(settings, db, "run-2", start=start, end=end, reports=["traffic_daily"])
+    assert resumed.complete and resumed.calls == 2
+    assert loaded_traffic(db, start, end) == truth_traffic(sb.dataset, start, end)
 
 
 def test_wrong_property_fails_fast_with_a_clear_error(sb, tmp_path):
