@@ -1,5 +1,5 @@
-"""The sandbox ASGI app: HubSpot routes (sandbox.hubspot_api) and GA4 routes (sandbox.ga4_api) on one Starlette
-app, wrapped in the request log and fault injection, which apply to every route alike."""
+"""The sandbox ASGI app: HubSpot routes (sandbox.hubspot_api) and GA4 routes (sandbox.ga4_api) on one
+Starlette app, wrapped in the request log and fault injection, which apply to every route alike."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def create_app(
 
 
 class RequestLogMiddleware:
-    """Records method, path, status and the number of inputs/filters (set by the handlers) of every request."""
+    """Records method, path, status and the number of inputs/filters (set by handlers) of every request."""
 
     def __init__(self, app: ASGIApp, request_log: RequestLog) -> None:
         self.app = app
@@ -71,8 +71,13 @@ class RequestLogMiddleware:
             nonlocal recorded
             if not recorded:
                 recorded = True
-                self.request_log.record(scope["method"], scope["path"], note["status"], note["inputs"],
-                                        scope.get("query_string", b"").decode("latin-1"))
+                self.request_log.record(
+                    scope["method"],
+                    scope["path"],
+                    note["status"],
+                    note["inputs"],
+                    scope.get("query_string", b"").decode("latin-1"),
+                )
 
         note["record"] = record  # the fault layer records a dropped request before it closes the socket
 

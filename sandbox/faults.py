@@ -39,7 +39,7 @@ class Faults:
         fail_requests: set[int] | None = None,
         seed: int = DEFAULT_FAULT_SEED,
     ) -> Faults:
-        """Replace the settings and restart the request count (so fail_requests={3} means the 3rd from now)."""
+        """Replace the settings and restart the request count (fail_requests={3}: the 3rd from now)."""
         if not 0.0 <= error_rate <= 1.0 or not 0.0 <= drop_rate <= 1.0:
             raise ValueError(
                 f"error_rate and drop_rate must be between 0 and 1, got {error_rate}, {drop_rate}"

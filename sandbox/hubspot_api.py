@@ -1,5 +1,5 @@
-"""HubSpot CRM API stand-in: the v3 objects / search / batch / properties / pipelines and v4 association routes
-the pipeline calls, with HubSpot's shapes, limits, error bodies, bearer auth and rate limits.
+"""HubSpot CRM API stand-in: the v3 objects / search / batch / properties / pipelines and v4 association
+routes the pipeline calls, with HubSpot's shapes, limits, error bodies, bearer auth and rate limits.
 
 The official `hubspot-api-client` must work against it unchanged (`HubSpot(access_token=..., host=base_url)`).
 Everything is served from a `sandbox.store.CrmStore`.
@@ -255,7 +255,8 @@ class HubSpotApi:
                     entry["paging"] = {
                         "next": {
                             "after": after,
-                            "link": f"/crm/v4/objects/{object_type}/{record.id}/associations/{to_type}?after={after}",
+                            "link": f"/crm/v4/objects/{object_type}/{record.id}/associations/{to_type}"
+                            f"?after={after}",
                         }
                     }
                 embedded[to_type] = entry
@@ -373,8 +374,10 @@ class HubSpotApi:
         return {
             "status": "error",
             "category": "OBJECT_NOT_FOUND",
-            "message": f"Could not get some {SINGULAR_UPPER[object_type]} objects, they may be deleted or not "
-            f"exist. Check that ids are valid.",
+            "message": (
+                f"Could not get some {SINGULAR_UPPER[object_type]} objects, they may be deleted or not "
+                "exist. Check that ids are valid."
+            ),
             "context": {"ids": ids},
         }
 
@@ -598,7 +601,7 @@ class HubSpotApi:
             if record is not None:
                 payload["results"].append(self._record_json(object_type, record, names))
         if offset + limit < len(ids):
-            # Like HubSpot, offer the next offset even when it lands on the cap: the next call then fails with 400.
+            # Like HubSpot, offer the next offset even when it hits the cap (the next call then gets a 400).
             payload["paging"] = {"next": {"after": str(offset + limit)}}
         return payload, 200
 
@@ -719,7 +722,10 @@ class HubSpotApi:
             return lambda props: current(props) not in wanted
         if operator in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
             token = str(flt.get("value", "")).lower().strip("*")
-            contains = lambda props: token in (props.get(name) or "").lower()
+
+            def contains(props: dict) -> bool:
+                return token in (props.get(name) or "").lower()
+
             return contains if operator == "CONTAINS_TOKEN" else (lambda props: not contains(props))
         value = target(flt.get("value"), "value")
         if operator == "BETWEEN":

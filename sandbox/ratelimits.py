@@ -1,5 +1,6 @@
-"""HubSpot rate limits for private apps: a 10-second rolling burst window per tier, a separate per-second limit
-for CRM search, and a daily quota. Answers carry HubSpot's X-HubSpot-RateLimit-* headers and 429 bodies."""
+"""HubSpot rate limits for private apps: a 10-second rolling burst window per tier, a separate per-second
+limit for CRM search, and a daily quota. Answers carry HubSpot's X-HubSpot-RateLimit-* headers and
+429 bodies."""
 
 from __future__ import annotations
 
@@ -87,7 +88,7 @@ class RateLimiter:
             if self.daily_used >= self.daily_limit:
                 return RateDecision(False, self._headers(is_search), POLICY_DAILY)
             if is_search:
-                # Search is exempt from the ten-secondly window but has its own per-second limit and no headers.
+                # Search is exempt from the ten-secondly window; it has its own per-second limit, no headers.
                 if len(self._search) >= SEARCH_PER_SECOND:
                     return RateDecision(False, {}, POLICY_SEARCH)
                 self._search.append(now)

@@ -1,4 +1,4 @@
-"""Request log: every request the sandbox answered (or dropped), so tests can count calls instead of guessing."""
+"""Request log: every request the sandbox answered (or dropped), so tests count calls instead of guessing."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ class RequestLog:
         path_prefix: str | None = None,
         where: Callable[[RequestLogEntry], bool] | None = None,
     ) -> int:
-        """How many requests match every given criterion (exact path, path prefix, method, status, predicate)."""
+        """How many requests match every given criterion (path, path prefix, method, status, predicate)."""
         return sum(
             1
             for e in self.entries

@@ -56,9 +56,19 @@ def build_dataset(contacts: int, seed: int) -> Any:
 class SandboxServer:
     """uvicorn serving sandbox.app on a free (or given) port of 127.0.0.1, in a daemon thread."""
 
-    def __init__(self, contacts: int = 2_000, seed: int = 7, tier: str = "professional", rate_limits: bool = True,
-                 faults: Faults | str | None = None, out_dir: str | Path | None = None, port: int = 0,
-                 dataset: Any = None, access_token: str | None = None, daily_limit: int | None = None) -> None:
+    def __init__(
+        self,
+        contacts: int = 2_000,
+        seed: int = 7,
+        tier: str = "professional",
+        rate_limits: bool = True,
+        faults: Faults | str | None = None,
+        out_dir: str | Path | None = None,
+        port: int = 0,
+        dataset: Any = None,
+        access_token: str | None = None,
+        daily_limit: int | None = None,
+    ) -> None:
         self.contacts = contacts
         self.seed = seed
         self.tier = tier
@@ -110,17 +120,25 @@ class SandboxServer:
         from sandbox.app import create_app
 
         self._write_files()
-        app = create_app(self.store, self.access_token, dataset=self.dataset, rate_limiter=self.rate_limiter,
-                         faults=self.faults, request_log=self.request_log)
+        app = create_app(
+            self.store,
+            self.access_token,
+            dataset=self.dataset,
+            rate_limiter=self.rate_limiter,
+            faults=self.faults,
+            request_log=self.request_log,
+        )
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((HOST, self._requested_port))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                timeout_keep_alive=30, backlog=512)
+        config = uvicorn.Config(
+            app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30, backlog=512
+        )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name=f"sandbox-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name=f"sandbox-{self.port}", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not self._server.started:

@@ -1,8 +1,8 @@
 """Shared pytest fixtures. Area-specific fixtures live in each tests/<area>/conftest.py.
 
-`sandbox` is ONE sandbox server (HubSpot + GA4 stand-ins over real HTTP on 127.0.0.1) for the whole session, with
-rate limits and faults off. Treat its data as read-only: a test that changes records or switches faults on should
-start its own `SandboxServer` (cheap: well under a second for a few thousand contacts) or restore what it changed.
+`sandbox` is ONE sandbox server (HubSpot + GA4 stand-ins over real HTTP on 127.0.0.1) for the whole session,
+with rate limits and faults off. Treat its data as read-only: a test that changes records or switches faults
+on should start its own `SandboxServer` or restore what it changed.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ def _hubspot_client_for(sb: SandboxServer, **config: object):
 
 @pytest.fixture(scope="session")
 def make_hubspot_client():
-    """make_hubspot_client(sb, **config): the official HubSpot client pointed at a sandbox server (extra config
-    such as retry=Retry(...) passes through to the SDK)."""
+    """make_hubspot_client(sb, **config): the official HubSpot client pointed at a sandbox server (extra
+    config such as retry=Retry(...) passes through to the SDK)."""
     return _hubspot_client_for
 
 

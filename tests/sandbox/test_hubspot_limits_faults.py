@@ -1,5 +1,5 @@
-"""Rate limits (per-tier 10-second rolling window, search per second, daily quota) and injected faults (errors,
-dropped connections, latency, "fail request N"), seen through the official client over real HTTP."""
+"""Rate limits (per-tier 10-second rolling window, search per second, daily quota) and injected faults
+(errors, dropped connections, latency, "fail request N"), seen through the official client over real HTTP."""
 
 from __future__ import annotations
 
