@@ -262,9 +262,17 @@ class _ContactCodes:
 
 @dataclass
 class _Result:
-    dimension_values: list[list[str]]
+    keys: np.ndarray  # rows x dimensions, codes into `tables` (strings are made only for the page served)
+    tables: list[list[str]]
     metric_values: np.ndarray  # rows x metrics, int64 (cents for currency)
     days_read: int
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def dimension_values(self, start: int, stop: int) -> list[list[str]]:
+        tables = self.tables
+        return [[tables[j][c] for j, c in enumerate(row)] for row in self.keys[start:stop].tolist()]
 
 
 class ReportEngine:
@@ -380,9 +388,7 @@ class ReportEngine:
         if multi:
             tables.append([name for _, _, name in request.date_ranges])
         order = _order(g_keys, g_values, tables, dims + (["dateRange"] if multi else []), request)
-        g_keys, g_values = g_keys[order], g_values[order]
-        dim_values = [[tables[j][c] for j, c in enumerate(row)] for row in g_keys.tolist()]
-        return _Result(dim_values, g_values, days_read)
+        return _Result(g_keys[order], tables, g_values[order], days_read)
 
 
 def _matches(f: dict, value: str) -> bool:
@@ -607,9 +613,9 @@ def ga4_routes(dataset: Dataset) -> list[Route]:
 def _response(
     report: ReportRequest, result: _Result, dataset: Dataset, thresholded: bool, enum_as_int: bool
 ) -> dict:
-    page = slice(report.offset, report.offset + report.limit)
-    rows_dims = result.dimension_values[page]
-    rows_vals = result.metric_values[page]
+    stop = report.offset + report.limit
+    rows_dims = result.dimension_values(report.offset, stop)
+    rows_vals = result.metric_values[report.offset : stop]
     currency = [METRICS[m][2] for m in report.metrics]
     rows = [
         {
@@ -625,7 +631,7 @@ def _response(
             {"name": m, "type": METRICS[m][0] if enum_as_int else METRICS[m][1]} for m in report.metrics
         ],
         "rows": rows,
-        "rowCount": len(result.dimension_values),
+        "rowCount": len(result),
         "metadata": {
             "currencyCode": GA4_CURRENCY,
             "timeZone": GA4_TIME_ZONE,
