@@ -1,0 +1,350 @@
+"""HubSpot extract against the sandbox over real HTTP (official SDK) into a real DuckDB file."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import duckdb
+import pytest
+
+from connectors.hubspot import HubSpotExtractError, extract_hubspot
+from sandbox.server import SandboxServer
+
+LIST_PATH = "/crm/v3/objects/{}"
+SEARCH_PATH = "/crm/v3/objects/{}/search"
+ASSOC_PREFIX = "/crm/v4/associations/"
+
+
+def _ids(con: duckdb.DuckDBPyConnection, sql: str) -> list:
+    return [r[0] for r in con.execute(sql).fetchall()]
+
+
+def _store_ids(sb: SandboxServer, object_type: str) -> set[int]:
+    store = sb.store
+    return {r.id for r in store.iter_records(object_type)} | {
+        r.id for r in store.iter_records(object_type, archived=True)
+    }
+
+
+@pytest.fixture(scope="module")
+def full_run(sandbox, tmp_path_factory, make_settings):
+    """One full extract of the session sandbox (read-only data), shared by the tests of this module."""
+    db = tmp_path_factory.mktemp("hubspot_full") / "roi.duckdb"
+    sandbox.request_log.clear()
+    results = extract_hubspot(make_settings(sandbox), db, "run-full", mode="full")
+    log = sandbox.request_log.entries
+    return db, results, log
+
+
+def test_full_sync_loads_every_record_association_and_stage_exactly_once(sandbox, full_run):
+    db, results, log = full_run
+    store = sandbox.store
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        for object_type in ("contacts", "deals", "line_items"):
+            table = f"raw.hubspot_{object_type}"
+            loaded = _ids(con, f"SELECT id FROM {table}")
+            assert len(loaded) == len(set(loaded)), f"duplicate ids in {table}"
+            assert set(loaded) == _store_ids(sandbox, object_type)
+            archived = set(_ids(con, f"SELECT id FROM {table} WHERE archived"))
+            assert archived == {r.id for r in store.iter_records(object_type, archived=True)}
+        assert store.count("contacts", archived=True) > 0  # the data set has archived contacts to find
+
+        pairs = con.execute(
+            "SELECT contact_id, deal_id, association_type_id FROM raw.hubspot_contact_deals"
+        ).fetchall()
+        expected = {
+            (c, d.id, 4)
+            for d in store.iter_records("deals")
+            for c, _ in store.associations("deals", d.id, "contacts")
+        }
+        assert len(pairs) == len(set(pairs)) and set(pairs) == expected and expected
+        items = con.execute(
+            "SELECT deal_id, line_item_id, association_type_id FROM raw.hubspot_deal_line_items"
+        )
+        expected_items = {
+            (d.id, li, 19)
+            for d in store.iter_records("deals")
+            for li, _ in store.associations("deals", d.id, "line_items")
+        }
+        assert set(items.fetchall()) == expected_items and expected_items
+
+        stages = con.execute(
+            "SELECT stage_id, pipeline_id, probability, is_closed FROM raw.hubspot_deal_stages"
+        )
+        stage_rows = {r[0]: r for r in stages.fetchall()}
+        assert stage_rows["closedwon"][1:] == ("default", Decimal("1.000"), True)
+        assert stage_rows["wh_negotiation"][1:] == ("wholesale", Decimal("0.700"), False)
+        n_stages = sum(len(p["stages"]) for p in store.pipelines("deals"))
+        assert len(stage_rows) == n_stages
+        n_props = con.execute("SELECT count(*) FROM raw.hubspot_properties").fetchall()[0][0]
+        assert n_props == sum(len(store.properties(t)) for t in ("contacts", "deals", "line_items"))
+
+        # Typed values equal the strings HubSpot sent, exactly (Decimal, UTC timestamps, booleans).
+        deal = next(d for d in store.iter_records("deals") if d.properties.get("amount"))
+        amount, closed_won, created = con.execute(
+            "SELECT amount, hs_is_closed_won, createdate FROM raw.hubspot_deals WHERE id = ?", [deal.id]
+        ).fetchall()[0]
+        assert amount == Decimal(deal.properties["amount"])
+        assert closed_won == (deal.properties.get("hs_is_closed_won") == "true")
+        assert created == datetime.fromisoformat(deal.properties["createdate"].replace("Z", "+00:00"))
+        item = next(store.iter_records("line_items"))
+        price, cost = con.execute(
+            "SELECT price, hs_cost_of_goods_sold FROM raw.hubspot_line_items WHERE id = ?", [item.id]
+        ).fetchall()[0]
+        assert price == Decimal(item.properties["price"])
+        assert cost == Decimal(item.properties["hs_cost_of_goods_sold"])
+
+        runs = con.execute(
+            "SELECT stream, rows, calls, status FROM ops.sync_runs WHERE run_id = 'run-full' ORDER BY stream"
+        ).fetchall()
+        assert {r[0] for r in runs} == set(results) and all(r[3] == "success" and r[2] > 0 for r in runs)
+        assert sum(r[2] for r in runs) == len(log)  # every HTTP call is counted, none twice
+    finally:
+        con.close()
+    # Full reads use the list endpoint only (never search), 100 per page, live + archived.
+    assert not any(e.path.endswith("/search") for e in log)
+    pages = sum(1 for e in log if e.path == LIST_PATH.format("contacts"))
+    live, gone = store.count("contacts"), store.count("contacts", archived=True)
+    assert pages == -(-live // 100) + max(1, -(-gone // 100))
+
+
+def test_second_run_without_changes_only_searches(sandbox, full_run, tmp_path, make_settings, table_snapshot):
+    db, _, _ = full_run
+    before = table_snapshot(db)
+    sandbox.request_log.clear()
+    results = extract_hubspot(make_settings(sandbox), db, "run-again")
+    log = sandbox.request_log.entries
+    searches = [e for e in log if e.path.endswith("/search")]
+    assert len(searches) == 3 and all(e.status == 200 for e in searches)
+    # Besides one search per object stream: the small reference streams (pipelines + properties), nothing else.
+    others = sorted(e.path for e in log if not e.path.endswith("/search"))
+    assert others == [
+        "/crm/v3/pipelines/deals",
+        "/crm/v3/properties/contacts",
+        "/crm/v3/properties/deals",
+        "/crm/v3/properties/line_items",
+    ]
+    assert all(results[s].mode == "incremental" for s in ("hubspot_contacts", "hubspot_deals"))
+    after = table_snapshot(db)
+    assert after == before
+
+
+def test_incremental_reads_changed_records_only_and_handles_merges(tmp_path, make_settings):
+    with SandboxServer(contacts=1_500, seed=21, rate_limits=False) as sb:
+        settings = make_settings(sb, hubspot={"overlap_minutes": 0})
+        db = tmp_path / "roi.duckdb"
+        extract_hubspot(settings, db, "r1")
+        store = sb.store
+        now = datetime.now(UTC).replace(microsecond=0)
+        contacts = [r.id for r in store.iter_records("contacts")]
+        changed = contacts[:: len(contacts) // 15][:15]  # 1% of the contacts
+        store.touch("contacts", changed, now)
+        deal = next(d for d in store.iter_records("deals") if d.properties.get("amount"))
+        store.update("deals", deal.id, {"amount": "1234.56"}, at=now)
+        # A merge: the loser disappears from HubSpot; the winner lists it and takes over its deals.
+        with_deal = [c for c in contacts if store.associations("contacts", c, "deals") and c not in changed]
+        loser, winner = with_deal[0], next(c for c in contacts if c not in changed and c not in with_deal[:1])
+        loser_deals = {d for d, _ in store.associations("contacts", loser, "deals")}
+        store.merge("contacts", loser, winner, now)
+
+        con = duckdb.connect(str(db), read_only=True)
+        cursors = dict(con.execute("SELECT stream, cursor_value FROM ops.sync_state").fetchall())
+        con.close()
+
+        def modified_since(object_type: str, prop: str, stream: str) -> set[int]:
+            since = datetime.fromisoformat(cursors[stream].replace("Z", "+00:00"))
+            return {
+                r.id
+                for r in store.iter_records(object_type)
+                if datetime.fromisoformat(r.properties[prop].replace("Z", "+00:00")) >= since
+            }
+
+        expected_contacts = modified_since("contacts", "lastmodifieddate", "hubspot_contacts")
+        expected_deals = modified_since("deals", "hs_lastmodifieddate", "hubspot_deals")
+        assert set(changed) | {winner} <= expected_contacts and deal.id in expected_deals
+
+        sb.request_log.clear()
+        results = extract_hubspot(settings, db, "r2")
+        contact_searches = [e for e in sb.request_log.entries if e.path == SEARCH_PATH.format("contacts")]
+        assert len(contact_searches) == 1
+        # Overlap 0: GTE the cursor re-reads the records stamped exactly at the old cursor, nothing else.
+        assert results["hubspot_contacts"].rows == len(expected_contacts)
+        assert results["hubspot_deals"].rows == len(expected_deals)
+        assert len(expected_contacts) <= len(changed) + 3
+        # Associations are re-read only for records that really changed (the boundary re-read is skipped).
+        contact_assoc = [
+            e for e in sb.request_log.entries if e.path == ASSOC_PREFIX + "contacts/deals/batch/read"
+        ]
+        assert sum(e.inputs for e in contact_assoc) == len(set(changed) | {winner})
+
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            stamps = con.execute(
+                "SELECT count(*) FROM raw.hubspot_contacts WHERE lastmodifieddate = ? AND id IN "
+                f"({','.join(map(str, changed))})",
+                [now],
+            ).fetchall()[0][0]
+            assert stamps == len(changed)
+            assert con.execute("SELECT amount FROM raw.hubspot_deals WHERE id = ?", [deal.id]).fetchall() == [
+                (Decimal("1234.56"),)
+            ]
+            assert con.execute(
+                "SELECT merged_into_id FROM raw.hubspot_contacts WHERE id = ?", [loser]
+            ).fetchall() == [(winner,)]
+            moved = set(
+                _ids(con, f"SELECT deal_id FROM raw.hubspot_contact_deals WHERE contact_id = {winner}")
+            )
+            assert loser_deals <= moved
+            assert (
+                _ids(con, f"SELECT deal_id FROM raw.hubspot_contact_deals WHERE contact_id = {loser}") == []
+            )
+            state = con.execute("SELECT cursor_value FROM ops.sync_state WHERE stream = 'hubspot_contacts'")
+            assert state.fetchall()[0][0].startswith(now.strftime("%Y-%m-%dT%H:%M:%S"))
+        finally:
+            con.close()
+
+
+def test_bulk_update_past_the_search_cap_is_read_whole(tmp_path, make_settings):
+    # More than 10,000 records with ONE timestamp, then a few just after: the cap must neither lose nor loop.
+    with SandboxServer(contacts=10_600, seed=5, rate_limits=False) as sb:
+        settings = make_settings(sb)
+        db = tmp_path / "roi.duckdb"
+        extract_hubspot(settings, db, "r1", streams=["contacts"])
+        store = sb.store
+        ids = [r.id for r in store.iter_records("contacts")]
+        assert len(ids) > 10_200
+        bulk_at = datetime.now(UTC).replace(microsecond=0)
+        store.touch("contacts", ids[:10_200], bulk_at)
+        store.touch("contacts", ids[10_200:], bulk_at + timedelta(seconds=1))
+        sb.request_log.clear()
+        results = extract_hubspot(settings, db, "r2", streams=["contacts"])
+        searches = [e for e in sb.request_log.entries if e.path == SEARCH_PATH.format("contacts")]
+        assert all(e.status == 200 for e in searches)  # never paged into the 400 past the cap
+        assert results["hubspot_contacts"].rows >= len(ids)
+        # 51 pages to the cap + the drain of the capped timestamp (51 + 1) + the rest: bounded, no loop.
+        assert len(searches) <= 110
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            rows = con.execute(
+                "SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE lastmodifieddate >= ?) "
+                "FROM raw.hubspot_contacts WHERE NOT archived",
+                [bulk_at],
+            ).fetchall()[0]
+            assert rows == (len(ids), len(ids), len(ids))
+        finally:
+            con.close()
+
+
+def _bulk_touch(sb: SandboxServer, at: datetime) -> None:
+    sb.store.touch("contacts", [r.id for r in sb.store.iter_records("contacts")][::3], at)
+    sb.store.touch("deals", [r.id for r in sb.store.iter_records("deals")][::2], at)
+
+
+FIXED_AT = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+
+
+def test_faults_and_rate_limits_end_identical_to_a_clean_run(tmp_path, make_settings, table_snapshot):
+    clean_db, faulty_db = tmp_path / "clean.duckdb", tmp_path / "faulty.duckdb"
+    with SandboxServer(contacts=1_200, seed=9, rate_limits=False) as sb:
+        settings = make_settings(sb)
+        extract_hubspot(settings, clean_db, "c1")
+        _bulk_touch(sb, FIXED_AT)
+        extract_hubspot(settings, clean_db, "c2")
+    with SandboxServer(contacts=1_200, seed=9, tier="starter", rate_limits=True) as sb:
+        settings = make_settings(sb)
+        sb.faults.configure(error_rate=0.2, drop_rate=0.05, seed=3)
+        first = extract_hubspot(settings, faulty_db, "f1")
+        _bulk_touch(sb, FIXED_AT)
+        # Another app of the portal has just used this second's search allowance: our searches get 429 SECONDLY.
+        for _ in range(5):
+            sb.rate_limiter.check(is_search=True)
+        second = extract_hubspot(settings, faulty_db, "f2")
+        statuses = {e.status for e in sb.request_log.entries}
+        assert {0, 429} <= statuses and statuses & {500, 502, 503, 504}  # drops, 429s and 5xx all happened
+    retries = sum(r.retries for r in (*first.values(), *second.values()))
+    assert retries > 0
+    assert table_snapshot(faulty_db) == table_snapshot(clean_db)
+    con = duckdb.connect(str(faulty_db), read_only=True)
+    try:
+        logged = con.execute(
+            "SELECT sum(retries), bool_and(status = 'success') FROM ops.sync_runs"
+        ).fetchall()[0]
+        assert logged == (retries, True)
+    finally:
+        con.close()
+
+
+def test_run_killed_mid_stream_restarts_to_identical_warehouse(tmp_path, make_settings, table_snapshot):
+    clean_db, killed_db = tmp_path / "clean.duckdb", tmp_path / "killed.duckdb"
+    with SandboxServer(contacts=1_200, seed=13, rate_limits=False) as sb:
+        settings = make_settings(sb)
+        extract_hubspot(settings, clean_db, "c1")
+        _bulk_touch(sb, FIXED_AT)
+        extract_hubspot(settings, clean_db, "c2")
+    with SandboxServer(contacts=1_200, seed=13, rate_limits=False) as sb:
+        settings = make_settings(sb)
+
+        def crash(stream: str, page: int) -> None:
+            if stream == "hubspot_contacts" and page == 4:
+                raise RuntimeError("killed while loading contacts")
+
+        with pytest.raises(HubSpotExtractError, match="killed while loading contacts"):
+            extract_hubspot(settings, killed_db, "k1", on_page=crash)
+        con = duckdb.connect(str(killed_db), read_only=True)
+        try:
+            # Before that stream: nothing of it committed, no cursor; the other streams are complete.
+            assert con.execute("SELECT count(*) FROM raw.hubspot_contacts").fetchall() == [(0,)]
+            streams = _ids(con, "SELECT stream FROM ops.sync_state ORDER BY 1")
+            assert streams == ["hubspot_deals", "hubspot_line_items"]
+            failed = con.execute("SELECT status, error FROM ops.sync_runs WHERE stream = 'hubspot_contacts'")
+            status, error = failed.fetchall()[0]
+            assert status == "failed" and "killed while loading contacts" in error
+        finally:
+            con.close()
+        extract_hubspot(settings, killed_db, "k2")
+        _bulk_touch(sb, FIXED_AT)
+        # Second kill: a non-retryable HubSpot answer (400) on the 2nd request of the incremental run.
+        sb.faults.configure(fail_requests={2}, statuses=(400,))
+        with pytest.raises(HubSpotExtractError, match="400"):
+            extract_hubspot(settings, killed_db, "k3")
+        sb.faults.clear()
+        extract_hubspot(settings, killed_db, "k4")
+    assert table_snapshot(killed_db) == table_snapshot(clean_db)
+
+
+def test_unparseable_values_go_to_rejects_and_the_run_goes_on(tmp_path, make_settings):
+    with SandboxServer(contacts=300, seed=17, rate_limits=False) as sb:
+        store = sb.store
+        deal = next(store.iter_records("deals"))
+        contact = next(store.iter_records("contacts"))
+        # Written straight into the store: HubSpot's own validation is what let such values through.
+        deal.properties.update({"amount": "12,50", "hs_is_closed_won": "maybe"})
+        contact.properties["hs_lifecyclestage_lead_date"] = "last tuesday"
+        db = tmp_path / "roi.duckdb"
+        results = extract_hubspot(make_settings(sb), db, "r1")
+    assert results["hubspot_deals"].rejects == 2 and results["hubspot_contacts"].rejects == 1
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rejects = con.execute(
+            "SELECT source, record_id, field, value, reason FROM ops.rejects WHERE run_id = 'r1' ORDER BY field"
+        ).fetchall()
+        assert [(r[0], r[1], r[2], r[3]) for r in rejects] == [
+            ("hubspot.deals", str(deal.id), "amount", "12,50"),
+            ("hubspot.deals", str(deal.id), "hs_is_closed_won", "maybe"),
+            ("hubspot.contacts", str(contact.id), "hs_lifecyclestage_lead_date", "last tuesday"),
+        ]
+        assert "not a number" in rejects[0][4] and "boolean" in rejects[1][4] and "ISO 8601" in rejects[2][4]
+        # The record itself is loaded, the bad field NULL, the rest typed.
+        row = con.execute(
+            "SELECT amount, hs_is_closed_won, dealname FROM raw.hubspot_deals WHERE id = ?", [deal.id]
+        )
+        assert row.fetchall() == [(None, None, deal.properties["dealname"])]
+        assert con.execute("SELECT count(*) FROM raw.hubspot_contacts").fetchall()[0][0] == _count_all(store)
+    finally:
+        con.close()
+
+
+def _count_all(store) -> int:
+    return store.count("contacts") + store.count("contacts", archived=True)
