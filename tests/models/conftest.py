@@ -72,7 +72,8 @@ class RawData:
 
     def contact(self, contact_id: int, created: str, **props: Any) -> RawData:
         props.setdefault("hs_lifecyclestage_lead_date", created)
-        return self.add("hubspot_contacts", id=contact_id, createdate=created, archived=False, **props)
+        props.setdefault("archived", False)
+        return self.add("hubspot_contacts", id=contact_id, createdate=created, **props)
 
     def deal(self, deal_id: int, contact_ids: list[int], *, amount: str, stage: str, created: str,
              closed: str | None = None, pipeline: str = "default", currency: str = "EUR",
