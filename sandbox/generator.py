@@ -497,9 +497,33 @@ ANONYMOUS_SESSIONS_PER_CONTACT = 4.0  # visitors who never become contacts, rela
 # Helpers
 # ---------------------------------------------------------------------------------------------------------
 def _iso(ms: np.ndarray) -> list[str]:
-    """Epoch milliseconds -> HubSpot's ISO strings ('2026-01-02T03:04:05.678Z')."""
-    text = np.datetime_as_string(ms.astype("datetime64[ms]"), unit="ms")
-    return [t + "Z" for t in text.tolist()]
+    """Epoch milliseconds -> HubSpot's ISO strings ('2026-01-02T03:04:05.678Z').
+
+    Digits are computed with numpy into one ASCII buffer, then sliced: about twice as fast as
+    np.datetime_as_string plus a Python concatenation per value, which matters for 1M contacts x 8 dates.
+    """
+    ms = np.asarray(ms, dtype=np.int64)
+    days = ms // _DAY_MS
+    rest = ms - days * _DAY_MS
+    day = days.astype("datetime64[D]")
+    month_start = day.astype("datetime64[M]")
+    fields = (
+        (0, 4, day.astype("datetime64[Y]").astype(np.int64) + 1970),
+        (5, 2, month_start.astype(np.int64) % 12 + 1),
+        (8, 2, (day - month_start).astype(np.int64) + 1),
+        (11, 2, rest // 3_600_000),
+        (14, 2, rest // 60_000 % 60),
+        (17, 2, rest // 1000 % 60),
+        (20, 3, rest % 1000),
+    )
+    out = np.empty((len(ms), 24), dtype=np.uint8)
+    for column, width, value in fields:
+        for k in range(width):
+            out[:, column + width - 1 - k] = 48 + (value // 10**k) % 10
+    for column, char in ((4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"), (19, "."), (23, "Z")):
+        out[:, column] = ord(char)
+    text = out.tobytes().decode("ascii")
+    return [text[i : i + 24] for i in range(0, len(text), 24)]
 
 
 def _money(cents: int) -> str:
