@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
@@ -445,6 +446,62 @@ def test_markov_removal_effects_and_attribution(markov_db, horizon: str) -> None
         assert_close(conversions, result["total_conversions"], f"{vector} {name} {channel} conversions")
         # channel-level value attribution (value per conversion by last channel, as ChannelAttribution)
         assert_close(value, result["total_conversion_value"], f"{vector} {name} {channel} value")
+
+
+def test_markov_long_loops_converge_to_flow_conservation(tmp_path: Path) -> None:
+    """Long back-and-forth journeys make a slowly draining loop; the infinite horizon must still be exact.
+
+    For the first-order chain built from the journeys themselves, P(conv) = conversions / journeys (flow
+    conservation, as the 0.4 and 0.3 of the vectors), whatever the loop structure.
+    """
+    con = duckdb.connect(str(tmp_path / "loops.duckdb"))
+    create_inputs(con)
+    long_loop = " > ".join(["social", "email"] * 40)
+    insert_paths(
+        con,
+        [
+            {"path": long_loop, "total_conversions": 3, "total_conversion_value": 300.0, "total_null": 1},
+            {
+                "path": long_loop + " > search",
+                "total_conversions": 1,
+                "total_conversion_value": 90.0,
+                "total_null": 4,
+            },
+            {
+                "path": "search > social",
+                "total_conversions": 0,
+                "total_conversion_value": 0.0,
+                "total_null": 2,
+            },
+        ],
+    )
+    insert_deals(con, [Deal(1, [Touch("social"), Touch("search")], Decimal("90.00"))])
+    build_attribution(con)
+    rows = con.execute(
+        "select horizon, horizon_steps, channel, p_conversion, removal_effect_conversions "
+        "from markov_removal_effects order by horizon, channel"
+    ).fetchall()
+    infinite = {channel: (p, re) for horizon, _, channel, p, re in rows if horizon == "infinite"}
+    assert set(infinite) == {"email", "search", "social"}
+    for channel, (p_conv, removal_effect) in infinite.items():
+        assert_close(p_conv, 4 / 11, f"P(conv) with {channel} present")
+        assert 0 <= removal_effect <= 1
+    # removal effects against a direct linear solve of the same chain: P = [(I - Q)^-1 r]_start
+    transitions = con.execute("select from_state, to_state, probability from markov_transitions").fetchall()
+    for channel, (_, removal_effect) in infinite.items():
+        states = sorted({f for f, _, _ in transitions} - {channel})
+        index = {state: i for i, state in enumerate(states)}
+        q = np.zeros((len(states), len(states)))
+        r = np.zeros(len(states))
+        for f, to, probability in transitions:
+            if f in index and to in index:
+                q[index[f], index[to]] = probability
+            elif f in index and to == "(conversion)":
+                r[index[f]] = probability
+        p_without = np.linalg.solve(np.eye(len(states)) - q, r)[index["(start)"]]
+        assert_close(removal_effect, 1 - p_without / (4 / 11), f"{channel} removal effect vs linear solve")
+    assert {steps for horizon, steps, *_ in rows if horizon == "ca_default"} == {82}
+    con.close()
 
 
 def test_markov_deal_credits_follow_removal_effects(markov_db) -> None:

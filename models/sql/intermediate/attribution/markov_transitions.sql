@@ -1,50 +1,48 @@
 -- First-order Markov chain over journeys (converting and non-converting) from int_contact_paths.
 -- States: '(start)', one per channel, and the absorbing '(conversion)' / '(null)'. Consecutive repeats of a channel
--- are collapsed (a > a > b is a > b), as in ChannelAttribution's markov_model. Every journey counts once on each of its
--- transitions; the last channel leads to '(conversion)' or '(null)'. `conversion_value` carries the summed value of the
--- conversions absorbed from a channel, giving the mean value per conversion by last channel the value model needs;
--- `longest_journey_steps` (same on every row) is the longest collapsed journey.
+-- are collapsed (a > a > b is a > b), as in ChannelAttribution's markov_model: the collapsed moves are exactly the
+-- pairs of consecutive touches whose channels differ, so one window pass over the touches finds them all. Every
+-- journey counts once on each of its moves; its last channel leads to '(conversion)' or '(null)'.
+-- `conversion_value` carries the summed value of the conversions absorbed from a channel (the mean value per
+-- conversion by last channel, which the value model needs); `longest_journey_steps` (same on every row) is the
+-- longest collapsed journey.
 with touches as (
-    select path_id, touch_index, channel, is_conversion, conversion_value
-    from int_contact_paths
-    where channel is not null
-),
-
-collapsed as (
-    select *
-    from touches
-    qualify channel is distinct from lag(channel) over (partition by path_id order by touch_index)
-),
-
-steps as (
     select
         path_id,
         channel,
         is_conversion,
         conversion_value,
-        row_number() over (partition by path_id order by touch_index) as step_index,
-        lead(channel) over (partition by path_id order by touch_index) as next_channel
-    from collapsed
-),
-
-longest_journey as (
-    -- ChannelAttribution's default step cap is the longest collapsed journey + 1 (the finite-horizon variant).
-    select coalesce(max(step_index), 0) as longest_journey_steps
-    from steps
+        lag(channel) over journey as previous_channel,
+        lead(channel) over journey as next_channel,
+        row_number() over journey as step_index
+    from int_contact_paths
+    where channel is not null
+    window journey as (partition by path_id order by touch_index)
 ),
 
 edges as (
     -- entering the journey
     select '(start)' as from_state, channel as to_state, 0::decimal(38, 2) as conversion_value
-    from steps
+    from touches
     where step_index = 1
     union all
-    -- moving on, or leaving at the last channel
-    select
-        channel as from_state,
-        coalesce(next_channel, case when is_conversion then '(conversion)' else '(null)' end) as to_state,
-        case when next_channel is null and is_conversion then conversion_value else 0 end as conversion_value
-    from steps
+    -- moving on to another channel
+    select channel, next_channel, 0
+    from touches
+    where next_channel is distinct from channel and next_channel is not null
+    union all
+    -- leaving at the last channel
+    select channel, case when is_conversion then '(conversion)' else '(null)' end,
+        case when is_conversion then conversion_value else 0 end
+    from touches
+    where next_channel is null
+),
+
+journey_lengths as (
+    -- ChannelAttribution's default step cap is the longest collapsed journey + 1 (the finite-horizon variant)
+    select count(*) filter (where channel is distinct from previous_channel) as steps
+    from touches
+    group by path_id
 ),
 
 counted as (
@@ -60,9 +58,8 @@ final as (
         journeys,
         conversion_value,
         journeys / sum(journeys) over (partition by from_state) as probability,
-        longest_journey.longest_journey_steps
+        (select coalesce(max(steps), 0) from journey_lengths) as longest_journey_steps
     from counted
-    cross join longest_journey
 )
 
 select * from final
