@@ -128,7 +128,9 @@ class SandboxServer:
             faults=self.faults,
             request_log=self.request_log,
         )
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose listening socket
+        # says TCP explicitly; without it every answer (headers, then body) waits ~40 ms for a delayed ACK.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((HOST, self._requested_port))
         self.port = sock.getsockname()[1]
