@@ -959,6 +959,8 @@ class _Builder:
         n_dup = round(n * SHARE_MERGED_DUPLICATES)
         winners = np.sort(rng.choice(n, size=n_dup, replace=False)) if n_dup else np.array([], dtype=np.int64)
         dup_ms = np.minimum(create_ms[winners] + rng.integers(1, 20, n_dup) * 3_600_000, now_ms - _DAY_MS)
+        # ... and before the winner's deal, so the duplicate's session is part of the journey.
+        dup_ms = np.where(has[winners], np.minimum(dup_ms, deal_ms[winners] - 60_000), dup_ms)
         merge_ms = np.minimum(dup_ms + rng.integers(1, 5, n_dup) * _DAY_MS, now_ms)
         iso_dup, iso_merge = _iso(dup_ms), _iso(merge_ms)
         loser_ids = np.arange(CONTACT_ID_START + n, CONTACT_ID_START + n + n_dup, dtype=np.int64)
