@@ -1,10 +1,13 @@
 """Build the SQL models in a DuckDB warehouse: config tables, models in dependency order, then data tests.
 
 One model per file under models/sql/ (staging, intermediate, marts); the file stem is the table name. A model
-depends on every other model whose name appears in its SQL (comments and string literals ignored), so there is no
-ref() syntax to learn. All models are (re)built with `create or replace table` inside ONE transaction: readers see
+depends on every other model whose name appears in its SQL (comments and string literals ignored), so there
+is no
+ref() syntax to learn. All models are (re)built with `create or replace table` inside ONE transaction:
+readers see
 either the previous build or the new one, never half of each. Data tests (models/tests/*.sql) return offending
-rows; zero rows passes. Failing tests are reported in the BuildResult, never raised: the flow decides what to skip.
+rows; zero rows passes. Failing tests are reported in the BuildResult, never raised: the flow decides what
+to skip.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ FAILING_ROWS_SHOWN = 10
 DEFAULT_PARAMS: dict[str, Any] = {
     "lookback_days": 90,
     "half_life_days": 7,
-    "default_margin_rate": None,  # None: deals without line-item costs report ROI on revenue (roi_basis='revenue')
+    # None: deals without line-item costs report ROI on revenue (roi_basis='revenue')
+    "default_margin_rate": None,
     "home_currency": "EUR",
     "reporting_time_zone": "Europe/Paris",
     "as_of": None,  # None: today (UTC); open deals' paths run up to this date
@@ -111,7 +115,7 @@ class BuildResult:
         return "\n".join(lines)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Model discovery
 
 
@@ -130,7 +134,9 @@ def discover_models(models_dir: Path = MODELS_DIR) -> dict[str, ModelRun]:
     for path in paths:
         name = path.stem
         if name in by_name:
-            raise ModelBuildError(f"Two models are named {name!r}: {by_name[name]} and {path}. Fix: rename one file.")
+            raise ModelBuildError(
+                f"Two models are named {name!r}: {by_name[name]} and {path}. Fix: rename one file."
+            )
         by_name[name] = path
     models = {}
     for name, path in by_name.items():
@@ -149,11 +155,14 @@ def build_order(models: dict[str, ModelRun]) -> list[ModelRun]:
     remaining = {name: set(m.depends_on) for name, m in models.items()}
     order: list[ModelRun] = []
     while remaining:
-        ready = sorted((n for n, deps in remaining.items() if not deps), key=lambda n: (_layer(models[n].path), n))
+        ready = sorted(
+            (n for n, deps in remaining.items() if not deps), key=lambda n: (_layer(models[n].path), n)
+        )
         if not ready:
             cycle = ", ".join(f"{n} -> {sorted(d)}" for n, d in sorted(remaining.items()))
             raise ModelBuildError(
-                f"The models depend on each other in a cycle: {cycle}. Fix: a model must not mention (even as a "
+                f"The models depend on each other in a cycle: {cycle}. Fix: a model must not mention "
+                "(even as a "
                 "CTE or column name) a model that is built from it."
             )
         for name in ready:
@@ -178,11 +187,13 @@ def _upstream(models: dict[str, ModelRun], selected: Iterable[str]) -> set[str]:
     return wanted
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Config tables
 
 
-def resolve_params(params: dict[str, Any] | None) -> tuple[dict[str, str], dict[str, Decimal], dict[str, Decimal]]:
+def resolve_params(
+    params: dict[str, Any] | None,
+) -> tuple[dict[str, str], dict[str, Decimal], dict[str, Decimal]]:
     """(cfg_params name->value, fx rates by currency, margin rates by pipeline) from defaults + `params`.
 
     Accepted shapes: flat keys (`lookback_days`, `fx.USD`, `margin_rate.wholesale`), or nested `fx_rates` /
@@ -197,7 +208,9 @@ def resolve_params(params: dict[str, Any] | None) -> tuple[dict[str, str], dict[
         try:
             number = Decimal(str(value))
         except InvalidOperation:
-            raise ModelBuildError(f"Model parameter {key}={value!r} is not a number. Fix: write e.g. 0.92") from None
+            raise ModelBuildError(
+                f"Model parameter {key}={value!r} is not a number. Fix: write e.g. 0.92"
+            ) from None
         if not number.is_finite() or number < 0:
             raise ModelBuildError(f"Model parameter {key}={value!r} must be a positive number.")
         return number
@@ -212,16 +225,20 @@ def resolve_params(params: dict[str, Any] | None) -> tuple[dict[str, str], dict[
         elif key.startswith("fx."):
             fx[key[3:].upper()] = decimal_of(key, value)
         elif key.startswith("margin_rate."):
-            margins[key[len("margin_rate."):]] = decimal_of(key, value)
+            margins[key[len("margin_rate.") :]] = decimal_of(key, value)
         else:
             merged[key] = value
     for key, value in margins.items():
         if value > 1:
-            raise ModelBuildError(f"margin_rates.{key}={value} is above 1. Fix: write the rate as a fraction (0.35).")
+            raise ModelBuildError(
+                f"margin_rates.{key}={value} is above 1. Fix: write the rate as a fraction (0.35)."
+            )
     if merged.get("default_margin_rate") is not None:
         rate = decimal_of("default_margin_rate", merged["default_margin_rate"])
         if rate > 1:
-            raise ModelBuildError(f"default_margin_rate={rate} is above 1. Fix: write the rate as a fraction (0.35).")
+            raise ModelBuildError(
+                f"default_margin_rate={rate} is above 1. Fix: write the rate as a fraction (0.35)."
+            )
     for key in ("lookback_days", "half_life_days"):
         if decimal_of(key, merged[key]) <= 0:
             raise ModelBuildError(f"{key} must be greater than 0 (got {merged[key]!r}).")
@@ -276,7 +293,8 @@ def define_macros(con: duckdb.DuckDBPyConnection, plan: TaggingPlan) -> None:
 
 
 def _ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw/ops tables when the warehouse module offers it, so a fresh file builds (to empty marts)."""
+    """Create the raw/ops tables when the warehouse module offers it, so a fresh file builds (to empty
+    marts)."""
     try:
         from connectors.warehouse import ensure_schema
     except ImportError:
@@ -286,7 +304,7 @@ def _ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     ensure_schema(con)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Build
 
 
@@ -303,7 +321,8 @@ def build(
 ) -> BuildResult:
     """Load config tables, build every model (or `select` and its upstream) in order, then run the data tests.
 
-    `skip`: models not rebuilt; an existing table of that name is used as it is (tests use this to feed the marts
+    `skip`: models not rebuilt; an existing table of that name is used as it is (tests use this to feed the
+    marts
     a hand-made attribution_credits). Raises ModelBuildError (naming the model file) when a model's SQL fails;
     the whole build is rolled back then.
     """
@@ -360,8 +379,16 @@ def run_data_tests(con: duckdb.DuckDBPyConnection, tests_dir: Path = DATA_TESTS_
             columns = [d[0] for d in cursor.description]
             rows = cursor.fetchall()
         except duckdb.Error as exc:
-            results.append(DataTestResult(path.stem, path, False, 0, seconds=time.perf_counter() - t0,
-                                          error=str(exc).splitlines()[0]))
+            results.append(
+                DataTestResult(
+                    path.stem,
+                    path,
+                    False,
+                    0,
+                    seconds=time.perf_counter() - t0,
+                    error=str(exc).splitlines()[0],
+                )
+            )
             continue
         sample = [dict(zip(columns, row, strict=True)) for row in rows[:FAILING_ROWS_SHOWN]]
         results.append(DataTestResult(path.stem, path, not rows, len(rows), sample, time.perf_counter() - t0))

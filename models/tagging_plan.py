@@ -1,11 +1,15 @@
-"""The tagging plan: canonical UTM values, aliases, normalisation and channel rules (models/tagging_plan.yaml).
+"""The tagging plan: canonical UTM values, aliases, normalisation and channel rules
+(models/tagging_plan.yaml).
 
-One plan drives three things that must agree: the SQL models (through the cfg_tagging_* tables the runner loads
-from `TaggingPlan.config_tables()`), the `roi utm build` command (`build_utm_link`), and the utm_compliance mart.
+One plan drives three things that must agree: the SQL models (through the cfg_tagging_* tables the runner
+loads
+from `TaggingPlan.config_tables()`), the `roi utm build` command (`build_utm_link`), and the utm_compliance
+mart.
 The Python `normalise()` here and the SQL macro from `normalise_sql()` implement the same steps; a test holds
 them to it.
 
-Errors name the file and line of the offending YAML node (from PyYAML's node marks), what is wrong and the fix.
+Errors name the file and line of the offending YAML node (from PyYAML's node marks), what is wrong and the
+fix.
 """
 
 from __future__ import annotations
@@ -82,7 +86,8 @@ class SpendWinnerRule:
 
 @dataclass(frozen=True)
 class SourceMapping:
-    """A HubSpot source enumeration value or an offline answer -> one touch's channel/source/medium/campaign."""
+    """A HubSpot source enumeration value or an offline answer -> one touch's
+    channel/source/medium/campaign."""
 
     key: str
     channel: str
@@ -126,8 +131,11 @@ class TaggingPlan:
             return None
         return self.aliases.get(field_name, {}).get(value, value)
 
-    def channel_for(self, source: str | None, medium: str | None, campaign: str | None = None) -> tuple[str, str]:
-        """(channel, matched rule name) for canonical values; ('unassigned', 'unmatched') when no rule matches."""
+    def channel_for(
+        self, source: str | None, medium: str | None, campaign: str | None = None
+    ) -> tuple[str, str]:
+        """(channel, matched rule name) for canonical values; ('unassigned', 'unmatched') when no rule
+        matches."""
         if source is None and medium is None:
             return self.untagged_channel, "untagged"
         values = {"source": source, "medium": medium, "campaign": campaign}
@@ -146,7 +154,8 @@ class TaggingPlan:
         return self.spend_winner_default
 
     def normalise_sql(self, expr: str) -> str:
-        """SQL expression applying the plan's normalisation to `expr` (a VARCHAR); NULL for empty-like values."""
+        """SQL expression applying the plan's normalisation to `expr` (a VARCHAR); NULL for empty-like
+        values."""
         n = self.normalisation
         sql = expr
         if n.url_decode:
@@ -172,7 +181,9 @@ class TaggingPlan:
         """{table: ([(column, duckdb type)], rows)} for every cfg_tagging_* table."""
         v = "varchar"
         canonical_rows = [(f, value) for f, values in self.canonical.items() for value in values]
-        alias_rows = [(f, alias, target) for f, mapping in self.aliases.items() for alias, target in mapping.items()]
+        alias_rows = [
+            (f, alias, target) for f, mapping in self.aliases.items() for alias, target in mapping.items()
+        ]
 
         def condition_rows(rules: tuple[ChannelRule, ...] | tuple[SpendWinnerRule, ...]) -> list[tuple]:
             return [(r.order, c.field, c.operator, list(c.values)) for r in rules for c in r.conditions]
@@ -183,9 +194,21 @@ class TaggingPlan:
                 for m in mappings.values()
             ]
 
-        mapping_columns = [("key", v), ("channel", v), ("source", v), ("source_from", v), ("medium", v),
-                           ("campaign", v), ("campaign_from", v)]
-        condition_columns = [("rule_order", "integer"), ("field", v), ("operator", v), ("match_values", "varchar[]")]
+        mapping_columns = [
+            ("key", v),
+            ("channel", v),
+            ("source", v),
+            ("source_from", v),
+            ("medium", v),
+            ("campaign", v),
+            ("campaign_from", v),
+        ]
+        condition_columns = [
+            ("rule_order", "integer"),
+            ("field", v),
+            ("operator", v),
+            ("match_values", "varchar[]"),
+        ]
         return {
             "cfg_tagging_plan": (
                 [("name", v), ("value", v)],
@@ -220,7 +243,10 @@ class TaggingPlan:
                 [("rule_order", "integer"), ("rule_name", v), ("winner", v), ("n_conditions", "integer")],
                 [(r.order, r.name, r.winner, len(r.conditions)) for r in self.spend_winner_rules],
             ),
-            "cfg_tagging_spend_winner_conditions": (condition_columns, condition_rows(self.spend_winner_rules)),
+            "cfg_tagging_spend_winner_conditions": (
+                condition_columns,
+                condition_rows(self.spend_winner_rules),
+            ),
             "cfg_tagging_spend_winner_campaigns": (
                 [("campaign", v), ("winner", v)],
                 list(self.spend_winner_campaigns.items()),
@@ -228,7 +254,9 @@ class TaggingPlan:
         }
 
 
-def normalise(raw: str | None, steps: Normalisation = Normalisation(), null_values: tuple[str, ...] = ()) -> str | None:
+def normalise(
+    raw: str | None, steps: Normalisation = Normalisation(), null_values: tuple[str, ...] = ()
+) -> str | None:
     """Apply the normalisation steps in the plan's order; None for missing or empty-like values."""
     if raw is None:
         return None
@@ -248,7 +276,7 @@ def normalise(raw: str | None, steps: Normalisation = Normalisation(), null_valu
     return None if value in null_values else value
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Loading with line numbers
 
 
@@ -284,7 +312,8 @@ def _to_python(node: yaml.Node, where: tuple, lines: dict[tuple, int], located: 
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_to_python(item, (*where, i), lines, located) for i, item in enumerate(node.value)]
-    # Scalars: resolve with the safe loader's implicit types (ints, bools, nulls), keep everything else a string.
+    # Scalars: resolve with the safe loader's implicit types (ints, bools, nulls), keep everything else a
+    # string.
     return yaml.safe_load(yaml.serialize(node)) if node.tag != "tag:yaml.org,2002:str" else node.value
 
 
@@ -297,7 +326,9 @@ def _compose(text: str, path: Path) -> tuple[Any, _Located]:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         problem = getattr(exc, "problem", None) or str(exc)
-        raise TaggingPlanError(f"{path}:{line}: not valid YAML: {problem}. Fix: correct the syntax on that line") from None
+        raise TaggingPlanError(
+            f"{path}:{line}: not valid YAML: {problem}. Fix: correct the syntax on that line"
+        ) from None
     if root is None:
         raise TaggingPlanError(f"{path}:1: the file is empty. Fix: start from models/tagging_plan.yaml")
     return _to_python(root, (), lines, located), located
@@ -313,13 +344,14 @@ class _Reader:
     def get(self, where: tuple, *, required: bool = True, default: Any = None) -> Any:
         node: Any = self.data
         for i, key in enumerate(where):
-            if isinstance(node, dict) and key in node:
-                node = node[key]
-            elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+            in_dict = isinstance(node, dict) and key in node
+            if in_dict or (isinstance(node, list) and isinstance(key, int) and key < len(node)):
                 node = node[key]
             else:
                 if required:
-                    raise self.loc.error(where[: i + 1], "is missing", f"add `{key}:` (see models/tagging_plan.yaml)")
+                    raise self.loc.error(
+                        where[: i + 1], "is missing", f"add `{key}:` (see models/tagging_plan.yaml)"
+                    )
                 return default
         return node
 
@@ -328,7 +360,9 @@ class _Reader:
         if value is None:
             value = {}
         if not isinstance(value, dict):
-            raise self.loc.error(where, f"must be a mapping (key: value), got {type(value).__name__}", "indent keys under it")
+            raise self.loc.error(
+                where, f"must be a mapping (key: value), got {type(value).__name__}", "indent keys under it"
+            )
         return value
 
     def sequence(self, where: tuple, *, required: bool = True) -> list:
@@ -336,7 +370,9 @@ class _Reader:
         if value is None:
             value = []
         if not isinstance(value, list):
-            raise self.loc.error(where, f"must be a list, got {type(value).__name__}", "write it as [a, b] or '- a' lines")
+            raise self.loc.error(
+                where, f"must be a list, got {type(value).__name__}", "write it as [a, b] or '- a' lines"
+            )
         return value
 
     def text(self, where: tuple, *, required: bool = True, default: str | None = None) -> str | None:
@@ -357,7 +393,8 @@ def load_tagging_plan(path: str | Path | None = None) -> TaggingPlan:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise TaggingPlanError(
-            f"{path}: cannot read the tagging plan ({exc.strerror}). Fix: point ROI_TAGGING_PLAN at an existing file"
+            f"{path}: cannot read the tagging plan ({exc.strerror}). "
+            "Fix: point ROI_TAGGING_PLAN at an existing file"
         ) from None
     return parse_tagging_plan(text, path)
 
@@ -366,18 +403,25 @@ def parse_tagging_plan(text: str, path: str | Path = "<tagging plan>") -> Taggin
     path = Path(path)
     data, located = _compose(text, path)
     if not isinstance(data, dict):
-        raise located.error((), "the plan must be a mapping of sections", "start from models/tagging_plan.yaml")
+        raise located.error(
+            (), "the plan must be a mapping of sections", "start from models/tagging_plan.yaml"
+        )
     r = _Reader(data, located)
 
     version = r.get(("version",))
     if version not in SUPPORTED_VERSIONS:
-        raise located.error(("version",), f"unsupported version {version!r}", f"use one of {SUPPORTED_VERSIONS}")
+        raise located.error(
+            ("version",), f"unsupported version {version!r}", f"use one of {SUPPORTED_VERSIONS}"
+        )
 
     norm_raw = r.mapping(("normalisation",), required=False)
     for key in norm_raw:
         if key not in Normalisation.__dataclass_fields__:
-            raise located.error(("normalisation", key), f"unknown step {key!r}",
-                                f"use {', '.join(Normalisation.__dataclass_fields__)}")
+            raise located.error(
+                ("normalisation", key),
+                f"unknown step {key!r}",
+                f"use {', '.join(Normalisation.__dataclass_fields__)}",
+            )
     for key in ("url_decode", "trim", "strip_quotes", "lower"):
         if key in norm_raw and not isinstance(norm_raw[key], bool):
             raise located.error(("normalisation", key), "must be true or false", "write true or false")
@@ -390,16 +434,26 @@ def parse_tagging_plan(text: str, path: str | Path = "<tagging plan>") -> Taggin
     channels_raw = r.mapping(("channels",))
     channels = {str(k): str(v) for k, v in channels_raw.items()}
     if UNASSIGNED_CHANNEL not in channels:
-        raise located.error(("channels",), f"the `{UNASSIGNED_CHANNEL}` channel is missing",
-                            f"add `{UNASSIGNED_CHANNEL}: Unassigned`")
+        raise located.error(
+            ("channels",),
+            f"the `{UNASSIGNED_CHANNEL}` channel is missing",
+            f"add `{UNASSIGNED_CHANNEL}: Unassigned`",
+        )
     if UNATTRIBUTED_CHANNEL in channels:
-        raise located.error(("channels", UNATTRIBUTED_CHANNEL), "is reserved for deals without any touch",
-                            "remove it; the models add it themselves")
+        raise located.error(
+            ("channels", UNATTRIBUTED_CHANNEL),
+            "is reserved for deals without any touch",
+            "remove it; the models add it themselves",
+        )
 
     def known_channel(where: tuple) -> str:
         channel = r.text(where)
         if channel not in channels:
-            raise located.error(where, f"unknown channel {channel!r}", f"use one of the `channels:` ids ({', '.join(channels)})")
+            raise located.error(
+                where,
+                f"unknown channel {channel!r}",
+                f"use one of the `channels:` ids ({', '.join(channels)})",
+            )
         return channel
 
     untagged_channel = known_channel(("untagged_channel",))
@@ -411,8 +465,11 @@ def parse_tagging_plan(text: str, path: str | Path = "<tagging plan>") -> Taggin
         for i, raw in enumerate(r.sequence((section, "canonical"))):
             value = str(raw)
             if norm(value) != value:
-                raise located.error((section, "canonical", i), f"canonical value {value!r} is not in normalised form",
-                                    f"write it as {norm(value)!r}")
+                raise located.error(
+                    (section, "canonical", i),
+                    f"canonical value {value!r} is not in normalised form",
+                    f"write it as {norm(value)!r}",
+                )
             values.append(value)
         canonical[field_name] = tuple(values)
         mapping: dict[str, str] = {}
@@ -420,17 +477,24 @@ def parse_tagging_plan(text: str, path: str | Path = "<tagging plan>") -> Taggin
             key = norm(alias)
             target_value = None if target is None else str(target)
             if target_value not in values:
-                raise located.error((section, "aliases", alias), f"alias target {target_value!r} is not a canonical {field_name}",
-                                    f"add it to {section}.canonical or correct the spelling")
+                raise located.error(
+                    (section, "aliases", alias),
+                    f"alias target {target_value!r} is not a canonical {field_name}",
+                    f"add it to {section}.canonical or correct the spelling",
+                )
             if key in mapping and mapping[key] != target_value:
-                raise located.error((section, "aliases", alias),
-                                    f"{alias!r} normalises to {key!r}, already mapped to {mapping[key]!r}",
-                                    "keep one mapping for the variant")
+                raise located.error(
+                    (section, "aliases", alias),
+                    f"{alias!r} normalises to {key!r}, already mapped to {mapping[key]!r}",
+                    "keep one mapping for the variant",
+                )
             if key is not None and key != target_value:
                 mapping[key] = target_value
         aliases[field_name] = mapping
     placeholders = tuple(
-        p for p in (norm(v) for v in r.sequence(("campaigns", "placeholders"), required=False)) if p is not None
+        p
+        for p in (norm(v) for v in r.sequence(("campaigns", "placeholders"), required=False))
+        if p is not None
     )
     for field_name in ("term", "content"):
         canonical[field_name] = ()
@@ -439,28 +503,43 @@ def parse_tagging_plan(text: str, path: str | Path = "<tagging plan>") -> Taggin
     def conditions(where: tuple) -> tuple[Condition, ...]:
         when = r.mapping(where)
         if not when:
-            raise located.error(where, "a rule needs at least one condition", "add e.g. `medium: {equals: email}`")
+            raise located.error(
+                where, "a rule needs at least one condition", "add e.g. `medium: {equals: email}`"
+            )
         out = []
         for field_name, spec in when.items():
             if field_name not in RULE_FIELDS:
-                raise located.error((*where, field_name), f"unknown field {field_name!r}", f"use {', '.join(RULE_FIELDS)}")
+                raise located.error(
+                    (*where, field_name), f"unknown field {field_name!r}", f"use {', '.join(RULE_FIELDS)}"
+                )
             if not isinstance(spec, dict) or len(spec) != 1:
-                raise located.error((*where, field_name), "a condition is one operator and its value",
-                                    "write e.g. `{equals: google}`, `{in: [a, b]}` or `{regex: 'salon_.*'}`")
-            (operator, value), = spec.items()
+                raise located.error(
+                    (*where, field_name),
+                    "a condition is one operator and its value",
+                    "write e.g. `{equals: google}`, `{in: [a, b]}` or `{regex: 'salon_.*'}`",
+                )
+            ((operator, value),) = spec.items()
             if operator not in MATCH_OPERATORS:
-                raise located.error((*where, field_name, operator), f"unknown operator {operator!r}",
-                                    f"use {', '.join(MATCH_OPERATORS)}")
+                raise located.error(
+                    (*where, field_name, operator),
+                    f"unknown operator {operator!r}",
+                    f"use {', '.join(MATCH_OPERATORS)}",
+                )
             if operator == "in":
                 if not isinstance(value, list) or not value:
-                    raise located.error((*where, field_name, operator), "`in` needs a non-empty list", "write [a, b]")
+                    raise located.error(
+                        (*where, field_name, operator), "`in` needs a non-empty list", "write [a, b]"
+                    )
                 values = tuple(norm(v) for v in value)
             elif operator == "regex":
                 try:
                     re.compile(str(value))
                 except re.error as exc:
-                    raise located.error((*where, field_name, operator), f"invalid regular expression ({exc})",
-                                        "correct the pattern") from None
+                    raise located.error(
+                        (*where, field_name, operator),
+                        f"invalid regular expression ({exc})",
+                        "correct the pattern",
+                    ) from None
                 values = (str(value),)
             else:
                 values = (norm(value),)
@@ -472,23 +551,37 @@ def parse_tagging_plan(text: str, path: str | Path = "<tagging plan>") -> Taggin
     for i, _ in enumerate(r.sequence(("channel_rules",))):
         name = r.text(("channel_rules", i, "name"))
         if name in seen_names:
-            raise located.error(("channel_rules", i, "name"), f"rule name {name!r} is used twice", "rename one")
+            raise located.error(
+                ("channel_rules", i, "name"), f"rule name {name!r} is used twice", "rename one"
+            )
         seen_names.add(name)
-        rules.append(ChannelRule(i + 1, name, known_channel(("channel_rules", i, "channel")),
-                                 conditions(("channel_rules", i, "when"))))
+        rules.append(
+            ChannelRule(
+                i + 1,
+                name,
+                known_channel(("channel_rules", i, "channel")),
+                conditions(("channel_rules", i, "when")),
+            )
+        )
 
     def source_mapping(where: tuple, key: str) -> SourceMapping:
         spec = r.mapping(where)
         for k in spec:
             if k not in ("channel", "source", "medium", "campaign"):
-                raise located.error((*where, k), f"unknown key {k!r}", "use channel, source, medium, campaign")
+                raise located.error(
+                    (*where, k), f"unknown key {k!r}", "use channel, source, medium, campaign"
+                )
+
         def fixed_or_from(name: str) -> tuple[str | None, str | None]:
             value = spec.get(name)
             if isinstance(value, dict):
                 taken_from = str(value.get("from"))
                 if set(value) != {"from"} or taken_from not in HUBSPOT_SOURCE_FIELDS:
-                    raise located.error((*where, name), f"a computed {name} is `{{from: data_1}}` or `{{from: data_2}}`",
-                                        "write a fixed value or {from: data_1}")
+                    raise located.error(
+                        (*where, name),
+                        f"a computed {name} is `{{from: data_1}}` or `{{from: data_2}}`",
+                        "write a fixed value or {from: data_1}",
+                    )
                 return None, taken_from
             return norm(value), None
 
@@ -524,27 +617,46 @@ def parse_tagging_plan(text: str, path: str | Path = "<tagging plan>") -> Taggin
     spend_default = winner(("spend_winner", "default"))
     spend_rules = []
     for i, _ in enumerate(r.sequence(("spend_winner", "rules"), required=False)):
-        spend_rules.append(SpendWinnerRule(
-            i + 1,
-            r.text(("spend_winner", "rules", i, "name"), required=False, default=f"rule_{i + 1}"),
-            winner(("spend_winner", "rules", i, "winner")),
-            conditions(("spend_winner", "rules", i, "when")),
-        ))
+        spend_rules.append(
+            SpendWinnerRule(
+                i + 1,
+                r.text(("spend_winner", "rules", i, "name"), required=False, default=f"rule_{i + 1}"),
+                winner(("spend_winner", "rules", i, "winner")),
+                conditions(("spend_winner", "rules", i, "when")),
+            )
+        )
     spend_campaigns = {}
     for k in r.mapping(("spend_winner", "campaigns"), required=False):
         campaign = norm(k)
         spend_campaigns[campaign] = winner(("spend_winner", "campaigns", k))
 
-    known_sections = {"version", "home_currency", "reporting_time_zone", "normalisation", "null_values",
-                      "untagged_channel", "channels", "sources", "mediums", "campaigns", "channel_rules",
-                      "hubspot_sources", "offline", "spend_winner"}
+    known_sections = {
+        "version",
+        "home_currency",
+        "reporting_time_zone",
+        "normalisation",
+        "null_values",
+        "untagged_channel",
+        "channels",
+        "sources",
+        "mediums",
+        "campaigns",
+        "channel_rules",
+        "hubspot_sources",
+        "offline",
+        "spend_winner",
+    }
     for key in data:
         if key not in known_sections:
-            raise located.error((key,), f"unknown section {key!r}", f"use {', '.join(sorted(known_sections))}")
+            raise located.error(
+                (key,), f"unknown section {key!r}", f"use {', '.join(sorted(known_sections))}"
+            )
 
     home_currency = (r.text(("home_currency",), required=False, default="EUR") or "EUR").upper()
     if not re.fullmatch(r"[A-Z]{3}", home_currency):
-        raise located.error(("home_currency",), f"{home_currency!r} is not an ISO 4217 code", "write e.g. EUR")
+        raise located.error(
+            ("home_currency",), f"{home_currency!r} is not an ISO 4217 code", "write e.g. EUR"
+        )
 
     return TaggingPlan(
         version=version,
@@ -552,7 +664,7 @@ def parse_tagging_plan(text: str, path: str | Path = "<tagging plan>") -> Taggin
         home_currency=home_currency,
         reporting_time_zone=r.text(("reporting_time_zone",), required=False, default="Europe/Paris"),
         normalisation=steps,
-        null_values=tuple(v for v in (norm(v) for v in null_values) if v is not None) + ("",),
+        null_values=(*tuple(v for v in (norm(v) for v in null_values) if v is not None), ""),
         untagged_channel=untagged_channel,
         channels=channels,
         canonical=canonical,
@@ -568,14 +680,14 @@ def parse_tagging_plan(text: str, path: str | Path = "<tagging plan>") -> Taggin
     )
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # `roi utm build`
 
 
 @dataclass(frozen=True)
 class UtmLink:
     url: str
-    values: dict[str, str]   # canonical utm values actually written into the URL
+    values: dict[str, str]  # canonical utm values actually written into the URL
     channel: str
     rule: str
     warnings: tuple[str, ...]  # values that were rewritten or are not in the plan
@@ -594,13 +706,16 @@ def build_utm_link(
 ) -> UtmLink:
     """A landing URL tagged with the plan's canonical values.
 
-    Variants are rewritten to their canonical form (with a warning). With `strict`, a source, medium or campaign the
+    Variants are rewritten to their canonical form (with a warning). With `strict`, a source, medium or
+    campaign the
     plan does not know raises TaggingPlanError naming the parameter and the allowed values.
     """
     plan = plan or load_tagging_plan()
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise TaggingPlanError(f"{base_url!r} is not an http(s) URL. Fix: pass the full landing page, e.g. https://example.com/page")
+        raise TaggingPlanError(
+            f"{base_url!r} is not an http(s) URL. Fix: pass the full landing page, e.g. https://example.com/page"
+        )
     raw = {"source": source, "medium": medium, "campaign": campaign, "term": term, "content": content}
     values: dict[str, str] = {}
     warnings: list[str] = []
@@ -623,7 +738,9 @@ def build_utm_link(
         values[name] = value
     channel, rule = plan.channel_for(values.get("source"), values.get("medium"), values.get("campaign"))
     if channel == UNASSIGNED_CHANNEL:
-        warnings.append("no channel rule matches this source/medium/campaign: it would report as 'unassigned'")
+        warnings.append(
+            "no channel rule matches this source/medium/campaign: it would report as 'unassigned'"
+        )
     query = [(k, v) for k, v in _split_query(parts.query) if not k.startswith("utm_")]
     query += [(f"utm_{k}", v) for k, v in values.items()]
     url = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))

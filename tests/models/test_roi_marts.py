@@ -1,5 +1,7 @@
-"""The core models end to end on small explicit raw data in a real DuckDB file: ROI worked examples, zero cost,
-exact spend spreading, the cost winner rule, reconciliation data tests, and int_deal_touchpoints' windows/flags."""
+"""The core models end to end on small explicit raw data in a real DuckDB file: ROI worked examples, zero
+cost,
+exact spend spreading, the cost winner rule, reconciliation data tests, and int_deal_touchpoints'
+windows/flags."""
 
 from __future__ import annotations
 
@@ -29,24 +31,59 @@ def worked_examples(raw_data):
     """Three single-touch customers, each the only one of its channel:
     - LinkedIn b2b_boutiques (paid_social): 4,000 EUR spent, a 4,500 EUR deal without line items -> ROI 12.5 %
     - newsletter vente_hiver (email): 2,000 EUR spent, a 5,000 EUR deal -> ROI 150 %
-    - trade show salon_maison_objet (events, offline answer): 2 EUR spent, one candle sold 8 EUR at 4 EUR unit cost
+    - trade show salon_maison_objet (events, offline answer): 2 EUR spent, one candle sold 8 EUR at 4 EUR
+    unit cost
       -> ROI on the 4 EUR margin: (4 - 2) / 2 = 100 %, not (8 - 2) / 2
     """
     raw = raw_data
-    raw.contact(1, "2026-03-02T10:00:00Z", hs_analytics_source="PAID_SOCIAL",
-                hs_analytics_first_timestamp="2026-03-02T09:55:00Z",
-                hs_analytics_first_url=SHOP + "?utm_source=LinkedIn&utm_medium=paid-social&utm_campaign=b2b_boutiques")
-    raw.contact(2, "2026-03-03T10:00:00Z", hs_analytics_source="EMAIL_MARKETING",
-                hs_analytics_first_timestamp="2026-03-03T09:50:00Z",
-                hs_analytics_first_url=SHOP + "?utm_source=news%20letter&utm_medium=E-mail&utm_campaign=Vente%20Hiver")
-    raw.contact(3, "2026-03-04T10:00:00Z", hs_analytics_source="OFFLINE", hs_analytics_source_data_1="IMPORT",
-                how_did_you_hear_about_us="salon_maison_objet")
-    raw.deal(11, [1], amount="4500.00", stage="wh_won", pipeline="wholesale",
-             created="2026-03-10T10:00:00Z", closed="2026-03-20T10:00:00Z")
-    raw.deal(12, [2], amount="5000.00", stage="closedwon", created="2026-03-11T10:00:00Z",
-             closed="2026-03-21T10:00:00Z")
-    raw.deal(13, [3], amount="8.00", stage="closedwon", created="2026-03-12T10:00:00Z",
-             closed="2026-03-22T10:00:00Z")
+    raw.contact(
+        1,
+        "2026-03-02T10:00:00Z",
+        hs_analytics_source="PAID_SOCIAL",
+        hs_analytics_first_timestamp="2026-03-02T09:55:00Z",
+        hs_analytics_first_url=SHOP
+        + "?utm_source=LinkedIn&utm_medium=paid-social&utm_campaign=b2b_boutiques",
+    )
+    raw.contact(
+        2,
+        "2026-03-03T10:00:00Z",
+        hs_analytics_source="EMAIL_MARKETING",
+        hs_analytics_first_timestamp="2026-03-03T09:50:00Z",
+        hs_analytics_first_url=SHOP
+        + "?utm_source=news%20letter&utm_medium=E-mail&utm_campaign=Vente%20Hiver",
+    )
+    raw.contact(
+        3,
+        "2026-03-04T10:00:00Z",
+        hs_analytics_source="OFFLINE",
+        hs_analytics_source_data_1="IMPORT",
+        how_did_you_hear_about_us="salon_maison_objet",
+    )
+    raw.deal(
+        11,
+        [1],
+        amount="4500.00",
+        stage="wh_won",
+        pipeline="wholesale",
+        created="2026-03-10T10:00:00Z",
+        closed="2026-03-20T10:00:00Z",
+    )
+    raw.deal(
+        12,
+        [2],
+        amount="5000.00",
+        stage="closedwon",
+        created="2026-03-11T10:00:00Z",
+        closed="2026-03-21T10:00:00Z",
+    )
+    raw.deal(
+        13,
+        [3],
+        amount="8.00",
+        stage="closedwon",
+        created="2026-03-12T10:00:00Z",
+        closed="2026-03-22T10:00:00Z",
+    )
     raw.line_item(101, 13, price="8.00", quantity="1", cost="4.00")
     raw.spend("2026-03-01", "2026-03-31", "LinkedIn", "paid_social", "b2b_boutiques", "4000.00")
     raw.spend("2026-03-01", "2026-03-31", "newsletter", "email", "vente_hiver", "2000.00")
@@ -57,12 +94,16 @@ def worked_examples(raw_data):
 def test_worked_examples_roi_under_every_model(worked_examples):
     result = build(worked_examples, params=PARAMS)
     assert result.ok, result.summary()
-    rows = query(worked_examples, """
-        select attribution_model, channel, cost, won_revenue, gross_margin, roi, roas, roi_basis, cost_is_zero,
+    rows = query(
+        worked_examples,
+        """
+        select attribution_model, channel, cost, won_revenue, gross_margin, roi, roas, roi_basis,
+               cost_is_zero,
                leads, customers, cost_per_lead, cac, lead_value
         from roi_by_channel where month is null and channel in ('paid_social', 'email', 'events')
         order by attribution_model, channel
-    """)
+    """,
+    )
     models = {r[0] for r in rows}
     assert {"first_touch", "last_touch", "linear", "markov"} <= models
     by_channel = {(r[0], r[1]): r[2:] for r in rows}
@@ -72,8 +113,13 @@ def test_worked_examples_roi_under_every_model(worked_examples):
         ]
         assert (cost, revenue, margin) == (Decimal("4000.00"), Decimal("4500.00"), Decimal("4500.00"))
         assert roi == Decimal("0.125000") and roas == Decimal("1.125000") and basis == "revenue" and not zero
-        assert (leads, customers, cpl, cac, lead_value) == (1, 1, Decimal("4000.00"), Decimal("4000.00"),
-                                                            Decimal("4500.00"))
+        assert (leads, customers, cpl, cac, lead_value) == (
+            1,
+            1,
+            Decimal("4000.00"),
+            Decimal("4000.00"),
+            Decimal("4500.00"),
+        )
         cost, revenue, margin, roi, *_ = by_channel[(model, "email")]
         assert (cost, revenue, roi) == (Decimal("2000.00"), Decimal("5000.00"), Decimal("1.500000"))
         cost, revenue, margin, roi, roas, basis, *_ = by_channel[(model, "events")]
@@ -81,62 +127,96 @@ def test_worked_examples_roi_under_every_model(worked_examples):
         assert roi == Decimal("1.000000") and roas == Decimal("4.000000") and basis == "margin"
 
     # the campaign mart carries the same figures on the canonical campaign names (variants mapped back)
-    campaigns = query(worked_examples, """
+    campaigns = query(
+        worked_examples,
+        """
         select source, medium, campaign, roi from roi_by_campaign
         where month is null and attribution_model = 'first_touch' and cost > 0 order by campaign
-    """)
+    """,
+    )
     assert campaigns == [
         ("linkedin", "paid_social", "b2b_boutiques", Decimal("0.125000")),
         ("salon_maison_objet", "offline", "salon_maison_objet", Decimal("1.000000")),
         ("newsletter", "email", "vente_hiver", Decimal("1.500000")),
     ]
     # monthly rows: everything happened in March 2026
-    march = query(worked_examples, """
+    march = query(
+        worked_examples,
+        """
         select sum(cost), sum(won_revenue) from roi_by_channel
         where attribution_model = 'linear' and month = date '2026-03-01'
-    """)
+    """,
+    )
     assert march == [(Decimal("6002.00"), Decimal("9508.00"))]
 
 
 def test_margin_rate_turns_revenue_basis_into_margin(worked_examples):
     build(worked_examples, params={**PARAMS, "margin_rates": {"wholesale": "0.36"}}, run_tests=False)
-    rows = query(worked_examples, """
+    rows = query(
+        worked_examples,
+        """
         select gross_margin, roi, roi_basis from roi_by_channel
         where month is null and attribution_model = 'first_touch' and channel = 'paid_social'
-    """)
+    """,
+    )
     # 4,500 x 0.36 = 1,620 margin on 4,000 cost
     assert rows == [(Decimal("1620.00"), Decimal("-0.595000"), "margin")]
 
 
 def test_zero_cost_gives_null_ratios_and_a_flag(raw_data):
-    raw_data.contact(1, "2026-04-01T10:00:00Z", hs_analytics_source="ORGANIC_SEARCH",
-                     hs_analytics_source_data_1="bougie artisanale", hs_analytics_source_data_2="Google",
-                     hs_analytics_first_timestamp="2026-04-01T09:00:00Z", hs_analytics_first_url=SHOP)
-    raw_data.deal(21, [1], amount="120.00", stage="closedwon", created="2026-04-02T10:00:00Z",
-                  closed="2026-04-03T10:00:00Z")
+    raw_data.contact(
+        1,
+        "2026-04-01T10:00:00Z",
+        hs_analytics_source="ORGANIC_SEARCH",
+        hs_analytics_source_data_1="bougie artisanale",
+        hs_analytics_source_data_2="Google",
+        hs_analytics_first_timestamp="2026-04-01T09:00:00Z",
+        hs_analytics_first_url=SHOP,
+    )
+    raw_data.deal(
+        21,
+        [1],
+        amount="120.00",
+        stage="closedwon",
+        created="2026-04-02T10:00:00Z",
+        closed="2026-04-03T10:00:00Z",
+    )
     db = raw_data.write()
     result = build(db, params=PARAMS)
     assert result.ok, result.summary()
-    rows = query(db, """
+    rows = query(
+        db,
+        """
         select source, cost, won_revenue, roi, roas, cost_per_revenue, cost_per_lead, cac, cost_is_zero
         from roi_by_source where month is null and attribution_model = 'first_touch'
-    """)
+    """,
+    )
     assert rows == [("google", Decimal("0.00"), Decimal("120.00"), None, None, None, None, None, True)]
 
 
 def test_spend_spread_over_days_to_the_cent_in_home_currency(raw_data):
     raw_data.spend("2026-02-01", "2026-02-03", "LinkedIn", "paid_social", "b2b_boutiques", "100.00")
-    raw_data.spend("2026-01-01", "2026-01-31", "facebook", "Paid Social", "noel_cadeaux", "10.00", currency="USD")
-    raw_data.spend("2026-01-01", "2026-01-31", "facebook", "paid_social", "noel_cadeaux", "55.00", currency="CHF")
+    raw_data.spend(
+        "2026-01-01", "2026-01-31", "facebook", "Paid Social", "noel_cadeaux", "10.00", currency="USD"
+    )
+    raw_data.spend(
+        "2026-01-01", "2026-01-31", "facebook", "paid_social", "noel_cadeaux", "55.00", currency="CHF"
+    )
     db = raw_data.write()
     result = build(db, params={**PARAMS, "fx_rates": {"USD": "0.92"}})
     assert result.ok, result.summary()
     days = query(db, "select spend_date::varchar, amount_home from int_spend_daily where line = 2 order by 1")
-    assert days == [("2026-02-01", Decimal("33.34")), ("2026-02-02", Decimal("33.33")),
-                    ("2026-02-03", Decimal("33.33"))]
+    assert days == [
+        ("2026-02-01", Decimal("33.34")),
+        ("2026-02-02", Decimal("33.33")),
+        ("2026-02-03", Decimal("33.33")),
+    ]
     # 10 USD x 0.92 = 9.20 EUR over 31 days: 920 cents = 29 x 31 + 21 -> 21 days of 0.30 and 10 of 0.29
-    usd = query(db, "select count(*), sum(amount_home), max(amount_home), min(amount_home) from int_spend_daily "
-                    "where line = 3")
+    usd = query(
+        db,
+        "select count(*), sum(amount_home), max(amount_home), min(amount_home) from int_spend_daily "
+        "where line = 3",
+    )
     assert usd == [(31, Decimal("9.20"), Decimal("0.30"), Decimal("0.29"))]
     # no rate for CHF: the row is kept with its reason and costs nothing
     rejected = query(db, "select reject_reason from stg_spend__marketing_spend where line = 4")
@@ -156,14 +236,22 @@ def test_cost_counted_once_per_campaign_by_the_winner_rule(raw_data):
     result = build(db, params=PARAMS)
     assert result.ok, result.summary()
     cost = query(db, "select channel, cost_source, sum(cost) from int_cost_daily group by all order by 1")
-    assert cost == [("paid_search", "ga4", Decimal("480.15")), ("paid_social", "spend_file", Decimal("250.00"))]
+    assert cost == [
+        ("paid_search", "ga4", Decimal("480.15")),
+        ("paid_social", "spend_file", Decimal("250.00")),
+    ]
     # no deals at all: the marts still show cost and sessions, under every model
-    marts = query(db, """
+    marts = query(
+        db,
+        """
         select channel, cost, sessions, won_revenue, roi from roi_by_channel
         where month is null and attribution_model = 'w_shaped' order by channel
-    """)
-    assert marts == [("paid_search", Decimal("480.15"), 70, Decimal("0.00"), Decimal("-1.000000")),
-                     ("paid_social", Decimal("250.00"), 5, Decimal("0.00"), Decimal("-1.000000"))]
+    """,
+    )
+    assert marts == [
+        ("paid_search", Decimal("480.15"), 70, Decimal("0.00"), Decimal("-1.000000")),
+        ("paid_social", Decimal("250.00"), 5, Decimal("0.00"), Decimal("-1.000000")),
+    ]
 
 
 def test_reconciliation_tests_catch_a_tampered_mart(worked_examples):
@@ -171,28 +259,55 @@ def test_reconciliation_tests_catch_a_tampered_mart(worked_examples):
     assert result.ok, result.summary()
     con = duckdb.connect(str(worked_examples))
     try:
-        con.execute("update roi_by_channel set cost = cost + 1, won_revenue = won_revenue - 1 "
-                    "where channel = 'email' and month is null and attribution_model = 'linear'")
+        con.execute(
+            "update roi_by_channel set cost = cost + 1, won_revenue = won_revenue - 1 "
+            "where channel = 'email' and month is null and attribution_model = 'linear'"
+        )
         failed = {t.name: t for t in run_data_tests(con) if not t.passed}
     finally:
         con.close()
     assert {"roi_cost_reconciles", "roi_revenue_reconciles", "roi_formulas_consistent"} <= set(failed)
     sample = failed["roi_cost_reconciles"].sample
-    assert sample == [{"mart": "roi_by_channel", "attribution_model": "linear", "all_time_cost": Decimal("6003.00"),
-                       "monthly_cost": Decimal("6002.00"), "loaded_cost": Decimal("6002.00")}]
+    assert sample == [
+        {
+            "mart": "roi_by_channel",
+            "attribution_model": "linear",
+            "all_time_cost": Decimal("6003.00"),
+            "monthly_cost": Decimal("6002.00"),
+            "loaded_cost": Decimal("6002.00"),
+        }
+    ]
 
 
 def test_deal_touchpoints_window_order_and_milestones(raw_data):
     """Contact 1 (lead 2026-03-10) and contact 2 share deal 31 (created 03-20, won 04-10)."""
     raw = raw_data
-    raw.contact(1, "2026-03-10T12:00:00Z", hs_analytics_source="ORGANIC_SEARCH",
-                hs_analytics_source_data_2="google", hs_analytics_first_timestamp="2026-03-10T11:00:00Z",
-                hs_analytics_first_url=SHOP, hs_latest_source="PAID_SEARCH",
-                hs_latest_source_data_1="brand_bougies", hs_latest_source_timestamp="2026-04-10T10:00:00Z")
-    raw.contact(2, "2026-03-25T12:00:00Z", hs_analytics_source="DIRECT_TRAFFIC",
-                hs_analytics_first_timestamp="2026-03-25T08:00:00Z", hs_analytics_first_url=SHOP)
-    raw.deal(31, [1, 2], amount="300.00", stage="closedwon", created="2026-03-20T10:00:00Z",
-             closed="2026-04-10T10:00:00Z")
+    raw.contact(
+        1,
+        "2026-03-10T12:00:00Z",
+        hs_analytics_source="ORGANIC_SEARCH",
+        hs_analytics_source_data_2="google",
+        hs_analytics_first_timestamp="2026-03-10T11:00:00Z",
+        hs_analytics_first_url=SHOP,
+        hs_latest_source="PAID_SEARCH",
+        hs_latest_source_data_1="brand_bougies",
+        hs_latest_source_timestamp="2026-04-10T10:00:00Z",
+    )
+    raw.contact(
+        2,
+        "2026-03-25T12:00:00Z",
+        hs_analytics_source="DIRECT_TRAFFIC",
+        hs_analytics_first_timestamp="2026-03-25T08:00:00Z",
+        hs_analytics_first_url=SHOP,
+    )
+    raw.deal(
+        31,
+        [1, 2],
+        amount="300.00",
+        stage="closedwon",
+        created="2026-03-20T10:00:00Z",
+        closed="2026-04-10T10:00:00Z",
+    )
     # GA4 sessions of contact 1: too old (outside 90 days before deal creation), inside (dated at midnight in
     # Paris = 23:00 UTC the day before), after the close
     raw.session("2025-12-01", 1, "facebook", "social")
@@ -203,25 +318,37 @@ def test_deal_touchpoints_window_order_and_milestones(raw_data):
     db = raw.write()
     result = build(db, params=PARAMS)
     assert result.ok, result.summary()
-    rows = query(db, """
-        select touch_index, n_touches, contact_id, channel, is_first_touch, is_lead_creation, is_deal_creation,
+    rows = query(
+        db,
+        """
+        select touch_index, n_touches, contact_id, channel, is_first_touch, is_lead_creation,
+               is_deal_creation,
                is_closed_won, round(days_before_conversion, 4)
         from int_deal_touchpoints where deal_id = 31 order by touch_index
-    """)
+    """,
+    )
     assert rows == [
         (1, 4, 1, "organic_search", True, True, False, False, round(31 - 1 / 24, 4)),
         (2, 4, 1, "email", False, False, True, False, round(26 + 11 / 24, 4)),
         (3, 4, 2, "direct", False, False, False, False, round(16 + 2 / 24, 4)),
         (4, 4, 1, "paid_search", False, False, False, True, 0.0),
     ]
-    ga4_same_day = query(db, "select count(*), sum(sessions) from int_touchpoints where contact_id = 1 "
-                             "and touch_date = date '2026-03-10'")
+    ga4_same_day = query(
+        db,
+        "select count(*), sum(sessions) from int_touchpoints where contact_id = 1 "
+        "and touch_date = date '2026-03-10'",
+    )
     assert ga4_same_day == [(1, 1)]
 
 
 def test_merged_and_archived_contacts(raw_data):
-    raw_data.contact(5, "2026-02-01T10:00:00Z", hs_analytics_source="DIRECT_TRAFFIC",
-                     hs_analytics_first_timestamp="2026-02-01T10:00:00Z", hs_merged_object_ids="6")
+    raw_data.contact(
+        5,
+        "2026-02-01T10:00:00Z",
+        hs_analytics_source="DIRECT_TRAFFIC",
+        hs_analytics_first_timestamp="2026-02-01T10:00:00Z",
+        hs_merged_object_ids="6",
+    )
     raw_data.contact(7, "2026-02-01T10:00:00Z", archived=True)
     raw_data.session("2026-02-05", 6, "newsletter", "email", "soldes_ete")  # the merged-away id
     raw_data.session("2026-02-05", 7, "newsletter", "email", "soldes_ete")  # archived contact

@@ -17,19 +17,39 @@ from models.tagging_plan import (
 
 # docs/contracts.md section 1: the messy variants the sandbox emits and the canonical value they stand for.
 VARIANTS = [
-    ("source", "Google", "google"), ("source", " google ", "google"), ("source", "%20google%20", "google"),
-    ("source", "fb", "facebook"), ("source", "facebook.com", "facebook"), ("source", "m.facebook.com", "facebook"),
-    ("source", "FB", "facebook"), ("source", "LinkedIn", "linkedin"), ("source", "lnkd.in", "linkedin"),
-    ("source", "linkedin.com", "linkedin"), ("source", "ig", "instagram"), ("source", "Newsletter", "newsletter"),
-    ("source", "news%20letter", "newsletter"), ("source", "newsletter ", "newsletter"),
-    ("source", '"google"', "google"), ("medium", "CPC", "cpc"), ("medium", "ppc", "cpc"),
-    ("medium", "paid-social", "paid_social"), ("medium", "paidsocial", "paid_social"),
-    ("medium", "Paid Social", "paid_social"), ("medium", "Paid%20Social", "paid_social"),
-    ("medium", "e-mail", "email"), ("medium", "E-mail", "email"), ("medium", "Email", "email"),
-    ("medium", "mail", "email"), ("campaign", "Vente%20Hiver", "vente_hiver"),
-    ("campaign", "vente hiver", "vente_hiver"), ("campaign", "vente+hiver", "vente_hiver"),
-    ("campaign", "Vente_Hiver", "vente_hiver"), ("campaign", "NOEL_CADEAUX", "noel_cadeaux"),
-    ("campaign", "(not set)", None), ("campaign", "(organic)", None), ("source", "", None),
+    ("source", "Google", "google"),
+    ("source", " google ", "google"),
+    ("source", "%20google%20", "google"),
+    ("source", "fb", "facebook"),
+    ("source", "facebook.com", "facebook"),
+    ("source", "m.facebook.com", "facebook"),
+    ("source", "FB", "facebook"),
+    ("source", "LinkedIn", "linkedin"),
+    ("source", "lnkd.in", "linkedin"),
+    ("source", "linkedin.com", "linkedin"),
+    ("source", "ig", "instagram"),
+    ("source", "Newsletter", "newsletter"),
+    ("source", "news%20letter", "newsletter"),
+    ("source", "newsletter ", "newsletter"),
+    ("source", '"google"', "google"),
+    ("medium", "CPC", "cpc"),
+    ("medium", "ppc", "cpc"),
+    ("medium", "paid-social", "paid_social"),
+    ("medium", "paidsocial", "paid_social"),
+    ("medium", "Paid Social", "paid_social"),
+    ("medium", "Paid%20Social", "paid_social"),
+    ("medium", "e-mail", "email"),
+    ("medium", "E-mail", "email"),
+    ("medium", "Email", "email"),
+    ("medium", "mail", "email"),
+    ("campaign", "Vente%20Hiver", "vente_hiver"),
+    ("campaign", "vente hiver", "vente_hiver"),
+    ("campaign", "vente+hiver", "vente_hiver"),
+    ("campaign", "Vente_Hiver", "vente_hiver"),
+    ("campaign", "NOEL_CADEAUX", "noel_cadeaux"),
+    ("campaign", "(not set)", None),
+    ("campaign", "(organic)", None),
+    ("source", "", None),
 ]
 
 
@@ -63,10 +83,28 @@ def test_channel_rules_in_order(plan):
 
 
 def test_the_documented_plan_covers_the_contract_vocabulary(plan):
-    assert set(plan.channels) == {"organic_search", "paid_search", "paid_social", "organic_social", "email",
-                                  "referral", "direct", "events", "word_of_mouth", "unassigned"}
-    assert {"brand_bougies", "generic_bougies", "b2b_boutiques", "noel_cadeaux", "vente_hiver", "soldes_ete",
-            "salon_maison_objet", "salon_bijorhca"} == set(plan.canonical["campaign"])
+    assert set(plan.channels) == {
+        "organic_search",
+        "paid_search",
+        "paid_social",
+        "organic_social",
+        "email",
+        "referral",
+        "direct",
+        "events",
+        "word_of_mouth",
+        "unassigned",
+    }
+    assert {
+        "brand_bougies",
+        "generic_bougies",
+        "b2b_boutiques",
+        "noel_cadeaux",
+        "vente_hiver",
+        "soldes_ete",
+        "salon_maison_objet",
+        "salon_bijorhca",
+    } == set(plan.canonical["campaign"])
     assert {a.channel for a in plan.offline_answers.values()} == {"events", "word_of_mouth"}
     tables = plan.config_tables()
     assert {"cfg_tagging_aliases", "cfg_tagging_channel_rules", "cfg_tagging_hubspot_sources"} <= set(tables)
@@ -85,13 +123,31 @@ def _line_of(text: str, fragment: str) -> int:
 @pytest.mark.parametrize(
     ("old", "new", "marker", "message"),
     [
-        ("    channel: paid_social\n", "    channel: paid_sociall\n", "paid_sociall", "unknown channel 'paid_sociall'"),
-        ("      medium: {equals: email}\n", "      medium: {equal: email}\n", "{equal: email}",
-         "unknown operator 'equal'"),
+        (
+            "    channel: paid_social\n",
+            "    channel: paid_sociall\n",
+            "paid_sociall",
+            "unknown channel 'paid_sociall'",
+        ),
+        (
+            "      medium: {equals: email}\n",
+            "      medium: {equal: email}\n",
+            "{equal: email}",
+            "unknown operator 'equal'",
+        ),
         ("    ppc: cpc\n", "    ppc: cpcc\n", "ppc: cpcc", "alias target 'cpcc' is not a canonical medium"),
-        ("  default: spend_file\n", "  default: spreadsheet\n", "default: spreadsheet", "unknown spend source"),
-        ("      source: {regex: \"salon_.*\"}\n", "      source: {regex: \"salon_(\"}\n", "salon_(",
-         "invalid regular expression"),
+        (
+            "  default: spend_file\n",
+            "  default: spreadsheet\n",
+            "default: spreadsheet",
+            "unknown spend source",
+        ),
+        (
+            '      source: {regex: "salon_.*"}\n',
+            '      source: {regex: "salon_("}\n',
+            "salon_(",
+            "invalid regular expression",
+        ),
         ("version: 1\n", "version: 7\n", "version: 7", "unsupported version 7"),
     ],
 )
@@ -116,11 +172,23 @@ def test_yaml_syntax_errors_and_duplicate_keys_name_the_line():
 
 
 def test_build_utm_link_writes_canonical_values(plan):
-    link = build_utm_link("https://www.bougies-lumiere.fr/coffret?ref=nl&utm_source=old", source="Newsletter",
-                          medium="E-mail", campaign="Vente Hiver", plan=plan)
-    assert link.url == ("https://www.bougies-lumiere.fr/coffret?ref=nl&utm_source=newsletter&utm_medium=email"
-                        "&utm_campaign=vente_hiver")
+    link = build_utm_link(
+        "https://www.bougies-lumiere.fr/coffret?ref=nl&utm_source=old",
+        source="Newsletter",
+        medium="E-mail",
+        campaign="Vente Hiver",
+        plan=plan,
+    )
+    assert link.url == (
+        "https://www.bougies-lumiere.fr/coffret?ref=nl&utm_source=newsletter&utm_medium=email"
+        "&utm_campaign=vente_hiver"
+    )
     assert link.channel == "email" and len(link.warnings) == 3
     with pytest.raises(TaggingPlanError, match="utm_campaign 'promo_flash' is not in the tagging plan"):
-        build_utm_link("https://www.bougies-lumiere.fr/", source="newsletter", medium="email",
-                       campaign="promo_flash", plan=plan)
+        build_utm_link(
+            "https://www.bougies-lumiere.fr/",
+            source="newsletter",
+            medium="email",
+            campaign="promo_flash",
+            plan=plan,
+        )
