@@ -32,6 +32,7 @@ Quota policy (every request asks `returnPropertyQuota`):
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -528,6 +529,7 @@ def _parse_metric(raw: str, kind: str) -> int | Decimal:
     return exact.quantize(_SCALES[kind], rounding=ROUND_HALF_EVEN)
 
 
+@functools.lru_cache(maxsize=4096)
 def _parse_ga4_date(raw: str) -> date:
     try:
         return datetime.strptime(raw, "%Y%m%d").date()

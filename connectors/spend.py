@@ -28,6 +28,7 @@ Dates: ISO `YYYY-MM-DD`, or day-first `DD/MM/YYYY` / `DD.MM.YYYY` (the sheet's h
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import re
 import unicodedata
@@ -270,21 +271,25 @@ def _canonical_header(name: Any) -> str:
 
 
 def _read_csv(path: Path) -> Iterator[tuple[int, list[Any]]]:
-    """(line number, cells) per record; line 1 is the header. Separated by , ; or tab; UTF-8 (BOM ok)."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        sample = handle.read(8192)
-        handle.seek(0)
-        try:
-            dialect: Any = csv.Sniffer().sniff(
-                sample.splitlines()[0] if sample else "", delimiters=CSV_DELIMITERS
-            )
-        except csv.Error:
-            dialect = csv.excel
-        reader = csv.reader(handle, dialect)
-        start_line = 1
-        for cells in reader:
-            yield start_line, cells
-            start_line = reader.line_num + 1
+    """(line number, cells) per record; line 1 is the header. Separated by , ; or tab.
+
+    UTF-8 (with or without BOM); Excel's "CSV" export on a French Windows is Windows-1252, read as a fallback.
+    """
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")
+    first_line = text.split("\n", 1)[0]
+    try:
+        dialect: Any = csv.Sniffer().sniff(first_line, delimiters=CSV_DELIMITERS)
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    start_line = 1
+    for cells in reader:
+        yield start_line, cells
+        start_line = reader.line_num + 1
 
 
 def _read_xlsx(path: Path, sheet_name: str | None = None) -> Iterator[tuple[int, list[Any]]]:

@@ -230,6 +230,22 @@ def test_amount_rule_rejects(text, why):
         parse_amount(text)
 
 
+def test_windows_1252_export_with_a_single_date_column(tmp_path):
+    sheet = tmp_path / "dépenses.csv"
+    sheet.write_bytes(
+        "date;source;medium;campaign;amount;currency\r\n"
+        "15/01/2026;salon_maison_objet;offline;salon_maison_objet;3 800,00;EUR\r\n"
+        "16/01/2026;bouche à oreille;offline;word_of_mouth;12,5;EUR\r\n".encode("cp1252")
+    )
+    db = tmp_path / "wh.duckdb"
+    result = load_spend(sheet, db, "run-1")
+    assert result.rows_loaded == 2 and not result.rejects
+    assert [r[1:4] + r[6:] for r in _spend_rows(db, "dépenses.csv")] == [
+        (date(2026, 1, 15), date(2026, 1, 15), "salon_maison_objet", Decimal("3800.00"), "EUR"),
+        (date(2026, 1, 16), date(2026, 1, 16), "bouche à oreille", Decimal("12.50"), "EUR"),
+    ]
+
+
 def test_month_forms():
     assert parse_month("2024-02") == (date(2024, 2, 1), date(2024, 2, 29))
     assert parse_month("12/2025") == (date(2025, 12, 1), date(2025, 12, 31))
