@@ -1,8 +1,11 @@
 """The pipeline's own HubSpot custom properties: what they are, and making sure the portal has them.
 
-Everything the publish step writes lives in one property group (`roi_pipeline`, "Marketing ROI") under names that
-start with `roi_`. The schema is declared here once; `ensure_property_schema` creates what is missing and refuses to
-touch a property of one of our names that somebody else owns (HubSpot itself, another group, another type), because
+Everything the publish step writes lives in one property group (`roi_pipeline`, "Marketing ROI") under names
+that
+start with `roi_`. The schema is declared here once; `ensure_property_schema` creates what is missing and
+refuses to
+touch a property of one of our names that somebody else owns (HubSpot itself, another group, another type),
+because
 writing into it would overwrite data we do not own.
 """
 
@@ -44,7 +47,7 @@ class PropertySchemaError(RuntimeError):
 
 @dataclass(frozen=True)
 class CrmProperty:
-    """One custom property the pipeline owns. `kind` says how values are formatted and which HubSpot type it gets."""
+    """One custom property the pipeline owns; `kind` decides its HubSpot type and how values are formatted."""
 
     object_type: str
     name: str
@@ -76,7 +79,8 @@ class CrmProperty:
         }[self.kind]
 
     def create_body(self, channel_options: dict[str, str]) -> dict[str, Any]:
-        # A plain dict on purpose: the SDK's PropertyCreate model has no numberDisplayHint / showCurrencySymbol.
+        # A plain dict on purpose: the SDK's PropertyCreate model has no numberDisplayHint /
+        # showCurrencySymbol.
         body: dict[str, Any] = {
             "name": self.name,
             "label": self.label,
@@ -127,7 +131,7 @@ CONTACT_PROPERTIES = _props(
             "roi_acquisition_source",
             "text",
             "Acquisition source (first touch)",
-            "Traffic source (e.g. google, linkedin, salon_maison_objet) of this contact's first known touchpoint.",
+            "Traffic source (e.g. google, linkedin, salon_maison_objet) of this contact's first touchpoint.",
         ),
         (
             "roi_acquisition_campaign",
@@ -139,7 +143,7 @@ CONTACT_PROPERTIES = _props(
             "roi_attributed_revenue",
             "currency",
             "Attributed won revenue",
-            "Revenue of this contact's won deals (home currency), as credited by the pipeline's attribution model.",
+            "Revenue of this contact's won deals (home currency), as credited by the attribution model.",
         ),
         (
             "roi_attributed_margin",
@@ -164,13 +168,13 @@ CONTACT_PROPERTIES = _props(
             "roi_campaign_roi",
             "ratio",
             "Acquisition campaign ROI",
-            "Return on investment of this contact's acquisition campaign, all time. Empty without recorded cost.",
+            "Return on investment of this contact's acquisition campaign, all time. Empty without cost.",
         ),
         (
             "roi_campaign_cost_per_lead",
             "currency",
             "Acquisition campaign cost per lead",
-            "Marketing cost of this contact's acquisition campaign divided by the leads it brought, all time.",
+            "Marketing cost of this contact's acquisition campaign per lead it brought, all time.",
         ),
         (
             COMPUTED_AT_PROPERTY,
@@ -188,13 +192,13 @@ DEAL_PROPERTIES = _props(
             "roi_attributed_channel",
             "channel",
             "Attributed channel",
-            "Channel that receives the largest share of this deal's credit under the attribution model shown.",
+            "Channel with the largest share of this deal's credit under the attribution model shown.",
         ),
         (
             "roi_attributed_campaign",
             "text",
             "Attributed campaign",
-            "Campaign that receives the largest share of this deal's credit under the attribution model shown.",
+            "Campaign with the largest share of this deal's credit under the attribution model shown.",
         ),
         (
             "roi_campaign_roi",
@@ -230,7 +234,7 @@ DEAL_PROPERTIES = _props(
             "roi_attribution_model",
             "text",
             "Attribution model",
-            "Attribution model the Marketing ROI values on this deal were computed with (e.g. w_shaped, linear).",
+            "Attribution model the Marketing ROI values of this deal come from (e.g. markov, w_shaped).",
         ),
         (
             COMPUTED_AT_PROPERTY,
@@ -249,7 +253,8 @@ def owned_property_names(object_type: str) -> set[str]:
 
 
 def channel_labels(tagging_plan: Path | None = None) -> dict[str, str]:
-    """Channel id -> label for the enumeration options: the tagging plan's `channels`, else the contract's list.
+    """Channel id -> label for the enumeration options: the tagging plan's `channels`, else the contract's
+    list.
 
     Read straight from the YAML (connectors must not import models). `unattributed` is always added: the
     attribution mart gives that channel to deals without any touchpoint.
@@ -316,7 +321,8 @@ def ensure_property_schema(
     dry_run: bool = False,
     object_types: Iterable[str] = OBJECT_TYPES,
 ) -> SchemaReport:
-    """Create the group and properties that are missing; raise PropertySchemaError on a name owned by someone else.
+    """Create the group and properties that are missing; raise PropertySchemaError on a name owned by someone
+    else.
 
     `call(fn, *args, **kwargs)` runs one SDK call through the portal's rate limiter and retry policy.
     All conflicts are checked before anything is created, so a refused schema leaves the portal untouched.
@@ -350,7 +356,8 @@ def ensure_property_schema(
             if spec.kind == "channel":
                 known = {o.get("value") for o in current.get("options") or []}
                 if set(channel_options) - known:
-                    # Keep the options other runs created (records may still hold them) and append the new ones.
+                    # Keep the options other runs created (records may still hold them) and append the new
+                    # ones.
                     merged = list(current.get("options") or [])
                     for value, label in channel_options.items():
                         if value not in known:

@@ -1,16 +1,21 @@
 """Publish ROI results back onto HubSpot contacts and deals (reverse ETL), writing only what changed.
 
-The desired state is the mart `main.crm_property_values(object_type, record_id, property, value)`; the state HubSpot
-is known to hold is `ops.published_values` (only values HubSpot accepted). Each run diffs the two inside DuckDB and
+The desired state is the mart `main.crm_property_values(object_type, record_id, property, value)`; the state
+HubSpot
+is known to hold is `ops.published_values` (only values HubSpot accepted). Each run diffs the two inside
+DuckDB and
 sends the changed values in batch updates of up to 100 records (one input per record with all its changed
 properties), through the portal's shared rate limiter, retrying 429 / 5xx / dropped connections.
 
-- 207 answers are read record by record; a whole batch refused (4xx) is split in halves until the bad record is
+- 207 answers are read record by record; a whole batch refused (4xx) is split in halves until the bad record
+is
   alone; records HubSpot no longer has (deleted, merged) are logged and skipped.
 - Failed records are never marked published, so the next run's diff picks them up again.
-- `roi_computed_at` is not part of the diff: it is stamped (run start, epoch ms) only on records whose other values
+- `roi_computed_at` is not part of the diff: it is stamped (run start, epoch ms) only on records whose other
+values
   change, so a run with no change in the data sends nothing and the pipeline converges.
-- A value that disappears from the mart while the record still exists is cleared explicitly with "" (HubSpot's way
+- A value that disappears from the mart while the record still exists is cleared explicitly with ""
+(HubSpot's way
   to empty a property); nothing else ever sends an empty value.
 """
 
@@ -138,7 +143,8 @@ class PublishResult:
             "retries": self.retries,
             "api_calls": self.api_calls,
             "properties": [
-                {"object_type": obj, "property": prop, **vars(c)} for (obj, prop), c in sorted(self.counts.items())
+                {"object_type": obj, "property": prop, **vars(c)}
+                for (obj, prop), c in sorted(self.counts.items())
             ],
             "sample": self.sample,
             "failures": [vars(f) for f in self.failures[:SAMPLE_SIZE]],
@@ -190,7 +196,8 @@ def _status_of(exc: BaseException) -> int | None:
 
 
 def _is_transport_error(exc: BaseException) -> bool:
-    # urllib3 surfaces refused/dropped connections as MaxRetryError / ProtocolError; the SDK as ApiException(status=0)
+    # urllib3 surfaces refused/dropped connections as MaxRetryError / ProtocolError; the SDK as
+    # ApiException(status=0)
     name = type(exc).__name__
     return name in {
         "MaxRetryError",
@@ -207,7 +214,11 @@ class HubSpotCaller:
     """Runs SDK calls through the portal rate limiter with bounded retries. Thread-safe; counts calls."""
 
     def __init__(
-        self, limiter: PortalRateLimiter | None, *, max_attempts: int = MAX_ATTEMPTS, sleep: Callable[[float], None] = time.sleep
+        self,
+        limiter: PortalRateLimiter | None,
+        *,
+        max_attempts: int = MAX_ATTEMPTS,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self._limiter = limiter
         self._max_attempts = max_attempts
@@ -240,7 +251,8 @@ class HubSpotCaller:
                     delay,
                 )
                 if status == 429 and self._limiter is not None:
-                    # HubSpot's window is full for every thread of the portal, extraction included: hold them all;
+                    # HubSpot's window is full for every thread of the portal, extraction included: hold them
+                    # all;
                     # the next acquire() waits the pause out.
                     self._limiter.pause(delay)
                 else:
@@ -257,11 +269,7 @@ def _retry_delay(exc: BaseException, status: int | None, attempt: int) -> float:
         except ValueError:
             pass
     if status == 429:
-        policy = ""
-        try:
-            policy = json.loads(getattr(exc, "body", "") or "{}").get("policyName", "")
-        except (ValueError, AttributeError):
-            pass
+        policy = _parse_body(getattr(exc, "body", None)).get("policyName")
         return 1.0 if policy == "SECONDLY" else RATE_LIMIT_BACKOFF_SECONDS
     # exponential backoff with jitter for 5xx and dropped connections
     return min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
@@ -304,7 +312,7 @@ def _owned_names_sql(object_types: tuple[str, ...]) -> str:
 
 
 def _raw_records_sql(con: duckdb.DuckDBPyConnection, *, gone: bool) -> str | None:
-    """Record ids from the raw extract: those still in HubSpot, or (gone=True) those archived or merged away."""
+    """Record ids from the raw extract: still in HubSpot, or (gone=True) archived or merged away."""
     parts = []
     condition = "coalesce(archived, false) OR merged_into_id IS NOT NULL"
     for object_type, table in (("contacts", "hubspot_contacts"), ("deals", "hubspot_deals")):
@@ -317,7 +325,7 @@ def _raw_records_sql(con: duckdb.DuckDBPyConnection, *, gone: bool) -> str | Non
 
 
 def _live_records_sql(con: duckdb.DuckDBPyConnection) -> str:
-    """Records that still exist: in the desired set, or in the raw extract and neither archived nor merged away."""
+    """Records that still exist: in the desired set, or in the raw extract and not archived or merged."""
     raw_live = _raw_records_sql(con, gone=False)
     desired = "SELECT DISTINCT object_type, record_id FROM publish_desired"
     return f"{desired} UNION {raw_live}" if raw_live else desired
@@ -326,10 +334,11 @@ def _live_records_sql(con: duckdb.DuckDBPyConnection) -> str:
 def _diff(
     con: duckdb.DuckDBPyConnection, object_types: tuple[str, ...] = OBJECT_TYPES
 ) -> tuple[list[tuple[str, int, str, str | None, str | None]], dict[tuple[str, str], int]]:
-    """Changed values (object_type, record_id, property, desired, published) and desired counts per property."""
+    """Changed values (object_type, record_id, property, desired, published), desired counts per property."""
     published_exists = _table_exists(con, "ops", "published_values")
     published_sql = (
-        "SELECT object_type, CAST(record_id AS BIGINT) AS record_id, property, value FROM ops.published_values"
+        "SELECT object_type, CAST(record_id AS BIGINT) AS record_id, property, value "
+        "FROM ops.published_values"
         if published_exists
         else "SELECT NULL::VARCHAR AS object_type, NULL::BIGINT AS record_id, NULL::VARCHAR AS property, "
         "NULL::VARCHAR AS value WHERE false"
@@ -342,7 +351,8 @@ def _diff(
         JOIN (VALUES {_owned_names_sql(object_types)}) AS owned(object_type, property)
           ON owned.object_type = v.object_type AND owned.property = v.property
         WHERE v.value IS NOT NULL AND v.record_id IS NOT NULL
-          -- records the last extract saw archived or merged into another are gone from HubSpot: nothing to send
+          -- records the last extract saw archived or merged into another are gone from HubSpot: nothing to
+          send
           AND (v.object_type, CAST(v.record_id AS BIGINT)) NOT IN ({gone_sql})
         QUALIFY row_number() OVER (PARTITION BY v.object_type, v.record_id, v.property ORDER BY v.value) = 1
     """)
@@ -547,7 +557,8 @@ def _record_published(con: duckdb.DuckDBPyConnection, accepted: list[_Change], r
                        WHERE p.object_type = i.object_type AND p.record_id = i.record_id
                          AND p.property = i.property""")
         con.execute(
-            """INSERT INTO ops.published_values (object_type, record_id, property, value, published_at, run_id)
+            """INSERT INTO ops.published_values (object_type, record_id, property, value, published_at,
+            run_id)
                        SELECT object_type, record_id, property, value, ?, ? FROM publish_incoming""",
             [now, run_id],
         )
@@ -600,7 +611,8 @@ def _record_log(con: duckdb.DuckDBPyConnection, result: PublishResult) -> None:
     ]
     if rows:
         con.executemany(
-            """INSERT INTO ops.publish_log (run_id, object_type, property, desired, changed, sent, failed, skipped,
+            """INSERT INTO ops.publish_log (run_id, object_type, property, desired, changed, sent, failed,
+            skipped,
                                             started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             rows,
         )
@@ -750,8 +762,8 @@ def _refuse_mass_clear(
         if published:
             raise PublishError(
                 f"{DESIRED_TABLE} in {db_path} has no {object_type} values but {published} were published "
-                f"before; publishing would clear them all in HubSpot. Fix: check the model build (the publish "
-                "model in [models] publish_model must be one attribution_credits has) and run again."
+                f"before; publishing would clear them all in HubSpot. Fix: check the model build (the "
+                "[models] publish_model must be a model attribution_credits has) and run again."
             )
 
 
@@ -763,7 +775,7 @@ def _send_all(
     result: PublishResult,
     workers: int,
 ) -> None:
-    """Send every batch (a few at a time) and record outcomes from this thread only: DuckDB stays single-threaded."""
+    """Send every batch (a few at a time); outcomes are recorded on this thread only (DuckDB unshared)."""
     pending_accepted: list[_Change] = []
     pending_failures: list[RecordFailure] = []
     done_batches = 0

@@ -1,4 +1,4 @@
-"""Fixtures for the publish tests: a warehouse built once by the real pipeline, a fresh sandbox portal per test."""
+"""Publish test fixtures: a warehouse built once by the real pipeline, a fresh sandbox portal per test."""
 
 from __future__ import annotations
 

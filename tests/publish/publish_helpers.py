@@ -1,4 +1,5 @@
-"""Helpers for the publish tests: sandbox portals and settings, one pipeline run, and readers of what the sandbox
+"""Helpers for the publish tests: sandbox portals and settings, one pipeline run, and readers of what the
+sandbox
 received (request log, CRM store) and what HubSpot holds (through the official client)."""
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def sandbox_today(sb: SandboxServer) -> date:
 
 
 def extract_and_build(settings: Settings, db_path: Path, run_id: str, today: date) -> None:
-    """One pipeline run up to the marts: HubSpot (incremental after the first run), GA4, spend sheet, models."""
+    """One pipeline run up to the marts: HubSpot (incremental after the first), GA4, spend sheet, models."""
     from connectors.ga4 import extract_ga4
     from connectors.hubspot import extract_hubspot
     from connectors.spend import load_spend
@@ -100,7 +101,7 @@ def store_snapshot(sb: SandboxServer) -> dict[tuple[str, int], dict[str, Any]]:
 
 
 def assert_only_our_properties_changed(before: dict, after: dict) -> set[tuple[str, int]]:
-    """Every property whose value changed on any record is one the pipeline owns; returns the changed records."""
+    """Every property whose value changed on any record is one of ours; returns the changed records."""
     changed_records = set()
     for key, props in after.items():
         old = before.get(key, {})

@@ -1,4 +1,5 @@
-"""Publishing ROI values to HubSpot: the official client against the sandbox over real HTTP, a real DuckDB file
+"""Publishing ROI values to HubSpot: the official client against the sandbox over real HTTP, a real DuckDB
+file
 built by the pipeline's connectors and models. Counts come from the sandbox's request log and CRM store."""
 
 from __future__ import annotations
@@ -91,7 +92,8 @@ def test_first_publish_creates_schema_and_writes_every_record_in_minimum_calls(p
         for record_id in records[object_type]:
             assert in_hubspot[record_id]["roi_computed_at"], (object_type, record_id)
 
-    # Exactly ceil(records / 100) batch updates per object type, each one fully applied; nothing foreign written.
+    # Exactly ceil(records / 100) batch updates per object type, each one fully applied; nothing foreign
+    # written.
     updates = batch_updates(portal)
     assert len(updates) == min_update_calls(records) == result.update_calls
     assert all(e.status == 200 for e in updates)
@@ -155,7 +157,7 @@ def test_changed_deal_amount_sends_exactly_the_records_whose_values_changed(port
 
 
 def test_three_runs_in_a_row_converge_to_zero_updates(portal, warehouse):
-    """Run 1 writes (moving lastmodifieddate); the next extracts re-read those records; nothing is sent again."""
+    """Run 1 writes (moving lastmodifieddate); the next extracts re-read those records; nothing is resent."""
     # GA4 keeps revising its last days on every pull (a real source change): let them settle first.
     portal.dataset.advance_ga4_processing(len(portal.dataset.ga4_processing_days))
     settings = sandbox_settings(portal, warehouse)
@@ -183,7 +185,9 @@ def test_deleted_record_and_injected_server_errors_write_every_other_record_once
     records = records_by_type(desired)
     contacts = sorted(records["contacts"])
     deleted = contacts[len(contacts) // 2]  # inside the second batch of 100
-    portal.dataset.crm.archive("contacts", deleted, at=datetime.now(UTC))  # deleted in HubSpot after the extract
+    portal.dataset.crm.archive(
+        "contacts", deleted, at=datetime.now(UTC)
+    )  # deleted in HubSpot after the extract
     portal.request_log.clear()
     portal.faults.configure(error_rate=0.2, seed=5)
     before = store_snapshot(portal)
