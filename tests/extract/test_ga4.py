@@ -324,6 +324,23 @@ def test_server_errors_are_retried_and_the_data_is_complete(sb, tmp_path):
     assert loaded_traffic(db, start, end) == truth_traffic(sb.dataset, start, end)
     assert query(db, "SELECT retries, calls FROM ops.sync_runs WHERE run_id = 'run-1'") == [(3, 5)]
 
+    # Dropped connections and random 5xx (seeded): every failed call is retried, the data still ends exact.
+    sb.faults.configure(drop_rate=0.25, error_rate=0.2, seed=11)
+    sb.request_log.clear()
+    start, end = dt.date(2026, 7, 15), dt.date(2026, 8, 11)
+    flaky = extract_ga4(
+        settings_for(sb, backfill_chunk_days=7),
+        db,
+        "run-2",
+        start=start,
+        end=end,
+        reports=["traffic_daily"],
+        retry_base_seconds=FAST_RETRY,
+    )
+    failed_calls = sb.request_log.count(where=lambda e: e.status == 0 or e.status >= 500)
+    assert flaky.complete and failed_calls > 0 and flaky.retries == failed_calls
+    assert loaded_traffic(db, start, end) == truth_traffic(sb.dataset, start, end)
+
 
 def test_failure_after_retries_keeps_progress_and_the_next_run_does_the_rest(sb, tmp_path):
     db = tmp_path / "wh.duckdb"
