@@ -30,6 +30,7 @@ MODELS_DIR = Path(__file__).parent / "sql"
 DATA_TESTS_DIR = Path(__file__).parent / "tests"
 LAYER_ORDER = {"staging": 0, "intermediate": 1, "marts": 2}
 FAILING_ROWS_SHOWN = 10
+REJECTS_MODEL = "int_model_rejects"  # rows the models could not use; copied into ops.rejects
 
 # Defaults for cfg_params; settings ([models] in roi.toml) and the `params` argument override them.
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -316,6 +317,7 @@ def build(
     select: Collection[str] | None = None,
     skip: Collection[str] = (),
     run_tests: bool = True,
+    run_id: str | None = None,
     models_dir: Path = MODELS_DIR,
     tests_dir: Path = DATA_TESTS_DIR,
 ) -> BuildResult:
@@ -353,6 +355,8 @@ def build(
                         f"Model {model.name} ({model.path}) failed: {exc}. Nothing of this build was saved."
                     ) from exc
                 model.seconds = time.perf_counter() - t0
+            if any(m.name == REJECTS_MODEL for m in order):
+                _record_rejects(con, run_id or f"build-{datetime.now(UTC):%Y%m%dT%H%M%S}")
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
@@ -366,6 +370,22 @@ def build(
         tests=tests,
         params={k: v for k, v in cfg_params.items() if v is not None},
         seconds=time.perf_counter() - started,
+    )
+
+
+def _record_rejects(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """Append what the models could not use to ops.rejects (once per run id: a re-build does not double it)."""
+    exists = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'ops' and table_name = 'rejects'"
+    ).fetchall()[0][0]
+    if not exists:
+        return
+    con.execute("delete from ops.rejects where run_id = ? and source like 'models:%'", [run_id])
+    con.execute(
+        f"""insert into ops.rejects by name
+        select ? as run_id, source, record_id, line, field, value, reason, now() as rejected_at
+        from main.{REJECTS_MODEL}""",
+        [run_id],
     )
 
 

@@ -203,7 +203,7 @@ def test_spend_spread_over_days_to_the_cent_in_home_currency(raw_data):
         "2026-01-01", "2026-01-31", "facebook", "paid_social", "noel_cadeaux", "55.00", currency="CHF"
     )
     db = raw_data.write()
-    result = build(db, params={**PARAMS, "fx_rates": {"USD": "0.92"}})
+    result = build(db, params={**PARAMS, "fx_rates": {"USD": "0.92"}}, run_id="run-1")
     assert result.ok, result.summary()
     days = query(db, "select spend_date::varchar, amount_home from int_spend_daily where line = 2 order by 1")
     assert days == [
@@ -221,6 +221,9 @@ def test_spend_spread_over_days_to_the_cent_in_home_currency(raw_data):
     # no rate for CHF: the row is kept with its reason and costs nothing
     rejected = query(db, "select reject_reason from stg_spend__marketing_spend where line = 4")
     assert rejected[0][0].startswith("no exchange rate for CHF")
+    assert query(db, "select run_id, source, record_id, line, field, value from ops.rejects") == [
+        ("run-1", "models:marketing_spend", "spend.csv", 4, "currency", "CHF")
+    ]
     assert query(db, "select sum(cost) from int_cost_daily") == [(Decimal("109.20"),)]
 
 
