@@ -374,7 +374,7 @@ def build(
 
 
 def _record_rejects(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    """Append what the models could not use to ops.rejects (once per run id: a re-build does not double it)."""
+    """Append what the models could not use to ops.rejects (once per run id, even when rebuilt)."""
     exists = con.execute(
         "select count(*) from information_schema.tables where table_schema = 'ops' and table_name = 'rejects'"
     ).fetchall()[0][0]
