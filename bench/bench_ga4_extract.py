@@ -75,7 +75,7 @@ def main(contacts: int) -> None:
         print(f"spend sheet: {spend.rows_read} rows ({spend.rows_rejected} rejected): CSV {csv_s:.2f} s, "
               f"XLSX {xlsx_s:.2f} s")  # fmt: skip
         print(
-            f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB; today={date.today()}"
+            f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB; run on {date.today()}"
         )
 
 
