@@ -27,6 +27,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -579,7 +580,8 @@ def ga4_routes(dataset: Dataset) -> list[Route]:
             report = parse_request(body, _property_today(dataset))
             thresholded = CONTACT_DIMENSION in report.dimensions
             _check_quota(dataset, thresholded)
-            result, _ = engine.run(report)
+            # Off the event loop: a big report must not stall the HubSpot routes served by the same app.
+            result, _ = await run_in_threadpool(engine.run, report)
             enum_as_int = "enum-encoding=int" in request.url.query.replace("%3D", "=")
             return JSONResponse(_response(report, result, dataset, thresholded, enum_as_int))
         except ApiError as error:
