@@ -94,8 +94,12 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def format_hubspot_datetime(value: datetime) -> str:
     """ISO string the way HubSpot writes datetime property values: UTC, milliseconds, trailing Z."""
-    value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    elif value.utcoffset():
+        value = value.astimezone(UTC)
+    # isoformat is several times faster than strftime, and this runs twice per record served
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def parse_hubspot_datetime(value: str) -> datetime:
