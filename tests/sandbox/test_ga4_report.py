@@ -12,7 +12,10 @@ from google.analytics.data_v1beta import BetaAnalyticsDataClient
 from google.analytics.data_v1beta.types import (
     DateRange,
     Dimension,
+    Filter,
+    FilterExpression,
     Metric,
+    MetricAggregation,
     OrderBy,
     RunReportRequest,
 )
@@ -220,3 +223,37 @@ def test_processing_days_change_between_pulls_until_settled() -> None:
             > cost[2] * 100
         )
         assert final == pull(), "settled days no longer move"
+
+
+def test_filter_two_date_ranges_and_totals(settled) -> None:
+    dataset, client = settled
+    request = report_request(dataset, ("sessionSource", "sessionMedium"), ("sessions", "advertiserAdCost"))
+    request.date_ranges = [
+        DateRange(start_date="2025-12-01", end_date="2025-12-31", name="december"),
+        DateRange(start_date="2026-01-01", end_date="2026-01-31", name="january"),
+    ]
+    request.dimension_filter = FilterExpression(
+        filter=Filter(
+            field_name="sessionMedium",
+            string_filter=Filter.StringFilter(match_type=Filter.StringFilter.MatchType.EXACT, value="cpc"),
+        )
+    )
+    request.metric_aggregations = [MetricAggregation.TOTAL]
+    response = client.run_report(request)
+    assert [h.name for h in response.dimension_headers] == ["sessionSource", "sessionMedium", "dateRange"]
+    rows = [
+        ([v.value for v in r.dimension_values], [v.value for v in r.metric_values]) for r in response.rows
+    ]
+    assert {d[2] for d, _ in rows} == {"december", "january"}
+    assert {d[1].lower() for d, _ in rows} == {"cpc"}
+    assert {"google", "linkedin", "facebook"} <= {d[0] for d, _ in rows}
+    (total,) = response.totals
+    assert int(total.metric_values[0].value) == sum(int(m[0]) for _, m in rows)
+    assert Decimal(total.metric_values[1].value) == sum(Decimal(m[1]) for _, m in rows)
+    # December alone, read directly from the facts: the filter and the ranges did not mix rows up.
+    facts = dataset.ga4
+    december = (facts.day >= facts.day_index(dt.date(2025, 12, 1))) & (
+        facts.day <= facts.day_index(dt.date(2025, 12, 31))
+    )
+    google_cost = int(facts.metrics["advertiserAdCost"][december].sum())
+    assert sum(Decimal(m[1]) for d, m in rows if d[0] == "google" and d[2] == "december") * 100 == google_cost
