@@ -362,6 +362,19 @@ def test_failure_after_retries_keeps_progress_and_the_next_run_does_the_rest(sb,
     assert loaded_traffic(db, start, end) == truth_traffic(sb.dataset, start, end)
 
 
+def test_missing_custom_dimension_skips_only_the_optional_report(sb, tmp_path):
+    db = tmp_path / "wh.duckdb"
+    settings = settings_for(sb, contact_dimension="customUser:not_registered")
+    result = extract_ga4(settings, db, "run-1", today=property_today(sb))
+    assert result.complete and result.reports["traffic_daily"].rows > 0
+    skipped = result.reports["contact_sessions"].skipped
+    assert skipped is not None and "customUser:not_registered is not a valid dimension" in skipped
+    assert query(db, "SELECT stream, status FROM ops.sync_runs ORDER BY stream") == [
+        ("ga4.contact_sessions", "skipped"),
+        ("ga4.traffic_daily", "success"),
+    ]
+
+
 def test_wrong_property_fails_fast_with_a_clear_error(sb, tmp_path):
     settings = settings_for(sb, property_id="999")
     before = len(sb.request_log)
