@@ -236,13 +236,15 @@ def test_trailing_window_replaces_processing_days_and_leaves_older_days(tmp_path
 
 
 def _comparable(db: Path) -> dict[str, list[tuple]]:
-    return {
-        "traffic": query(db, f"SELECT {TRAFFIC_COLUMNS} FROM raw.ga4_traffic_daily ORDER BY ALL"),
-        "contacts": query(
-            db, "SELECT * EXCLUDE (_loaded_at, _run_id) FROM raw.ga4_contact_sessions ORDER BY ALL"
-        ),
-        "days": query(db, "SELECT * EXCLUDE (_loaded_at, _run_id) FROM raw.ga4_report_days ORDER BY ALL"),
-    }
+    """Every GA4 raw table minus load bookkeeping, sorted (one connection)."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return {
+            table: con.execute(f"SELECT * EXCLUDE (_loaded_at, _run_id) FROM {table} ORDER BY ALL").fetchall()
+            for table in ("raw.ga4_traffic_daily", "raw.ga4_contact_sessions", "raw.ga4_report_days")
+        }
+    finally:
+        con.close()
 
 
 def test_quota_exhaustion_mid_backfill_stops_cleanly_and_resumes_identically(sb, tmp_path):
