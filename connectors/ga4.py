@@ -13,9 +13,11 @@ How days are pulled and replaced:
 - A backfill (`start`/`end`) walks any date range in chunks (`ga4.backfill_chunk_days`) oldest first; each
   chunk commits together with the ranges still to do (ops.sync_state, stream `ga4.<report>`, `extra.pending`),
   so a crash or a quota stop resumes where it stopped, on the next run, whatever kind that run is.
-- Pages: `limit`/`offset` up to `rowCount`, ordered on every dimension so pages never overlap; the first page
-  asks for metric totals and the summed pages must match them (a mismatch means GA4 changed the data between
-  pages: the chunk is pulled again once).
+- Pages: `limit`/`offset` up to `rowCount`, ordered on every dimension so pages never overlap; requests ask
+  for metric totals and the rows of all pages must add up to them for additive metrics (a mismatch means GA4
+  changed the data between pages: the chunk is pulled again once). Users are not additive and not checked.
+- Response metadata is per request, so a chunk's flags are stored on each of its days. Currency metrics are
+  computed by GA4 in floating point ("499.782208") and stored rounded half-even to the cent (DECIMAL(18,2)).
 
 Quota policy (every request asks `returnPropertyQuota`):
 - Full speed while the hourly token buckets (`tokensPerHour`, `tokensPerProjectPerHour`) have >= 25 % left.
@@ -26,7 +28,8 @@ Quota policy (every request asks `returnPropertyQuota`):
   rest is saved as pending and the result says `complete=False, stopped_reason=...`. A 429 for *concurrent*
   requests is transient and retried after a short wait.
 - 5xx, timeouts and dropped connections are retried with exponential backoff and jitter (`MAX_ATTEMPTS`); the
-  server-error quota is small (10 per hour on standard properties), so retries stay few and spaced.
+  server-error quota is small (10 per hour on standard properties), so retries stay few and spaced. When they
+  run out the error is raised, with the unfinished ranges saved as pending like a quota stop.
 - 400/403 (bad names, no access) fail fast with the GA4 message: retrying cannot fix configuration.
 """
 
