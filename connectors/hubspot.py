@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -67,6 +68,8 @@ BACKOFF_MAX_SECONDS = 8.0
 TEN_SECONDLY_PAUSE_SECONDS = 10.0  # a 429 on the burst window: let HubSpot's 10 s window drain
 SECONDLY_PAUSE_SECONDS = 1.0  # a 429 on search's per-second limit
 REQUEST_TIMEOUT_SECONDS = (5.0, 60.0)  # (connect, read)
+PREFETCH_PAGES = 2  # pages fetched ahead of the one being staged
+STAGE_FLUSH_ROWS = 5_000  # staged rows buffered in memory before one insert
 PENDING_ASSOCIATION_BATCHES = 8  # association calls in flight per stream before paging waits (bounds memory)
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 STAGE_SCHEMA = "ops"
@@ -257,6 +260,50 @@ def _ms(value: datetime) -> str:
 
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+class _Failed:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def prefetch(pages: Iterator[list[dict]], depth: int = PREFETCH_PAGES) -> Iterator[list[dict]]:
+    """The same pages, fetched by a helper thread ``depth`` pages ahead: the next HTTP round trip overlaps the
+    conversion and staging of the current page (a stream's pages are a sequential chain of cursors)."""
+    buffer: queue.Queue = queue.Queue(depth)
+    finished = object()
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                if not put(page):
+                    return
+        except BaseException as exc:
+            put(_Failed(exc))
+            return
+        put(finished)
+
+    threading.Thread(target=produce, name="hubspot-prefetch", daemon=True).start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is finished:
+                return
+            if isinstance(item, _Failed):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()  # the consumer stopped (done, or failed): the producer quits at its next page
 
 
 def list_pages(
@@ -496,15 +543,34 @@ def _stage_name(stream: str, part: str = "rows") -> str:
     return f"{STAGE_SCHEMA}.stage_{stream}__{part}"
 
 
-def _append(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> None:
-    if data.num_rows == 0:
-        return
-    name = f"__append_{threading.get_ident()}"
-    con.register(name, data)
-    try:
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {name}").fetchall()
-    finally:
-        con.unregister(name)
+class StageWriter:
+    """Buffers staged pages and writes them ``STAGE_FLUSH_ROWS`` at a time: one DuckDB commit per page would
+    cost a WAL sync each, while buffering everything would make memory grow with the number of records."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self._buffers: dict[str, list[pa.Table]] = {}
+        self._rows = 0
+
+    def add(self, table: str, data: pa.Table) -> None:
+        if data.num_rows == 0:
+            return
+        self._buffers.setdefault(table, []).append(data)
+        self._rows += data.num_rows
+        if self._rows >= STAGE_FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        name = f"__stage_{threading.get_ident()}"
+        with wh.transaction(self.con):
+            for table, parts in self._buffers.items():
+                self.con.register(name, pa.concat_tables(parts, promote_options="default"))
+                try:
+                    self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {name}").fetchall()
+                finally:
+                    self.con.unregister(name)
+        self._buffers.clear()
+        self._rows = 0
 
 
 def _prepare_stage(
@@ -653,12 +719,14 @@ def run_object_stream(ctx: _Context, stream: ObjectStream) -> StreamResult:
     stream_start = datetime.now(UTC)
     max_seen: datetime | None = None
     pending: list[Future] = []
+    queued: set[int] = set()  # ids whose associations are read in this run
+    stage = StageWriter(con)
+    assoc_buffer: list[int] = []
 
     def collect(done: list[Future]) -> None:
         for future in done:
             assoc, side, ids, rows = future.result()
-            _append(
-                con,
+            stage.add(
                 _stage_name(stream.name, "assoc_read"),
                 pa.table(
                     {
@@ -669,8 +737,7 @@ def run_object_stream(ctx: _Context, stream: ObjectStream) -> StreamResult:
                 ),
             )
             if rows:
-                _append(
-                    con,
+                stage.add(
                     _stage_name(stream.name, "assoc"),
                     pa.table(
                         {
@@ -686,6 +753,10 @@ def run_object_stream(ctx: _Context, stream: ObjectStream) -> StreamResult:
     def fetch_assoc(assoc: AssociationStream, side: str, ids: list[int]) -> tuple:
         from_type = assoc.from_type if side == "from" else assoc.to_type
         return assoc, side, ids, association_rows(ctx.call, ctx.client, assoc, from_type, ids, stats)
+
+    def submit(ids: list[int]) -> None:
+        for assoc, side in plan:
+            pending.append(ctx.assoc_pool.submit(fetch_assoc, assoc, side, list(ids)))
 
     try:
         api_basic = getattr(ctx.client.crm, stream.object_type).basic_api
@@ -713,30 +784,36 @@ def run_object_stream(ctx: _Context, stream: ObjectStream) -> StreamResult:
             ]
         page_number = 0
         for pages in sources:
-            for records in pages:
+            for records in prefetch(pages):
                 page_number += 1
                 data, rejects = records_to_arrow(stream, records, extra, ctx.run_id, source)
                 if rejects:
                     result.rejects += wh.record_rejects(con, ctx.run_id, source, rejects)
-                _append(con, _stage_name(stream.name), data)
+                stage.add(_stage_name(stream.name), data)
                 seen = pc.max(data[stream.cursor_property]).as_py() if data.num_rows else None
                 if seen is not None and (max_seen is None or seen > max_seen):
                     max_seen = seen
                 if plan:
                     live = data.filter(pc.invert(data["archived"]))
                     ids = live["id"].to_pylist() if full else _changed_ids(con, stream, live)
-                    for chunk_start in range(0, len(ids), ASSOCIATION_BATCH_SIZE):
-                        chunk = ids[chunk_start : chunk_start + ASSOCIATION_BATCH_SIZE]
-                        for assoc, side in plan:
-                            pending.append(ctx.assoc_pool.submit(fetch_assoc, assoc, side, chunk))
-                    if len(pending) > PENDING_ASSOCIATION_BATCHES:
-                        done, rest = wait(pending, return_when=FIRST_EXCEPTION)
+                    # A record can come twice (search overlap, cap drain): read its associations once.
+                    fresh = [i for i in ids if i not in queued]
+                    queued.update(fresh)
+                    assoc_buffer.extend(fresh)
+                    while len(assoc_buffer) >= ASSOCIATION_BATCH_SIZE:
+                        submit(assoc_buffer[:ASSOCIATION_BATCH_SIZE])
+                        del assoc_buffer[:ASSOCIATION_BATCH_SIZE]
+                    while len(pending) > PENDING_ASSOCIATION_BATCHES:
+                        done, rest = wait(pending, return_when=FIRST_COMPLETED)
                         collect(list(done))
                         pending = list(rest)
                 if ctx.on_page is not None:
                     ctx.on_page(stream.name, page_number)
+        if assoc_buffer:
+            submit(assoc_buffer)
         done, _ = wait(pending)
         collect(list(done))
+        stage.flush()
         pending = []
         cursor = None
         if window is None:

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from connectors.config import Settings, load_settings
-from connectors.ratelimit import reset_registry
+from connectors.ratelimit import PortalRateLimiter, reset_registry
 from sandbox.server import SandboxServer
 
 HUBSPOT_TABLES = (
@@ -43,6 +43,12 @@ def settings_for(sb: SandboxServer, **overrides: Any) -> Settings:
 def _fresh_limiters() -> None:
     # Every sandbox is a new portal: a limiter shared by an earlier test would carry its window over.
     reset_registry()
+
+
+@pytest.fixture(scope="session")
+def fast_limiter() -> Callable[[], PortalRateLimiter]:
+    """For sandboxes started with rate_limits=False: the HubSpot allowance would only slow the test down."""
+    return lambda: PortalRateLimiter(100_000, 1.0, search_per_second=10_000)
 
 
 @pytest.fixture(scope="session")

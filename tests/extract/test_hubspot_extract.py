@@ -28,11 +28,11 @@ def _store_ids(sb: SandboxServer, object_type: str) -> set[int]:
 
 
 @pytest.fixture(scope="module")
-def full_run(sandbox, tmp_path_factory, make_settings):
+def full_run(sandbox, tmp_path_factory, make_settings, fast_limiter):
     """One full extract of the session sandbox (read-only data), shared by the tests of this module."""
     db = tmp_path_factory.mktemp("hubspot_full") / "roi.duckdb"
     sandbox.request_log.clear()
-    results = extract_hubspot(make_settings(sandbox), db, "run-full", mode="full")
+    results = extract_hubspot(make_settings(sandbox), db, "run-full", mode="full", limiter=fast_limiter())
     log = sandbox.request_log.entries
     return db, results, log
 
@@ -110,15 +110,17 @@ def test_full_sync_loads_every_record_association_and_stage_exactly_once(sandbox
     assert pages == -(-live // 100) + max(1, -(-gone // 100))
 
 
-def test_second_run_without_changes_only_searches(sandbox, full_run, tmp_path, make_settings, table_snapshot):
+def test_second_run_without_changes_only_searches(
+    sandbox, full_run, tmp_path, make_settings, table_snapshot, fast_limiter
+):
     db, _, _ = full_run
     before = table_snapshot(db)
     sandbox.request_log.clear()
-    results = extract_hubspot(make_settings(sandbox), db, "run-again")
+    results = extract_hubspot(make_settings(sandbox), db, "run-again", limiter=fast_limiter())
     log = sandbox.request_log.entries
     searches = [e for e in log if e.path.endswith("/search")]
     assert len(searches) == 3 and all(e.status == 200 for e in searches)
-    # Besides one search per object stream: the small reference streams (pipelines + properties), nothing else.
+    # Besides one search per object stream: the reference streams (pipelines + properties), nothing else.
     others = sorted(e.path for e in log if not e.path.endswith("/search"))
     assert others == [
         "/crm/v3/pipelines/deals",
@@ -131,11 +133,11 @@ def test_second_run_without_changes_only_searches(sandbox, full_run, tmp_path, m
     assert after == before
 
 
-def test_incremental_reads_changed_records_only_and_handles_merges(tmp_path, make_settings):
+def test_incremental_reads_changed_records_only_and_handles_merges(tmp_path, make_settings, fast_limiter):
     with SandboxServer(contacts=1_500, seed=21, rate_limits=False) as sb:
         settings = make_settings(sb, hubspot={"overlap_minutes": 0})
         db = tmp_path / "roi.duckdb"
-        extract_hubspot(settings, db, "r1")
+        extract_hubspot(settings, db, "r1", limiter=fast_limiter())
         store = sb.store
         now = datetime.now(UTC).replace(microsecond=0)
         contacts = [r.id for r in store.iter_records("contacts")]
@@ -166,7 +168,7 @@ def test_incremental_reads_changed_records_only_and_handles_merges(tmp_path, mak
         assert set(changed) | {winner} <= expected_contacts and deal.id in expected_deals
 
         sb.request_log.clear()
-        results = extract_hubspot(settings, db, "r2")
+        results = extract_hubspot(settings, db, "r2", limiter=fast_limiter())
         contact_searches = [e for e in sb.request_log.entries if e.path == SEARCH_PATH.format("contacts")]
         assert len(contact_searches) == 1
         # Overlap 0: GTE the cursor re-reads the records stamped exactly at the old cursor, nothing else.
@@ -206,12 +208,12 @@ def test_incremental_reads_changed_records_only_and_handles_merges(tmp_path, mak
             con.close()
 
 
-def test_bulk_update_past_the_search_cap_is_read_whole(tmp_path, make_settings):
+def test_bulk_update_past_the_search_cap_is_read_whole(tmp_path, make_settings, fast_limiter):
     # More than 10,000 records with ONE timestamp, then a few just after: the cap must neither lose nor loop.
     with SandboxServer(contacts=10_600, seed=5, rate_limits=False) as sb:
         settings = make_settings(sb)
         db = tmp_path / "roi.duckdb"
-        extract_hubspot(settings, db, "r1", streams=["contacts"])
+        extract_hubspot(settings, db, "r1", streams=["contacts"], limiter=fast_limiter())
         store = sb.store
         ids = [r.id for r in store.iter_records("contacts")]
         assert len(ids) > 10_200
@@ -219,7 +221,7 @@ def test_bulk_update_past_the_search_cap_is_read_whole(tmp_path, make_settings):
         store.touch("contacts", ids[:10_200], bulk_at)
         store.touch("contacts", ids[10_200:], bulk_at + timedelta(seconds=1))
         sb.request_log.clear()
-        results = extract_hubspot(settings, db, "r2", streams=["contacts"])
+        results = extract_hubspot(settings, db, "r2", streams=["contacts"], limiter=fast_limiter())
         searches = [e for e in sb.request_log.entries if e.path == SEARCH_PATH.format("contacts")]
         assert all(e.status == 200 for e in searches)  # never paged into the 400 past the cap
         assert results["hubspot_contacts"].rows >= len(ids)
@@ -245,19 +247,21 @@ def _bulk_touch(sb: SandboxServer, at: datetime) -> None:
 FIXED_AT = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
 
-def test_faults_and_rate_limits_end_identical_to_a_clean_run(tmp_path, make_settings, table_snapshot):
+def test_faults_and_rate_limits_end_identical_to_a_clean_run(
+    tmp_path, make_settings, table_snapshot, fast_limiter
+):
     clean_db, faulty_db = tmp_path / "clean.duckdb", tmp_path / "faulty.duckdb"
     with SandboxServer(contacts=1_200, seed=9, rate_limits=False) as sb:
         settings = make_settings(sb)
-        extract_hubspot(settings, clean_db, "c1")
+        extract_hubspot(settings, clean_db, "c1", limiter=fast_limiter())
         _bulk_touch(sb, FIXED_AT)
-        extract_hubspot(settings, clean_db, "c2")
+        extract_hubspot(settings, clean_db, "c2", limiter=fast_limiter())
     with SandboxServer(contacts=1_200, seed=9, tier="starter", rate_limits=True) as sb:
         settings = make_settings(sb)
         sb.faults.configure(error_rate=0.2, drop_rate=0.05, seed=3)
         first = extract_hubspot(settings, faulty_db, "f1")
         _bulk_touch(sb, FIXED_AT)
-        # Another app of the portal has just used this second's search allowance: our searches get 429 SECONDLY.
+        # Another app of the portal just used this second's search allowance: our searches get 429 SECONDLY.
         for _ in range(5):
             sb.rate_limiter.check(is_search=True)
         second = extract_hubspot(settings, faulty_db, "f2")
@@ -276,13 +280,15 @@ def test_faults_and_rate_limits_end_identical_to_a_clean_run(tmp_path, make_sett
         con.close()
 
 
-def test_run_killed_mid_stream_restarts_to_identical_warehouse(tmp_path, make_settings, table_snapshot):
+def test_run_killed_mid_stream_restarts_to_identical_warehouse(
+    tmp_path, make_settings, table_snapshot, fast_limiter
+):
     clean_db, killed_db = tmp_path / "clean.duckdb", tmp_path / "killed.duckdb"
     with SandboxServer(contacts=1_200, seed=13, rate_limits=False) as sb:
         settings = make_settings(sb)
-        extract_hubspot(settings, clean_db, "c1")
+        extract_hubspot(settings, clean_db, "c1", limiter=fast_limiter())
         _bulk_touch(sb, FIXED_AT)
-        extract_hubspot(settings, clean_db, "c2")
+        extract_hubspot(settings, clean_db, "c2", limiter=fast_limiter())
     with SandboxServer(contacts=1_200, seed=13, rate_limits=False) as sb:
         settings = make_settings(sb)
 
@@ -291,7 +297,7 @@ def test_run_killed_mid_stream_restarts_to_identical_warehouse(tmp_path, make_se
                 raise RuntimeError("killed while loading contacts")
 
         with pytest.raises(HubSpotExtractError, match="killed while loading contacts"):
-            extract_hubspot(settings, killed_db, "k1", on_page=crash)
+            extract_hubspot(settings, killed_db, "k1", on_page=crash, limiter=fast_limiter())
         con = duckdb.connect(str(killed_db), read_only=True)
         try:
             # Before that stream: nothing of it committed, no cursor; the other streams are complete.
@@ -303,18 +309,18 @@ def test_run_killed_mid_stream_restarts_to_identical_warehouse(tmp_path, make_se
             assert status == "failed" and "killed while loading contacts" in error
         finally:
             con.close()
-        extract_hubspot(settings, killed_db, "k2")
+        extract_hubspot(settings, killed_db, "k2", limiter=fast_limiter())
         _bulk_touch(sb, FIXED_AT)
         # Second kill: a non-retryable HubSpot answer (400) on the 2nd request of the incremental run.
         sb.faults.configure(fail_requests={2}, statuses=(400,))
         with pytest.raises(HubSpotExtractError, match="400"):
-            extract_hubspot(settings, killed_db, "k3")
+            extract_hubspot(settings, killed_db, "k3", limiter=fast_limiter())
         sb.faults.clear()
-        extract_hubspot(settings, killed_db, "k4")
+        extract_hubspot(settings, killed_db, "k4", limiter=fast_limiter())
     assert table_snapshot(killed_db) == table_snapshot(clean_db)
 
 
-def test_unparseable_values_go_to_rejects_and_the_run_goes_on(tmp_path, make_settings):
+def test_unparseable_values_go_to_rejects_and_the_run_goes_on(tmp_path, make_settings, fast_limiter):
     with SandboxServer(contacts=300, seed=17, rate_limits=False) as sb:
         store = sb.store
         deal = next(store.iter_records("deals"))
@@ -323,12 +329,13 @@ def test_unparseable_values_go_to_rejects_and_the_run_goes_on(tmp_path, make_set
         deal.properties.update({"amount": "12,50", "hs_is_closed_won": "maybe"})
         contact.properties["hs_lifecyclestage_lead_date"] = "last tuesday"
         db = tmp_path / "roi.duckdb"
-        results = extract_hubspot(make_settings(sb), db, "r1")
+        results = extract_hubspot(make_settings(sb), db, "r1", limiter=fast_limiter())
     assert results["hubspot_deals"].rejects == 2 and results["hubspot_contacts"].rejects == 1
     con = duckdb.connect(str(db), read_only=True)
     try:
         rejects = con.execute(
-            "SELECT source, record_id, field, value, reason FROM ops.rejects WHERE run_id = 'r1' ORDER BY field"
+            "SELECT source, record_id, field, value, reason FROM ops.rejects WHERE run_id = 'r1' "
+            "ORDER BY field"
         ).fetchall()
         assert [(r[0], r[1], r[2], r[3]) for r in rejects] == [
             ("hubspot.deals", str(deal.id), "amount", "12,50"),
