@@ -784,6 +784,7 @@ def extract_ga4(
         raise ValueError("A GA4 backfill needs both start and end dates (inclusive)")
     if start is not None and end is not None and end < start:
         raise ValueError(f"GA4 backfill end {end} is before start {start}")
+    own_client = client is None
     if client is None:
         client = make_client(
             getattr(settings, "ga4_api_endpoint", None),
@@ -868,6 +869,8 @@ def extract_ga4(
         return result
     finally:
         con.close()
+        if own_client:
+            client.transport.close()  # the HTTP session's pooled connections
 
 
 def _extract_report(
