@@ -1,12 +1,9 @@
 """The pipeline's own HubSpot custom properties: what they are, and making sure the portal has them.
 
 Everything the publish step writes lives in one property group (`roi_pipeline`, "Marketing ROI") under names
-that
-start with `roi_`. The schema is declared here once; `ensure_property_schema` creates what is missing and
-refuses to
-touch a property of one of our names that somebody else owns (HubSpot itself, another group, another type),
-because
-writing into it would overwrite data we do not own.
+that start with `roi_`. The schema is declared here once; `ensure_property_schema` creates what is missing and
+refuses to touch a property of one of our names that somebody else owns (HubSpot itself, another group,
+another type), because writing into it would overwrite data we do not own.
 """
 
 from __future__ import annotations
@@ -253,8 +250,7 @@ def owned_property_names(object_type: str) -> set[str]:
 
 
 def channel_labels(tagging_plan: Path | None = None) -> dict[str, str]:
-    """Channel id -> label for the enumeration options: the tagging plan's `channels`, else the contract's
-    list.
+    """Channel id -> label for the dropdown options: the tagging plan's `channels`, else the contract's list.
 
     Read straight from the YAML (connectors must not import models). `unattributed` is always added: the
     attribution mart gives that channel to deals without any touchpoint.
@@ -321,8 +317,7 @@ def ensure_property_schema(
     dry_run: bool = False,
     object_types: Iterable[str] = OBJECT_TYPES,
 ) -> SchemaReport:
-    """Create the group and properties that are missing; raise PropertySchemaError on a name owned by someone
-    else.
+    """Create the missing group and properties; raise PropertySchemaError on a name someone else owns.
 
     `call(fn, *args, **kwargs)` runs one SDK call through the portal's rate limiter and retry policy.
     All conflicts are checked before anything is created, so a refused schema leaves the portal untouched.

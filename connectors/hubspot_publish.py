@@ -1,22 +1,17 @@
 """Publish ROI results back onto HubSpot contacts and deals (reverse ETL), writing only what changed.
 
-The desired state is the mart `main.crm_property_values(object_type, record_id, property, value)`; the state
-HubSpot
-is known to hold is `ops.published_values` (only values HubSpot accepted). Each run diffs the two inside
-DuckDB and
-sends the changed values in batch updates of up to 100 records (one input per record with all its changed
-properties), through the portal's shared rate limiter, retrying 429 / 5xx / dropped connections.
+The desired state is the mart `main.crm_property_values(object_type, record_id, property, value)`; what
+HubSpot is known to hold is `ops.published_values` (only values HubSpot accepted). Each run diffs the two in
+DuckDB and sends the changed values in batch updates of up to 100 records (one input per record with all its
+changed properties), through the portal's shared rate limiter, retrying 429 / 5xx / dropped connections.
 
-- 207 answers are read record by record; a whole batch refused (4xx) is split in halves until the bad record
-is
-  alone; records HubSpot no longer has (deleted, merged) are logged and skipped.
+- 207 answers are read record by record; a batch refused as a whole (4xx) is split in halves until the bad
+  record is alone; records HubSpot no longer has (deleted, merged) are logged and skipped.
 - Failed records are never marked published, so the next run's diff picks them up again.
 - `roi_computed_at` is not part of the diff: it is stamped (run start, epoch ms) only on records whose other
-values
-  change, so a run with no change in the data sends nothing and the pipeline converges.
-- A value that disappears from the mart while the record still exists is cleared explicitly with ""
-(HubSpot's way
-  to empty a property); nothing else ever sends an empty value.
+  values change, so a run with no change in the data sends nothing and the pipeline converges.
+- A value that disappears from the mart while the record still exists is cleared explicitly with "" (HubSpot's
+  way to empty a property); nothing else ever sends an empty value.
 """
 
 from __future__ import annotations
@@ -196,18 +191,12 @@ def _status_of(exc: BaseException) -> int | None:
 
 
 def _is_transport_error(exc: BaseException) -> bool:
-    # urllib3 surfaces refused/dropped connections as MaxRetryError / ProtocolError; the SDK as
-    # ApiException(status=0)
-    name = type(exc).__name__
-    return name in {
-        "MaxRetryError",
-        "ProtocolError",
-        "NewConnectionError",
-        "ReadTimeoutError",
-        "RemoteDisconnected",
-        "ConnectionError",
-        "ConnectionResetError",
-    } or (hasattr(exc, "status") and getattr(exc, "status", None) == 0)
+    """Refused / dropped connections and timeouts (urllib3), or the SDK's status-0 ApiException."""
+    import urllib3.exceptions as u3
+
+    if isinstance(exc, u3.HTTPError | ConnectionError | TimeoutError):
+        return True
+    return getattr(exc, "status", None) == 0
 
 
 class HubSpotCaller:
@@ -234,9 +223,17 @@ class HubSpotCaller:
             with self._lock:
                 self.calls += 1
             try:
-                return fn(*args, **kwargs)
+                response = fn(*args, **kwargs)
+                if kwargs.get("_preload_content") is False:
+                    _ = response.data  # read the body here, so a connection cut mid-body is retried too
+                return response
             except Exception as exc:
                 status = _status_of(exc)
+                if status == 429 and _parse_body(getattr(exc, "body", None)).get("policyName") == "DAILY":
+                    raise PublishError(
+                        "HubSpot's DAILY API limit of this portal is used up; the publish stops. Records not "
+                        "sent yet are sent by the next run (after the limit resets at midnight, portal time)."
+                    ) from None
                 retryable = status in RETRYABLE_STATUSES or (status is None and _is_transport_error(exc))
                 if not retryable or attempt == self._max_attempts:
                     raise
@@ -351,8 +348,7 @@ def _diff(
         JOIN (VALUES {_owned_names_sql(object_types)}) AS owned(object_type, property)
           ON owned.object_type = v.object_type AND owned.property = v.property
         WHERE v.value IS NOT NULL AND v.record_id IS NOT NULL
-          -- records the last extract saw archived or merged into another are gone from HubSpot: nothing to
-          send
+          -- records the last extract saw archived or merged away are gone from HubSpot: nothing to send
           AND (v.object_type, CAST(v.record_id AS BIGINT)) NOT IN ({gone_sql})
         QUALIFY row_number() OVER (PARTITION BY v.object_type, v.record_id, v.property ORDER BY v.value) = 1
     """)
@@ -638,18 +634,10 @@ def _secret(value: Any) -> str | None:
 
 
 def make_client(settings: Any) -> Any:
-    """The official SDK client pointed at the configured base URL (the sandbox or api.hubapi.com)."""
-    from hubspot import HubSpot
+    """The extractor's SDK client: SDK retries off, so every retry passes through the shared limiter."""
+    from connectors.hubspot import make_client as make_hubspot_client
 
-    token = _secret(_setting(settings, "hubspot_access_token"))
-    if not token:
-        raise PublishError(
-            "No HubSpot access token configured. Fix: set HUBSPOT_ACCESS_TOKEN (or hubspot_access_token "
-            "in roi.toml), or run against the sandbox."
-        )
-    base_url = _setting(settings, "hubspot_base_url", default="https://api.hubapi.com")
-    # No SDK-level retry: retries happen in HubSpotCaller so every attempt passes through the shared limiter.
-    return HubSpot(access_token=token, host=str(base_url).rstrip("/"))
+    return make_hubspot_client(settings)
 
 
 def portal_limiter(settings: Any) -> PortalRateLimiter:
