@@ -29,14 +29,13 @@ RUN_COLUMNS = ("_loaded_at", "_run_id")
 def settings_for(sb: SandboxServer, **overrides: Any) -> Settings:
     """Settings aimed at a sandbox server, independent of any roi.toml or environment of the machine."""
     hubspot = {"overlap_minutes": 10, "max_workers": 4, **overrides.pop("hubspot", {})}
-    return load_settings(
-        None,
-        hubspot_access_token=sb.access_token,
-        hubspot_base_url=sb.base_url,
-        hubspot_tier=sb.tier,
-        hubspot=hubspot,
+    values = {
+        "hubspot_access_token": sb.access_token,
+        "hubspot_base_url": sb.base_url,
+        "hubspot_tier": sb.tier,
         **overrides,
-    )
+    }
+    return load_settings(None, hubspot=hubspot, **values)
 
 
 @pytest.fixture(autouse=True)
