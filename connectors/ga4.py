@@ -10,6 +10,8 @@ How days are pulled and replaced:
 - GA4 keeps revising the last 48-72 h, so the nightly run re-pulls a trailing window (`ga4.trailing_days`,
   default 3) ending yesterday in the *property's* time zone, and replaces those days: delete + insert per
   chunk of days in one transaction, so a day is never half old, half new.
+- The first nightly run of a report (no state yet) pulls `FIRST_RUN_HISTORY_DAYS` of history instead of the
+  window, so ROI has its cost history from day one; later nightly runs pull the window only.
 - A backfill (`start`/`end`) walks any date range in chunks (`ga4.backfill_chunk_days`) oldest first; each
   chunk commits together with the ranges still to do (ops.sync_state, stream `ga4.<report>`, `extra.pending`),
   so a crash or a quota stop resumes where it stopped, on the next run, whatever kind that run is.
@@ -72,6 +74,7 @@ API_SCOPES = ("https://www.googleapis.com/auth/analytics.readonly",)
 DEFAULT_TIME_ZONE = "Europe/Paris"  # used until a response has told us the property's own time zone
 DEFAULT_TRAILING_DAYS = 3
 DEFAULT_CHUNK_DAYS = 7
+FIRST_RUN_HISTORY_DAYS = 730  # a nightly run on an empty warehouse pulls two years once (about 25 requests)
 PAGE_SIZE = 100_000  # GA4 returns at most 250k rows per request; 100k keeps responses a few MB
 REQUEST_TIMEOUT_SECONDS = 120.0
 MAX_ATTEMPTS = 5  # per request, for 5xx / transport errors / concurrent-request 429
@@ -769,11 +772,13 @@ def extract_ga4(
     quota_policy: QuotaPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
     retry_base_seconds: float = RETRY_BASE_SECONDS,
+    first_run_days: int = FIRST_RUN_HISTORY_DAYS,
 ) -> GA4ExtractResult:
     """Pull GA4 reports into the warehouse and return what was done.
 
     Nightly (no `start`/`end`): the trailing window ending yesterday in the property's time zone (`today`
-    may be injected, as a date in that time zone). Backfill: `start`..`end` inclusive. Either way, ranges a
+    may be injected, as a date in that time zone); a report never loaded before gets `first_run_days` of
+    history instead. Backfill: `start`..`end` inclusive. Either way, ranges a
     previous run left pending (quota stop, crash) are done first. Raises GA4ConfigError for configuration
     problems; a quota stop is not an error: the result has `complete=False` and the next run resumes.
     """
@@ -814,7 +819,15 @@ def extract_ga4(
             spec = specs[name]
             report_result = result.reports.setdefault(name, ReportResult(report=name))
             cursor, extra = _read_state(con, spec.stream)
-            todo = _work_to_do(extra, requested, mode)
+            wanted_span = requested
+            if mode == "nightly" and cursor is None and not extra:
+                # Never loaded: a 3-day window would leave ROI without cost history; pull the history once.
+                wanted_span = (
+                    requested[1] - timedelta(days=max(first_run_days, trailing_days) - 1),
+                    requested[1],
+                )
+                result.start = min(result.start, wanted_span[0])
+            todo = _work_to_do(extra, wanted_span, mode)
             job = requested if mode == "backfill" else None
             if stop is not None:
                 _write_state(con, spec.stream, cursor, _state_extra(todo, extra.get("time_zone"), stop, job))

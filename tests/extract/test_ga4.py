@@ -364,17 +364,30 @@ def test_failure_after_retries_keeps_progress_and_the_next_run_does_the_rest(sb,
     assert loaded_traffic(db, start, end) == truth_traffic(sb.dataset, start, end)
 
 
-def test_missing_custom_dimension_skips_only_the_optional_report(sb, tmp_path):
+def test_first_nightly_pulls_history_and_a_missing_custom_dimension_skips_only_that_report(sb, tmp_path):
     db = tmp_path / "wh.duckdb"
     settings = settings_for(sb, contact_dimension="customUser:not_registered")
-    result = extract_ga4(settings, db, "run-1", today=property_today(sb))
-    assert result.complete and result.reports["traffic_daily"].rows > 0
-    skipped = result.reports["contact_sessions"].skipped
+    today = property_today(sb)
+    first = extract_ga4(settings, db, "run-1", today=today)
+    assert first.complete and first.mode == "nightly"
+    # Empty warehouse: two years of history once (30-day chunks), so ROI has its cost history from day one.
+    assert first.start == today - dt.timedelta(days=730) and first.end == today - dt.timedelta(days=1)
+    settled_end = sb.dataset.ga4_processing_days[0] - dt.timedelta(days=1)
+    history_start = sb.dataset.ga4.first_day
+    assert loaded_traffic(db, history_start, settled_end) == truth_traffic(
+        sb.dataset, history_start, settled_end
+    )
+    skipped = first.reports["contact_sessions"].skipped
     assert skipped is not None and "customUser:not_registered is not a valid dimension" in skipped
     assert query(db, "SELECT stream, status FROM ops.sync_runs ORDER BY stream") == [
         ("ga4.contact_sessions", "skipped"),
         ("ga4.traffic_daily", "success"),
     ]
+
+    # From then on: the trailing window only (one request for traffic, one refused for the contact report).
+    second = extract_ga4(settings, db, "run-2", today=today)
+    assert second.complete and second.start == today - dt.timedelta(days=3)
+    assert second.reports["traffic_daily"].chunks == 1 and second.calls == 2
 
 
 def test_wrong_property_fails_fast_with_a_clear_error(sb, tmp_path):
