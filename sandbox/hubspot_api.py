@@ -50,6 +50,7 @@ ASSOCIATIONS_PAGE_SIZE = 500
 EMBEDDED_ASSOCIATIONS_PAGE_SIZE = 100
 DEFAULT_LIST_LIMIT = 10
 SEARCH_CACHE_SIZE = 8
+COLUMN_CACHE_SIZE = 6
 
 # Object type ids HubSpot accepts in paths besides the names.
 OBJECT_TYPE_ALIASES = {
@@ -143,6 +144,7 @@ class HubSpotApi:
         self.rate_limiter = rate_limiter or RateLimiter(enabled=False)
         self._search_cache: OrderedDict[tuple, list[int]] = OrderedDict()
         self._search_cache_lock = threading.Lock()
+        self._columns: OrderedDict[tuple[str, str], tuple[int, dict[int, Any]]] = OrderedDict()
 
     def routes(self) -> list[Route]:
         h = self._endpoint
@@ -626,21 +628,20 @@ class HubSpotApi:
             if (self.store.property(object_type, n) or {}).get("type") == "string"
         ]
         sort_key = self._sort_key(object_type, sorts[0]) if sorts else None
-        matches: list[CrmRecord] = []
+        matches: list[int] = []
         for record in self.store.iter_records(object_type):
-            props = record.properties
-            if predicates and not any(all(p(props) for p in group) for group in predicates):
+            if predicates and not any(all(p(record) for p in group) for group in predicates):
                 continue
-            if needle and not any(needle in (props.get(n) or "").lower() for n in text_fields):
+            if needle and not any(needle in (record.properties.get(n) or "").lower() for n in text_fields):
                 continue
-            matches.append(record)
+            matches.append(record.id)
         if sort_key is not None:
-            key_of, descending = sort_key
-            present = [(key_of(r.properties), r.id) for r in matches]
-            with_value = sorted((p for p in present if p[0] is not None), reverse=descending)
-            ordered = [i for _, i in with_value] + [i for v, i in present if v is None]
+            column, descending = sort_key
+            present = [(column[i], i) for i in matches if i in column]
+            present.sort(reverse=descending)
+            ordered = [i for _, i in present] + [i for i in matches if i not in column]
         else:
-            ordered = [r.id for r in matches]
+            ordered = matches
         with self._search_cache_lock:
             self._search_cache[key] = ordered
             while len(self._search_cache) > SEARCH_CACHE_SIZE:
@@ -656,7 +657,34 @@ class HubSpotApi:
         kind = definition.get("type")
         return kind if kind in ("number", "datetime", "date") else "string"
 
-    def _sort_key(self, object_type: str, sort: Any) -> tuple[Callable[[dict], Any], bool]:
+    def _column(self, object_type: str, name: str) -> dict[int, Any]:
+        """record id -> comparable value (Decimal, epoch ms or lower-case text) of one property, for the live
+        records that have it. Converted once per store version: windowed searches on big stores stay cheap."""
+        kind = self._property_kind(object_type, name)
+        key = (object_type, name)
+        version = self.store.version
+        with self._search_cache_lock:
+            hit = self._columns.get(key)
+            if hit is not None and hit[0] == version:
+                self._columns.move_to_end(key)
+                return hit[1]
+        convert = _CONVERTERS[kind]
+        values: dict[int, Any] = {}
+        for record in self.store.iter_records(object_type):
+            raw = record.properties.get(name)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[record.id] = convert(raw)
+            except (ValueError, InvalidOperation):
+                continue  # a value HubSpot could not index is not found by comparisons either
+        with self._search_cache_lock:
+            self._columns[key] = (version, values)
+            while len(self._columns) > COLUMN_CACHE_SIZE:
+                self._columns.popitem(last=False)
+        return values
+
+    def _sort_key(self, object_type: str, sort: Any) -> tuple[dict[int, Any], bool]:
         if isinstance(sort, str):  # the SDK types sorts as strings; accept "prop" / "-prop"
             name, direction = sort.lstrip("-"), "DESCENDING" if sort.startswith("-") else "ASCENDING"
         elif isinstance(sort, dict):
@@ -668,15 +696,9 @@ class HubSpotApi:
             raise _validation("Invalid sort: expected {'propertyName': ..., 'direction': 'ASCENDING'}")
         if direction not in ("ASCENDING", "DESCENDING"):
             raise _validation(f"Invalid sort direction {direction!r}: use ASCENDING or DESCENDING")
-        convert = _CONVERTERS[self._property_kind(object_type, name)]
+        return self._column(object_type, name), direction == "DESCENDING"
 
-        def key_of(props: dict) -> Any:
-            raw = props.get(name)
-            return None if raw in (None, "") else convert(raw)
-
-        return key_of, direction == "DESCENDING"
-
-    def _filter_predicate(self, object_type: str, flt: Any) -> Callable[[dict], bool]:
+    def _filter_predicate(self, object_type: str, flt: Any) -> Callable[[CrmRecord], bool]:
         if not isinstance(flt, dict):
             raise _validation("Invalid filter: expected an object with propertyName, operator and value")
         name = str(flt.get("propertyName", ""))
@@ -693,23 +715,22 @@ class HubSpotApi:
             if value is None:
                 raise _validation(f"Filter on {name!r} with operator {operator} needs '{field}'")
             try:
-                return convert(str(value)) if kind != "string" else str(value).lower()
+                return convert(str(value))
             except (ValueError, InvalidOperation):
                 raise _validation(f"Invalid {field} {value!r} for {kind} property {name!r}") from None
 
-        def current(props: dict) -> Any:
-            raw = props.get(name)
-            if raw in (None, ""):
-                return None
-            try:
-                return convert(raw) if kind != "string" else raw.lower()
-            except (ValueError, InvalidOperation):
-                return None
-
         if operator == "HAS_PROPERTY":
-            return lambda props: props.get(name) not in (None, "")
+            return lambda record: record.properties.get(name) not in (None, "")
         if operator == "NOT_HAS_PROPERTY":
-            return lambda props: props.get(name) in (None, "")
+            return lambda record: record.properties.get(name) in (None, "")
+        if operator in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
+            token = str(flt.get("value", "")).lower().strip("*")
+
+            def contains(record: CrmRecord) -> bool:
+                return token in (record.properties.get(name) or "").lower()
+
+            return contains if operator == "CONTAINS_TOKEN" else (lambda record: not contains(record))
+        column = self._column(object_type, name)
         if operator in ("IN", "NOT_IN"):
             values = flt.get("values")
             if not isinstance(values, list) or not values:
@@ -718,21 +739,14 @@ class HubSpotApi:
                 )
             wanted = {target(v, "values") for v in values}
             if operator == "IN":
-                return lambda props: current(props) in wanted
-            return lambda props: current(props) not in wanted
-        if operator in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
-            token = str(flt.get("value", "")).lower().strip("*")
-
-            def contains(props: dict) -> bool:
-                return token in (props.get(name) or "").lower()
-
-            return contains if operator == "CONTAINS_TOKEN" else (lambda props: not contains(props))
+                return lambda record: column.get(record.id) in wanted
+            return lambda record: column.get(record.id) not in wanted
         value = target(flt.get("value"), "value")
         if operator == "BETWEEN":
             high = target(flt.get("highValue"), "highValue")
-            return lambda props: (v := current(props)) is not None and value <= v <= high
+            return lambda record: (v := column.get(record.id)) is not None and value <= v <= high
         if operator == "NEQ":
-            return lambda props: current(props) != value
+            return lambda record: column.get(record.id) != value
         compare = {
             "EQ": lambda a, b: a == b,
             "LT": lambda a, b: a < b,
@@ -740,7 +754,7 @@ class HubSpotApi:
             "GT": lambda a, b: a > b,
             "GTE": lambda a, b: a >= b,
         }[operator]
-        return lambda props: (v := current(props)) is not None and compare(v, value)
+        return lambda record: (v := column.get(record.id)) is not None and compare(v, value)
 
     # ------------------------------------------------------------------------------------ properties
     async def list_properties(self, request: Request) -> tuple[Any, int]:
@@ -1025,7 +1039,7 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "number": _number,
     "datetime": _datetime_ms,
     "date": _datetime_ms,
-    "string": str,
+    "string": str.lower,  # text comparisons ignore case, as HubSpot's do
 }
 
 
