@@ -18,7 +18,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -39,7 +39,7 @@ from flows.reporting import (
     roi_rows,
     table_exists,
 )
-from flows.sandbox_mode import SANDBOX_DATABASE, sandbox_environment
+from flows.sandbox_mode import SANDBOX_DATABASE, sandbox_environment, sandbox_today
 from flows.settings import (
     ConfigurationError,
     database_path,
@@ -162,27 +162,26 @@ def _settings(config: Path | None) -> Any:
 def pipeline_target(
     config: Path | None, *, needs: tuple[str, ...] = ("hubspot", "ga4"), quiet: bool = False
 ) -> Iterator[Any]:
-    """Yield settings for a real portal, or start the sandbox when no HubSpot token is configured.
+    """Yield None for a real portal, or the running sandbox when no HubSpot token is configured.
 
     Settings are validated here, before Prefect or any outside system is touched.
     """
     settings = _settings(config)
     if has_credentials(settings):
         validate_settings(settings, needs)
-        yield settings
+        yield None
         return
     if not quiet:
         err_console.print(
             "[yellow]No HubSpot token configured: running against the built-in SANDBOX[/] "
             f"(fake HubSpot + GA4 on 127.0.0.1, warehouse {SANDBOX_DATABASE}). "
-            "Set HUBSPOT_ACCESS_TOKEN (or [hubspot] access_token in roi.toml) to use a real portal.",
+            "Set HUBSPOT_ACCESS_TOKEN (or hubspot_access_token in roi.toml) to use a real portal.",
             highlight=False,
             soft_wrap=True,
         )
-    with sandbox_environment():
-        settings = _settings(config)
-        validate_settings(settings, needs)
-        yield settings
+    with sandbox_environment() as sb:
+        validate_settings(_settings(config), needs)
+        yield sb
 
 
 def _warehouse_for_reading(config: Path | None) -> Path:
@@ -232,12 +231,13 @@ def run(
     """Run the nightly pipeline now: extract -> build + data tests -> publish (skipped if a test fails)."""
     from flows.nightly import nightly
 
-    with cli_errors(), pipeline_target(config):
+    with cli_errors(), pipeline_target(config) as sb:
         result = _run_flow(
             nightly,
             "nightly",
             config_path=str(config) if config else None,
-            today=date.fromisoformat(today) if today else None,
+            # The sandbox's data stops at its own "now": the GA4 trailing window must end there.
+            today=date.fromisoformat(today) if today else (sandbox_today(sb) if sb else None),
             publish=publish,
             lock_wait_seconds=lock_wait,
         )
@@ -363,6 +363,12 @@ def collect_status(con: Any, *, last: int = 10) -> dict[str, Any]:
     return status
 
 
+def _cell(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return as_text(value)
+
+
 def _rich_table(title: str, rows: list[dict[str, Any]], empty: str = "none") -> Table:
     table = Table(title=title, title_justify="left")
     if not rows:
@@ -371,7 +377,7 @@ def _rich_table(title: str, rows: list[dict[str, Any]], empty: str = "none") -> 
     for name in rows[0]:
         table.add_column(name, overflow="fold")
     for row in rows:
-        table.add_row(*(as_text(v) for v in row.values()))
+        table.add_row(*(_cell(v) for v in row.values()))
     return table
 
 

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from flows.common import PipelineStepError
 from flows.reporting import attribution_models, roi_rows
-from flows.sandbox_mode import sandbox_environment
+from flows.sandbox_mode import sandbox_environment, sandbox_history, sandbox_today
 from flows.settings import open_warehouse
 
 # Shown side by side when present: a single-touch baseline, a rule-based spread, the data-driven model.
@@ -42,17 +42,16 @@ def roi_side_by_side(con: Any, models: list[str]) -> Table:
     table = Table(title="ROI by channel, all time (EUR)", title_justify="left")
     table.add_column("channel")
     table.add_column("investment", justify="right")
+    table.add_column(f"revenue ({models[-1]})", justify="right")
     for model in models:
-        table.add_column(f"revenue\n{model}", justify="right")
-        table.add_column(f"ROI\n{model}", justify="right")
+        table.add_column(f"ROI {model}", justify="right")
     by_model = {m: {r["channel"]: r for r in roi_rows(con, "channel", m)} for m in models}
     channels = sorted({c for rows in by_model.values() for c in rows})
     for channel in channels:
         first = next(rows[channel] for rows in by_model.values() if channel in rows)
-        cells = [channel, _money(first["cost"])]
-        for model in models:
-            row = by_model[model].get(channel, {})
-            cells += [_money(row.get("won_revenue")), _percent(row.get("roi"))]
+        last = by_model[models[-1]].get(channel, {})
+        cells = [channel, _money(first["cost"]), _money(last.get("won_revenue"))]
+        cells += [_percent(by_model[m].get(channel, {}).get("roi")) for m in models]
         table.add_row(*cells)
     return table
 
@@ -82,6 +81,7 @@ def read_back_records(sb: Any, con: Any) -> Table:
 
 
 def run_demo(console: Console, *, contacts: int, seed: int, out: Path) -> int:
+    from flows.backfill import backfill
     from flows.cli import export_rows, write_xlsx
     from flows.nightly import nightly
 
@@ -102,11 +102,17 @@ def run_demo(console: Console, *, contacts: int, seed: int, out: Path) -> int:
     with sandbox_environment(contacts=contacts, seed=seed, database=database, out_dir=out / "sandbox") as sb:
         console.print(f"Sandbox up at {sb.base_url} (GA4 property {sb.ga4_property_id}).")
         exit_code = 0
-        with console.status(
-            "Running the nightly flow through Prefect (extract -> build -> data tests -> publish)..."
-        ):
+        first_day, last_day = sandbox_history(sb)
+        # A new installation starts with a GA4 history backfill (the nightly run re-reads only a trailing
+        # window); then the nightly run extracts everything else, builds, tests and publishes.
+        with console.status(f"Backfill flow: GA4 history {first_day}..{last_day} (Prefect flow run)..."):
+            history = backfill(start=first_day, end=last_day, streams=["ga4"], chunk_days=92)
+        console.print(
+            f"Backfill {history['run_id']}: GA4 history, {history['rows']:,} rows, {history['chunks']} chunks."
+        )
+        with console.status("Nightly flow: extract -> build -> data tests -> publish (Prefect flow run)..."):
             try:
-                result = nightly()
+                result = nightly(today=sandbox_today(sb))
             except PipelineStepError as exc:
                 console.print(f"[bold red]{exc}[/]")
                 result, exit_code = exc.result, 4

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,18 @@ SANDBOX_SEED = 7
 SANDBOX_DIR = Path("out/sandbox")
 SANDBOX_DATABASE = SANDBOX_DIR / "roi.duckdb"
 SPEND_FILE_NAME = "spend.csv"
+
+
+def sandbox_today(sb: Any) -> date:
+    """The sandbox data set's own today: its activity stops the day before."""
+    return sb.dataset.now.date()
+
+
+def sandbox_history(sb: Any) -> tuple[date, date]:
+    """First and last day with sandbox activity (for a GA4 history backfill)."""
+    from sandbox.generator import HISTORY_START
+
+    return HISTORY_START, sandbox_today(sb) - timedelta(days=1)
 
 
 def sandbox_env(sb: Any, *, database: Path | None) -> dict[str, str]:
