@@ -108,7 +108,7 @@ def run_demo(console: Console, *, contacts: int, seed: int, out: Path) -> int:
         with console.status(f"Backfill flow: GA4 history {first_day}..{last_day} (Prefect flow run)..."):
             history = backfill(start=first_day, end=last_day, streams=["ga4"], chunk_days=92)
         console.print(
-            f"Backfill {history['run_id']}: GA4 history, {history['rows']:,} rows, {history['chunks']} chunks."
+            f"Backfill {history['run_id']}: GA4, {history['rows']:,} rows, {history['chunks']} chunks."
         )
         with console.status("Nightly flow: extract -> build -> data tests -> publish (Prefect flow run)..."):
             try:
