@@ -559,8 +559,9 @@ def parse_pages(
     """Typed columns for the raw table; each bad row goes to the rejects list with its field and reason."""
     dim_columns = [column for _, column in spec.dimensions]
     metric_columns = [column for _, column, _ in spec.metrics]
+    extra_columns = ("currency_code",) if spec.stores_currency else ()
     columns: dict[str, list[Any]] = {
-        c: [] for c in ("property_id", *dim_columns, *metric_columns, "currency_code")
+        c: [] for c in ("property_id", *dim_columns, *metric_columns, *extra_columns)
     }
     rejects: list[warehouse.Reject] = []
     rows_by_day: dict[date, int] = {}
