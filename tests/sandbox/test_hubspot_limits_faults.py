@@ -80,7 +80,7 @@ def test_search_has_its_own_per_second_limit_without_headers():
     with SandboxServer(dataset=_mini_dataset(), tier="professional", rate_limits=True) as sb:
         search = _client(sb).crm.contacts.search_api
         statuses, refusals = [], []
-        for _ in range(7):
+        for _ in range(12):  # well above 5 per second, even on a loaded machine
             try:
                 search.do_search(public_object_search_request=PublicObjectSearchRequest(limit=1))
                 statuses.append(200)
