@@ -105,6 +105,7 @@ def backfill(
     chunk_days: int = DEFAULT_CHUNK_DAYS,
     config_path: str | None = None,
     lock_wait_seconds: float = DEFAULT_LOCK_WAIT_SECONDS,
+    extra_data_tests: str | None = None,
 ) -> dict[str, Any]:
     """Load [start, end] (inclusive, property time zone) for `streams` (default: hubspot, ga4, spend)."""
     logger = get_run_logger()
@@ -141,7 +142,7 @@ def backfill(
         if "spend" in wanted:
             load_spend_step(config_path, run_id)
 
-        tests = build_outcome(build_models_step(config_path, run_id))
+        tests = build_outcome(build_models_step(config_path, run_id, extra_data_tests=extra_data_tests))
         skipped_reason = None
         if not publish:
             skipped_reason = "not requested (backfill publishes only with publish=True / --publish)."

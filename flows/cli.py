@@ -225,6 +225,9 @@ def run(
     publish: Annotated[
         bool, typer.Option("--publish/--no-publish", help="Publish ROI to HubSpot at the end.")
     ] = True,
+    extra_data_tests: Annotated[
+        Path | None, typer.Option(help="Folder of your own SQL data tests (rows returned = failure).")
+    ] = None,
     lock_wait: LockWaitOption = 0,
     as_json: JsonOption = False,
 ) -> None:
@@ -240,6 +243,7 @@ def run(
             today=date.fromisoformat(today) if today else (sandbox_today(sb) if sb else None),
             publish=publish,
             lock_wait_seconds=lock_wait,
+            extra_data_tests=str(extra_data_tests.resolve()) if extra_data_tests else None,
         )
     _print_run(result, as_json)
 

@@ -42,6 +42,7 @@ def nightly(
     today: date | None = None,
     publish: bool = True,
     lock_wait_seconds: float = DEFAULT_LOCK_WAIT_SECONDS,
+    extra_data_tests: str | None = None,
 ) -> dict[str, Any]:
     """Run the whole pipeline once. `today` pins the GA4 trailing window (default: the property's today)."""
     logger = get_run_logger()
@@ -65,7 +66,7 @@ def nightly(
         }
         for name, message in failed_extracts.items():
             logger.error("Extract %s failed: %s", name, message)
-        tests = build_outcome(build_models_step(config_path, run_id))
+        tests = build_outcome(build_models_step(config_path, run_id, extra_data_tests=extra_data_tests))
 
         skipped_reason = None
         if failed_extracts:

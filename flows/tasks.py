@@ -8,13 +8,22 @@ talks to the outside world or writes the warehouse, and cache keys would try to 
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
 from prefect.tasks import exponential_backoff
 
-from flows.settings import database_path, load_settings, model_params, spend_file, tagging_plan_path
+from flows.settings import (
+    database_path,
+    load_settings,
+    model_params,
+    open_warehouse,
+    spend_file,
+    tagging_plan_path,
+)
 
 # Connectors retry individual HTTP calls themselves; task retries cover a whole step dying on a
 # transport error.
@@ -103,13 +112,24 @@ def load_spend_step(config_path: str | None, run_id: str) -> Any:
 
 
 @_step("build-models", retries=0)
-def build_models_step(config_path: str | None, run_id: str) -> Any:
-    from models.runner import build
+def build_models_step(config_path: str | None, run_id: str, *, extra_data_tests: str | None = None) -> Any:
+    """Build every model and run the data tests; `extra_data_tests` adds a folder of your own SQL checks."""
+    from models.runner import build, run_data_tests
 
     settings = load_settings(config_path)
-    return build(
-        database_path(settings), tagging_plan=tagging_plan_path(settings), params=model_params(settings)
-    )
+    db_path = database_path(settings)
+    result = build(db_path, tagging_plan=tagging_plan_path(settings), params=model_params(settings))
+    if extra_data_tests:
+        folder = Path(extra_data_tests)
+        if not folder.is_dir():
+            raise FileNotFoundError(
+                f"extra_data_tests folder {folder} does not exist: fix the flow parameter."
+            )
+        with open_warehouse(db_path, read_only=False) as con:
+            result.tests.extend(run_data_tests(con, folder))
+    for test in result.failed_tests:
+        get_run_logger().error("Data test failed: %s", test.describe())
+    return result
 
 
 @_step("publish-to-hubspot")
