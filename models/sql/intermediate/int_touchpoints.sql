@@ -14,7 +14,47 @@ with params as (
 ),
 
 contacts as (
-    select * from stg_hubspot__contacts
+    select
+        *,
+        coalesce(regexp_matches(first_url, '[?&#]utm_(source|medium)='), false) as first_url_has_utms
+    from stg_hubspot__contacts
+),
+
+-- UTMs of the first page seen, parsed once per contact (only where the URL carries them).
+first_url_utms as (
+    select
+        contact_id,
+        coalesce(regexp_extract(first_url, '[?&#]utm_source=([^&#]*)', 1), '') as raw_source,
+        coalesce(regexp_extract(first_url, '[?&#]utm_medium=([^&#]*)', 1), '') as raw_medium,
+        coalesce(regexp_extract(first_url, '[?&#]utm_campaign=([^&#]*)', 1), '') as raw_campaign,
+        coalesce(regexp_extract(first_url, '[?&#]utm_term=([^&#]*)', 1), '') as raw_term,
+        coalesce(regexp_extract(first_url, '[?&#]utm_content=([^&#]*)', 1), '') as raw_content
+    from contacts
+    where first_url_has_utms
+),
+
+-- Free-text values (drill-downs, offline answers) normalised once per distinct value, not once per contact.
+free_text as (
+    select distinct value
+    from (
+        select original_source_data_1 as value from contacts
+        union all select original_source_data_2 from contacts
+        union all select latest_source_data_1 from contacts
+        union all select latest_source_data_2 from contacts
+        union all select heard_about_us from contacts
+    )
+    where value is not null
+),
+
+normalised_text as (
+    select value, roi_normalise(value) as normalised from free_text
+),
+
+contact_answers as (
+    select contacts.contact_id, normalised_text.normalised as answer
+    from contacts
+    join normalised_text on normalised_text.value = contacts.heard_about_us
+    where normalised_text.normalised is not null
 ),
 
 merges as (
@@ -41,6 +81,12 @@ offline_answers as (
     select * from cfg_tagging_offline_answers
 ),
 
+answered_offline as (
+    select contact_answers.contact_id
+    from contact_answers
+    join offline_answers on offline_answers.key = contact_answers.answer
+),
+
 -- Original source with UTMs on the first page seen.
 original_with_utms as (
     select
@@ -51,13 +97,13 @@ original_with_utms as (
         utms.channel, utms.source, utms.medium, utms.campaign, utms.term, utms.content, utms.matched_rule,
         0 as sessions
     from contacts
+    join first_url_utms on first_url_utms.contact_id = contacts.contact_id
     join utms
-        on utms.raw_source = coalesce(regexp_extract(contacts.first_url, '[?&#]utm_source=([^&#]*)', 1), '')
-        and utms.raw_medium = coalesce(regexp_extract(contacts.first_url, '[?&#]utm_medium=([^&#]*)', 1), '')
-        and utms.raw_campaign = coalesce(regexp_extract(contacts.first_url, '[?&#]utm_campaign=([^&#]*)', 1), '')
-        and utms.raw_term = coalesce(regexp_extract(contacts.first_url, '[?&#]utm_term=([^&#]*)', 1), '')
-        and utms.raw_content = coalesce(regexp_extract(contacts.first_url, '[?&#]utm_content=([^&#]*)', 1), '')
-    where regexp_matches(contacts.first_url, '[?&#]utm_(source|medium)=')
+        on utms.raw_source = first_url_utms.raw_source
+        and utms.raw_medium = first_url_utms.raw_medium
+        and utms.raw_campaign = first_url_utms.raw_campaign
+        and utms.raw_term = first_url_utms.raw_term
+        and utms.raw_content = first_url_utms.raw_content
 ),
 
 -- HubSpot's source enumeration (original without UTMs, and latest), through the plan's mapping.
@@ -72,12 +118,9 @@ hubspot_source_touches as (
         original_source_data_2 as data_2
     from contacts
     where original_source is not null
-      and not coalesce(regexp_matches(first_url, '[?&#]utm_(source|medium)='), false)
+      and not first_url_has_utms
       -- An offline contact who answered the question is represented by the offline touch.
-      and not (
-          original_source = 'OFFLINE'
-          and coalesce(roi_normalise(heard_about_us) in (select key from offline_answers), false)
-      )
+      and not (original_source = 'OFFLINE' and contact_id in (select contact_id from answered_offline))
     union all
     select
         contact_id,
@@ -91,10 +134,25 @@ hubspot_source_touches as (
     where latest_source is not null and latest_source_at is not null
       -- the original interaction again, or an offline record the offline touch already represents
       and not (latest_source = original_source and latest_source_at = coalesce(first_touch_at, created_at))
-      and not (
-          latest_source = 'OFFLINE'
-          and coalesce(roi_normalise(heard_about_us) in (select key from offline_answers), false)
-      )
+      and not (latest_source = 'OFFLINE' and contact_id in (select contact_id from answered_offline))
+),
+
+hubspot_drilldowns as (
+    select
+        touches.*,
+        mapping.key as mapping_key,
+        mapping.channel as mapping_channel,
+        mapping.source as mapping_source,
+        mapping.source_from,
+        mapping.medium as mapping_medium,
+        mapping.campaign as mapping_campaign,
+        mapping.campaign_from,
+        case mapping.source_from when 'data_1' then touches.data_1 when 'data_2' then touches.data_2 end
+            as source_text,
+        case mapping.campaign_from when 'data_1' then touches.data_1 when 'data_2' then touches.data_2 end
+            as campaign_text
+    from hubspot_source_touches as touches
+    left join hubspot_sources as mapping on mapping.key = touches.hubspot_source
 ),
 
 hubspot_mapped as (
@@ -103,38 +161,29 @@ hubspot_mapped as (
         touches.touch_type,
         touches.precedence,
         touches.touchpoint_at,
-        coalesce(mapping.channel, 'unassigned') as channel,
+        coalesce(touches.mapping_channel, 'unassigned') as channel,
         case
-            when mapping.key is null then roi_normalise(touches.hubspot_source)
-            when mapping.source_from is null then mapping.source
-            else coalesce(
-                source_aliases.canonical,
-                roi_normalise(case mapping.source_from when 'data_1' then touches.data_1 else touches.data_2 end)
-            )
+            when touches.mapping_key is null then lower(touches.hubspot_source)
+            when touches.source_from is null then touches.mapping_source
+            else coalesce(source_aliases.canonical, source_text.normalised)
         end as source,
-        mapping.medium,
+        touches.mapping_medium as medium,
         case
-            when mapping.campaign_from is null then mapping.campaign
-            else coalesce(
-                campaign_aliases.canonical,
-                roi_normalise(case mapping.campaign_from when 'data_1' then touches.data_1 else touches.data_2 end)
-            )
+            when touches.campaign_from is null then touches.mapping_campaign
+            else coalesce(campaign_aliases.canonical, campaign_text.normalised)
         end as campaign,
         null as term,
         null as content,
-        case when mapping.key is null then 'unmatched_hubspot_source' else 'hubspot_source:' || mapping.key end
-            as matched_rule,
+        case
+            when touches.mapping_key is null then 'unmatched_hubspot_source'
+            else 'hubspot_source:' || touches.mapping_key
+        end as matched_rule,
         0 as sessions
-    from hubspot_source_touches as touches
-    left join hubspot_sources as mapping on mapping.key = touches.hubspot_source
-    left join source_aliases
-        on source_aliases.alias = roi_normalise(
-            case mapping.source_from when 'data_1' then touches.data_1 else touches.data_2 end
-        )
-    left join campaign_aliases
-        on campaign_aliases.alias = roi_normalise(
-            case mapping.campaign_from when 'data_1' then touches.data_1 else touches.data_2 end
-        )
+    from hubspot_drilldowns as touches
+    left join normalised_text as source_text on source_text.value = touches.source_text
+    left join normalised_text as campaign_text on campaign_text.value = touches.campaign_text
+    left join source_aliases on source_aliases.alias = source_text.normalised
+    left join campaign_aliases on campaign_aliases.alias = campaign_text.normalised
 ),
 
 ga4_sessions as (
@@ -170,17 +219,19 @@ offline as (
         2 as precedence,
         contacts.created_at as touchpoint_at,
         coalesce(answers.channel, 'unassigned') as channel,
-        coalesce(answers.source, roi_normalise(contacts.heard_about_us)) as source,
+        coalesce(answers.source, contact_answers.answer) as source,
         coalesce(answers.medium, 'offline') as medium,
         answers.campaign,
         null as term,
         null as content,
-        case when answers.key is null then 'unmatched_offline_answer' else 'offline_answer:' || answers.key end
-            as matched_rule,
+        case
+            when answers.key is null then 'unmatched_offline_answer'
+            else 'offline_answer:' || answers.key
+        end as matched_rule,
         0 as sessions
-    from contacts
-    left join offline_answers as answers on answers.key = roi_normalise(contacts.heard_about_us)
-    where roi_normalise(contacts.heard_about_us) is not null
+    from contact_answers
+    join contacts on contacts.contact_id = contact_answers.contact_id
+    left join offline_answers as answers on answers.key = contact_answers.answer
 ),
 
 all_touches as (
@@ -202,39 +253,45 @@ known_contacts as (
 ),
 
 deduplicated as (
+    -- one row per interaction; the preferred record (lowest precedence, then earliest) gives type, time and rule
     select
-        *,
-        sum(sessions) over same_interaction as interaction_sessions,
+        contact_id,
+        touch_date,
+        channel,
+        source,
+        medium,
+        arg_min(
+            {
+                'touch_type': touch_type, 'touchpoint_at': touchpoint_at, 'matched_rule': matched_rule,
+                'campaign': campaign, 'term': term, 'content': content
+            },
+            precedence * 10000000000000 + epoch_ms(touchpoint_at)
+        ) as preferred,
+        sum(sessions) as sessions,
         -- keep campaign/term/content if any record of the interaction carried them
-        max(campaign) over same_interaction as any_campaign,
-        max(term) over same_interaction as any_term,
-        max(content) over same_interaction as any_content
+        max(campaign) as any_campaign,
+        max(term) as any_term,
+        max(content) as any_content
     from known_contacts
-    window same_interaction as (
-        partition by contact_id, touch_date, channel, coalesce(source, ''), coalesce(medium, '')
-    )
-    qualify row_number() over (
-        partition by contact_id, touch_date, channel, coalesce(source, ''), coalesce(medium, '')
-        order by precedence, touchpoint_at
-    ) = 1
+    group by contact_id, touch_date, channel, source, medium
 ),
 
 final as (
     select
-        touch_type || ':' || contact_id || ':' || strftime(touchpoint_at, '%Y%m%dT%H%M%S') || ':'
+        preferred.touch_type || ':' || contact_id || ':' || epoch_ms(preferred.touchpoint_at) || ':'
             || channel || ':' || coalesce(source, '') || '/' || coalesce(medium, '') as touchpoint_id,
         contact_id,
-        touchpoint_at,
+        preferred.touchpoint_at as touchpoint_at,
         touch_date,
-        touch_type,
+        preferred.touch_type as touch_type,
         channel,
         source,
         medium,
-        coalesce(campaign, any_campaign) as campaign,
-        coalesce(term, any_term) as term,
-        coalesce(content, any_content) as content,
-        matched_rule,
-        interaction_sessions as sessions
+        coalesce(preferred.campaign, any_campaign) as campaign,
+        coalesce(preferred.term, any_term) as term,
+        coalesce(preferred.content, any_content) as content,
+        preferred.matched_rule as matched_rule,
+        sessions
     from deduplicated
 )
 
