@@ -5,7 +5,7 @@
 -- rounded to the cent, and the rounding remainder goes to the deal's largest credit, so per deal and model the rows
 -- add up to the deal's amounts to the cent.
 with model_credits as (
-    -- every model yields the same columns; by name so that a column added to one model cannot shift the others
+    -- every model yields (deal_id, touch_index, credit)
     select 'first_touch' as attribution_model, * from first_touch
     union all by name
     select 'last_touch' as attribution_model, * from last_touch
@@ -45,14 +45,7 @@ unattributed as (
     select
         attribution_models.attribution_model,
         deals.deal_id,
-        null::bigint as contact_id,
-        null::varchar as touchpoint_id,
         null::bigint as touch_index,
-        null::timestamptz as touchpoint_at,
-        'unattributed' as channel,
-        null::varchar as source,
-        null::varchar as medium,
-        null::varchar as campaign,
         1.0::double as credit
     from deals
     cross join attribution_models
@@ -60,9 +53,26 @@ unattributed as (
 ),
 
 credits as (
-    select * from model_credits
-    union all by name
-    select * from unattributed
+    -- the models carry only (deal_id, touch_index, credit); the touch's attributes are joined once, here
+    select
+        all_credits.attribution_model,
+        all_credits.deal_id,
+        touches.contact_id,
+        all_credits.touch_index,
+        touches.touchpoint_at,
+        case when all_credits.touch_index is null then 'unattributed' else touches.channel end as channel,
+        touches.source,
+        touches.medium,
+        touches.campaign,
+        all_credits.credit
+    from (
+        select * from model_credits
+        union all by name
+        select * from unattributed
+    ) as all_credits
+    left join int_deal_touchpoints as touches
+        on touches.deal_id = all_credits.deal_id
+        and touches.touch_index = all_credits.touch_index
 ),
 
 rounded as (

@@ -1,6 +1,6 @@
 -- First touch: the deal's earliest touchpoint in the lookback window gets all the credit.
 with touches as (
-    select deal_id, contact_id, touchpoint_id, touch_index, touchpoint_at, channel, source, medium, campaign
+    select deal_id, touch_index
     from int_deal_touchpoints
 ),
 

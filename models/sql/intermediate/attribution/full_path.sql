@@ -4,7 +4,7 @@
 -- touch) are dropped and the present ones scaled back up to 100 %, a milestone flagged on several touches is shared.
 with touches as (
     select
-        deal_id, contact_id, touchpoint_id, touch_index, touchpoint_at, channel, source, medium, campaign,
+        deal_id, touch_index,
         (touch_index = 1)::int as is_first,
         coalesce(is_lead_creation, false)::int as is_lead,
         coalesce(is_deal_creation, false)::int as is_deal,
@@ -37,7 +37,7 @@ raw_weights as (
 
 final as (
     select
-        deal_id, contact_id, touchpoint_id, touch_index, touchpoint_at, channel, source, medium, campaign,
+        deal_id, touch_index,
         (raw_weight / sum(raw_weight) over (partition by deal_id))::double as credit
     from raw_weights
 )

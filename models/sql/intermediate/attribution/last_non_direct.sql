@@ -2,7 +2,7 @@
 -- not `direct`; a path made only of direct visits keeps its last touch, so every deal is credited once.
 with touches as (
     select
-        deal_id, contact_id, touchpoint_id, touch_index, touchpoint_at, channel, source, medium, campaign,
+        deal_id, touch_index, channel,
         max(touch_index) over (partition by deal_id) as last_touch_index,
         max(touch_index) filter (where channel is distinct from 'direct') over (partition by deal_id)
             as last_non_direct_index
@@ -11,7 +11,7 @@ with touches as (
 
 final as (
     select
-        deal_id, contact_id, touchpoint_id, touch_index, touchpoint_at, channel, source, medium, campaign,
+        deal_id, touch_index,
         1.0::double as credit
     from touches
     where touch_index = coalesce(last_non_direct_index, last_touch_index)

@@ -12,8 +12,8 @@ with effects as (
 
 touches as (
     select
-        touches.deal_id, touches.contact_id, touches.touchpoint_id, touches.touch_index, touches.touchpoint_at,
-        touches.channel, touches.source, touches.medium, touches.campaign,
+        touches.deal_id,
+        touches.touch_index,
         coalesce(effects.removal_effect, 0) as removal_effect,
         count(*) over (partition by touches.deal_id, touches.channel) as channel_touches
     from int_deal_touchpoints as touches
@@ -30,7 +30,8 @@ deal_totals as (
 
 final as (
     select
-        deal_id, contact_id, touchpoint_id, touch_index, touchpoint_at, channel, source, medium, campaign,
+        deal_id,
+        touch_index,
         (
             case
                 when deal_effect > 0 then removal_effect / deal_effect

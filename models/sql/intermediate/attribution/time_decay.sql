@@ -10,7 +10,7 @@ with params as (
 
 touches as (
     select
-        deal_id, contact_id, touchpoint_id, touch_index, touchpoint_at, channel, source, medium, campaign,
+        deal_id, touch_index,
         -- A deal without a conversion date (open) has no distance to weigh: its touches count as distance 0.
         coalesce(days_before_conversion::double, 0.0) as days_before_conversion
     from int_deal_touchpoints
@@ -30,7 +30,7 @@ weighted as (
 
 final as (
     select
-        deal_id, contact_id, touchpoint_id, touch_index, touchpoint_at, channel, source, medium, campaign,
+        deal_id, touch_index,
         decay_weight / sum(decay_weight) over (partition by deal_id) as credit
     from weighted
 )

@@ -3,14 +3,14 @@
 -- the last 0.4, and 0.2 is shared equally by the touches in between.
 with touches as (
     select
-        deal_id, contact_id, touchpoint_id, touch_index, touchpoint_at, channel, source, medium, campaign,
+        deal_id, touch_index,
         count(*) over (partition by deal_id) as n_touches
     from int_deal_touchpoints
 ),
 
 final as (
     select
-        deal_id, contact_id, touchpoint_id, touch_index, touchpoint_at, channel, source, medium, campaign,
+        deal_id, touch_index,
         case
             when n_touches = 1 then 1.0
             when n_touches = 2 and touch_index = 1 then 0.5
