@@ -68,7 +68,9 @@ BACKOFF_MAX_SECONDS = 8.0
 TEN_SECONDLY_PAUSE_SECONDS = 10.0  # a 429 on the burst window: let HubSpot's 10 s window drain
 SECONDLY_PAUSE_SECONDS = 1.0  # a 429 on search's per-second limit
 REQUEST_TIMEOUT_SECONDS = (5.0, 60.0)  # (connect, read)
-PREFETCH_PAGES = 2  # pages fetched ahead of the one being staged
+PREFETCH_PAGES = 2
+# Full reads also search downward by id (search has its own 5/s allowance) while listing up: both_ends_pages.
+FULL_READ_FROM_BOTH_ENDS = True  # pages fetched ahead of the one being staged
 STAGE_FLUSH_ROWS = 5_000  # staged rows buffered in memory before one insert
 PENDING_ASSOCIATION_BATCHES = 8  # association calls in flight per stream before paging waits (bounds memory)
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -333,6 +335,113 @@ def list_pages(
         after = ((page.get("paging") or {}).get("next") or {}).get("after")
         if not after:
             return
+
+
+def both_ends_pages(
+    call: HubSpotCaller,
+    basic_api: Any,
+    search_api: Any,
+    stream: ObjectStream,
+    properties: list[str],
+    *,
+    stats: CallStats,
+) -> Iterator[list[dict]]:
+    """Every live record, read from both ends at once until the two meet: list pages upward by id and search
+    pages downward by hs_object_id. A list read is a chain of cursors, bound by latency; search has its own
+    allowance (5/s, outside the 10-second window), so the second chain costs no burst capacity."""
+    lock = threading.Lock()
+    seen = {"listed_up_to": -1, "searched_down_to": None}  # highest id listed, lowest id searched
+
+    def upward() -> Iterator[list[dict]]:
+        for page in list_pages(call, basic_api, stream, properties, archived=False, stats=stats):
+            with lock:
+                seen["listed_up_to"] = max(seen["listed_up_to"], max(int(r["id"]) for r in page))
+                floor = seen["searched_down_to"]
+            yield page if floor is None else [r for r in page if int(r["id"]) < floor]
+            if floor is not None and seen["listed_up_to"] >= floor:
+                return
+
+    def downward() -> Iterator[list[dict]]:
+        below: int | None = None
+        while True:
+            filters = (
+                [{"propertyName": "hs_object_id", "operator": "LT", "value": str(below)}] if below else []
+            )
+            body = {
+                "filterGroups": [{"filters": filters}] if filters else [],
+                "sorts": [{"propertyName": "hs_object_id", "direction": "DESCENDING"}],
+                "properties": properties,
+                "limit": SEARCH_PAGE_SIZE,
+            }
+            offset = 0
+            while True:
+                page = call(
+                    f"search {stream.object_type} by id",
+                    search_api.do_search,
+                    public_object_search_request={**body, "after": str(offset)},
+                    kind="search",
+                    stats=stats,
+                )
+                results = page.get("results") or []
+                if not results:
+                    return
+                with lock:
+                    listed = seen["listed_up_to"]
+                    lowest = int(results[-1]["id"])
+                    seen["searched_down_to"] = lowest
+                yield [r for r in results if int(r["id"]) > listed]
+                if lowest <= listed:
+                    return
+                next_after = ((page.get("paging") or {}).get("next") or {}).get("after")
+                if not next_after:
+                    return
+                offset = int(next_after)
+                if offset >= SEARCH_RESULT_CAP:
+                    below = lowest  # restart under the cap with a lower bound
+                    break
+
+    yield from _merge_generators([upward(), downward()])
+
+
+def _merge_generators(generators: list[Iterator[list[dict]]]) -> Iterator[list[dict]]:
+    """Pages of several generators, each run in its own thread, in arrival order; the first error raises."""
+    out: queue.Queue = queue.Queue(PREFETCH_PAGES * len(generators))
+    stop = threading.Event()
+    finished = object()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run(gen: Iterator[list[dict]]) -> None:
+        try:
+            for page in gen:
+                if not put(page):
+                    return
+        except BaseException as exc:
+            put(_Failed(exc))
+            return
+        put(finished)
+
+    for gen in generators:
+        threading.Thread(target=run, args=(gen,), name="hubspot-read", daemon=True).start()
+    running = len(generators)
+    try:
+        while running:
+            item = out.get()
+            if item is finished:
+                running -= 1
+            elif isinstance(item, _Failed):
+                raise item.exc
+            elif item:
+                yield item
+    finally:
+        stop.set()
 
 
 def search_pages(
@@ -762,9 +871,12 @@ def run_object_stream(ctx: _Context, stream: ObjectStream) -> StreamResult:
         api_basic = getattr(ctx.client.crm, stream.object_type).basic_api
         api_search = getattr(ctx.client.crm, stream.object_type).search_api
         if full:
-            sources: list[Iterator[list[dict]]] = [
-                list_pages(ctx.call, api_basic, stream, properties, archived=False, stats=stats)
-            ]
+            live = (
+                both_ends_pages(ctx.call, api_basic, api_search, stream, properties, stats=stats)
+                if FULL_READ_FROM_BOTH_ENDS
+                else list_pages(ctx.call, api_basic, stream, properties, archived=False, stats=stats)
+            )
+            sources: list[Iterator[list[dict]]] = [live]
             if ctx.settings.hubspot.read_archived:
                 sources.append(
                     list_pages(ctx.call, api_basic, stream, properties, archived=True, stats=stats)
