@@ -1023,29 +1023,53 @@ class _Builder:
             for vi, w in enumerate(self.variant_weights[k]):
                 lam = per_day * w * allowed
                 counts = rng.poisson(lam)
-                if TOUCH_KINDS[k].campaign in CPC_CENTS and vi == 0:
-                    counts = counts + allowed  # Ads run every day: at least one paid visit per day
                 keep = counts > 0
                 a_day.append(days[keep])
                 a_kind.append(np.full(int(keep.sum()), k))
                 a_var.append(np.full(int(keep.sum()), vi))
                 a_sessions.append(counts[keep])
+        # Google Ads: every click on a day's ads of a campaign, with or without a recorded session (some
+        # visitors leave before the tag fires). Cost, clicks and impressions go on their own google / cpc /
+        # <campaign> rows with zero sessions, so the reported sessions stay those of the visits above.
+        paid_sessions = {}
+        for name in CPC_CENTS:
+            k = _kind_index(name)
+            per_day = np.bincount(day[kind == k] - self.first_day, minlength=self.n_days)
+            for d_arr, k_arr, s_arr in zip(a_day, a_kind, a_sessions, strict=True):
+                if len(k_arr) and k_arr[0] == k:
+                    per_day += np.bincount(
+                        d_arr - self.first_day, weights=s_arr, minlength=self.n_days
+                    ).astype(np.int64)
+            paid_sessions[name] = per_day
+        ad_rows = {"day": [], "kind": [], "clicks": [], "impressions": [], "cost": []}
+        for name, cpc in CPC_CENTS.items():
+            sessions_per_day = paid_sessions[name]
+            clicks = sessions_per_day + rng.poisson(0.25 * sessions_per_day + 0.2)
+            active = clicks > 0
+            clicks = clicks[active]
+            ad_rows["day"].append(days[active])
+            ad_rows["kind"].append(np.full(len(clicks), _kind_index(name)))
+            ad_rows["clicks"].append(clicks)
+            ad_rows["impressions"].append(clicks * rng.integers(12, 30, len(clicks)))
+            jitter = rng.integers(-cpc // 4, cpc // 4 + 1, len(clicks))
+            ad_rows["cost"].append(np.maximum(clicks * cpc + jitter, 1))
+        n_ad = sum(len(x) for x in ad_rows["day"])
+        a_day.append(np.concatenate(ad_rows["day"]))
+        a_kind.append(np.concatenate(ad_rows["kind"]))
+        a_var.append(np.zeros(n_ad, dtype=np.int64))
+        a_sessions.append(np.zeros(n_ad, dtype=np.int64))
         a_day_c = np.concatenate(a_day)
         a_kind_c = np.concatenate(a_kind)
         a_var_c = np.concatenate(a_var)
         a_sess = np.concatenate(a_sessions).astype(np.int64)
-        a_users = np.maximum(1, (a_sess * rng.uniform(0.8, 0.95, len(a_sess))).astype(np.int64))
-        # Google Ads cost sits on the canonical google / cpc / <campaign> rows of each day.
+        a_users = (a_sess * rng.uniform(0.8, 0.95, len(a_sess))).astype(np.int64)
+        a_users = np.where(a_sess > 0, np.maximum(a_users, 1), 0)
         cost = np.zeros(len(a_sess), dtype=np.int64)
         clicks = np.zeros(len(a_sess), dtype=np.int64)
         impressions = np.zeros(len(a_sess), dtype=np.int64)
-        for name, cpc in CPC_CENTS.items():
-            mask = (a_kind_c == _kind_index(name)) & (a_var_c == 0)
-            clicks[mask] = a_sess[mask] + rng.integers(
-                0, 3, int(mask.sum())
-            )  # a click can end without a session
-            impressions[mask] = clicks[mask] * rng.integers(12, 30, int(mask.sum()))
-            cost[mask] = clicks[mask] * cpc + rng.integers(-cpc // 4, cpc // 4 + 1, int(mask.sum()))
+        cost[-n_ad:] = np.concatenate(ad_rows["cost"])
+        clicks[-n_ad:] = np.concatenate(ad_rows["clicks"])
+        impressions[-n_ad:] = np.concatenate(ad_rows["impressions"])
 
         all_day = np.concatenate([day, a_day_c])
         all_kind = np.concatenate([kind, a_kind_c])
