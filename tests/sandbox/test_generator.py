@@ -201,8 +201,18 @@ def test_ground_truth_agrees_with_the_crm_and_the_spend_file(dataset: Dataset, w
     truth = json.loads((written / "ground_truth.json").read_text())
     with (written / "ground_truth_contacts.csv").open(newline="") as handle:
         channel_of = {int(r["contact_id"]): r["first_touch_channel"] for r in csv.DictReader(handle)}
+    contract_keys = {
+        "contacts", "first_touch_channel_by_contact", "won_revenue_by_first_touch_channel",
+        "gross_margin_by_first_touch_channel", "spend_file_total_by_channel", "ga4_ad_cost_by_channel",
+        "expected_cost_by_channel", "spend_file_bad_rows",
+    }  # fmt: skip
+    assert (
+        contract_keys <= set(truth) and truth["first_touch_channel_by_contact"] == "ground_truth_contacts.csv"
+    )
+    assert all(isinstance(v, str) for v in truth["won_revenue_by_first_touch_channel"].values())
     crm = dataset.crm
     assert truth["contacts"] == crm.count("contacts") == len(channel_of)
+    assert set(channel_of.values()) == set(CHANNEL_IDS)
     # Recompute revenue and margin from what the HubSpot API serves.
     revenue: Counter = Counter()
     margin: Counter = Counter()
