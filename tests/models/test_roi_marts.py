@@ -5,10 +5,12 @@ windows/flags."""
 
 from __future__ import annotations
 
+import shutil
 from decimal import Decimal
 
 import duckdb
 import pytest
+from conftest import RawData
 
 from models.runner import ModelBuildError, build, run_data_tests
 
@@ -26,8 +28,7 @@ def query(db, sql: str, params: list | None = None) -> list[tuple]:
         con.close()
 
 
-@pytest.fixture
-def worked_examples(raw_data):
+def write_worked_examples(raw: RawData):
     """Three single-touch customers, each the only one of its channel:
     - LinkedIn b2b_boutiques (paid_social): 4,000 EUR spent, a 4,500 EUR deal without line items -> ROI 12.5 %
     - newsletter vente_hiver (email): 2,000 EUR spent, a 5,000 EUR deal -> ROI 150 %
@@ -35,7 +36,6 @@ def worked_examples(raw_data):
     unit cost
       -> ROI on the 4 EUR margin: (4 - 2) / 2 = 100 %, not (8 - 2) / 2
     """
-    raw = raw_data
     raw.contact(
         1,
         "2026-03-02T10:00:00Z",
@@ -91,8 +91,23 @@ def worked_examples(raw_data):
     return raw.write()
 
 
-def test_worked_examples_roi_under_every_model(worked_examples):
-    result = build(worked_examples, params=PARAMS)
+@pytest.fixture(scope="module")
+def built_examples(tmp_path_factory):
+    """The worked examples written and built once for the module: (db path, BuildResult)."""
+    db = write_worked_examples(RawData(tmp_path_factory.mktemp("examples") / "warehouse.duckdb"))
+    return db, build(db, params=PARAMS)
+
+
+@pytest.fixture
+def worked_examples(built_examples, tmp_path):
+    """A private copy of the built worked-examples warehouse."""
+    copy = tmp_path / "examples.duckdb"
+    shutil.copyfile(built_examples[0], copy)
+    return copy
+
+
+def test_worked_examples_roi_under_every_model(built_examples):
+    worked_examples, result = built_examples
     assert result.ok, result.summary()
     rows = query(
         worked_examples,
@@ -258,8 +273,6 @@ def test_cost_counted_once_per_campaign_by_the_winner_rule(raw_data):
 
 
 def test_reconciliation_tests_catch_a_tampered_mart(worked_examples):
-    result = build(worked_examples, params=PARAMS)
-    assert result.ok, result.summary()
     con = duckdb.connect(str(worked_examples))
     try:
         con.execute(
@@ -363,7 +376,6 @@ def test_merged_and_archived_contacts(raw_data):
 
 
 def test_a_failing_model_rolls_back_and_names_the_file(worked_examples, tmp_path):
-    build(worked_examples, params=PARAMS, run_tests=False)
     before = query(worked_examples, "select count(*) from roi_by_channel")
     models_dir = tmp_path / "sql"
     (models_dir / "marts").mkdir(parents=True)
