@@ -684,6 +684,8 @@ def publish_to_hubspot(
     Raises PropertySchemaError when one of the pipeline's property names is owned by someone else.
     """
     started = datetime.now(UTC)
+    # [publish] dry_run = true in roi.toml makes every publish a preview, whatever the caller asked.
+    dry_run = dry_run or bool(getattr(getattr(settings, "publish", None), "dry_run", False))
     result = PublishResult(run_id=run_id, dry_run=dry_run, started_at=started)
     object_types = _object_types(settings)
     client = client if client is not None else make_client(settings)
