@@ -1,6 +1,7 @@
 """Benchmark: a full model build (staging -> intermediate -> attribution -> marts -> data tests) at scale.
 
-Raw tables are synthesised in SQL (deterministic: values derive from hash(row number)), shaped like the sandbox:
+Raw tables are synthesised in SQL (deterministic: values derive from hash(row number)), shaped like the
+sandbox:
 contacts with UTM first URLs or HubSpot sources, ~30 % with a deal (half of them won, one line item each),
 ~3 GA4 sessions per contact, daily GA4 traffic with Google Ads cost, a monthly spend sheet.
 Each size runs in a fresh process so its peak RSS is its own.
@@ -111,7 +112,8 @@ select 'default' as pipeline_id, 'Vente en ligne' as label, 0 as display_order, 
 
 insert into raw.hubspot_deal_stages by name
 select * from (values
-    ('appointmentscheduled', 0.2, false), ('qualifiedtobuy', 0.4, false), ('presentationscheduled', 0.6, false),
+    ('appointmentscheduled', 0.2, false), ('qualifiedtobuy', 0.4, false),
+    ('presentationscheduled', 0.6, false),
     ('decisionmakerboughtin', 0.8, false), ('closedwon', 1.0, true), ('closedlost', 0.0, true)
 ) as s(stage_id, probability, is_closed)
 cross join (select 'default' as pipeline_id, false as archived, 'bench' as _run_id);
@@ -135,8 +137,8 @@ insert into raw.ga4_traffic_daily by name
 select property_id, date, session_source, session_medium, session_campaign_name,
     '(not set)' as session_manual_term, '(not set)' as session_manual_ad_content,
     sum(s.contact_sessions) * 5 as sessions, sum(s.contact_sessions) * 4 as total_users,
-    case when lower(session_medium) = 'cpc' then (sum(s.contact_sessions) * 5 * 0.45)::decimal(18, 2) else 0 end
-        as advertiser_ad_cost,
+    case when lower(session_medium) = 'cpc'
+        then (sum(s.contact_sessions) * 5 * 0.45)::decimal(18, 2) else 0 end as advertiser_ad_cost,
     'EUR' as currency_code, 'bench' as _run_id
 from (select *, sessions as contact_sessions from raw.ga4_contact_sessions) as s
 group by property_id, date, session_source, session_medium, session_campaign_name;
@@ -191,13 +193,16 @@ def run_one(contacts: int) -> dict:
         counts = synthesise(db, contacts)
         synth_seconds = time.perf_counter() - t0
         rss_before_build_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        cpu_before = time.process_time()  # all threads of this process (DuckDB runs its own)
         result = build(db, params={"as_of": AS_OF, "default_margin_rate": "0.5"})
+        build_cpu_seconds = time.process_time() - cpu_before
         slowest = sorted(result.models, key=lambda m: -m.seconds)[:6]
         return {
             "contacts": contacts,
             "raw_rows": counts,
             "synthesis_seconds": round(synth_seconds, 1),
             "build_seconds": round(result.seconds, 1),
+            "build_cpu_seconds": round(build_cpu_seconds, 1),
             "models_seconds": round(sum(m.seconds for m in result.models), 1),
             "data_tests_seconds": round(sum(t.seconds for t in result.tests), 1),
             "data_tests_passed": f"{sum(t.passed for t in result.tests)}/{len(result.tests)}",
