@@ -1,13 +1,12 @@
 """Benchmark: a full model build (staging -> intermediate -> attribution -> marts -> data tests) at scale.
 
 Raw tables are synthesised in SQL (deterministic: values derive from hash(row number)), shaped like the
-sandbox:
-contacts with UTM first URLs or HubSpot sources, ~30 % with a deal (half of them won, one line item each),
-~3 GA4 sessions per contact, daily GA4 traffic with Google Ads cost, a monthly spend sheet.
-Each size runs in a fresh process so its peak RSS is its own.
+sandbox: contacts with UTM first URLs or HubSpot sources, ~30 % with a deal (half of them won, one line item
+each), ~3 GA4 sessions per contact, daily GA4 traffic with Google Ads cost, a monthly spend sheet. Each size
+runs in a fresh process so its peak RSS is its own.
 
-    .venv/bin/python bench/bench_models.py                  # 100,000 and 1,000,000 contacts
-    .venv/bin/python bench/bench_models.py --contacts 20000
+.venv/bin/python bench/bench_models.py                  # 100,000 and 1,000,000 contacts .venv/bin/python
+bench/bench_models.py --contacts 20000
 """
 
 from __future__ import annotations

@@ -1,13 +1,11 @@
 """Build the SQL models in a DuckDB warehouse: config tables, models in dependency order, then data tests.
 
 One model per file under models/sql/ (staging, intermediate, marts); the file stem is the table name. A model
-depends on every other model whose name appears in its SQL (comments and string literals ignored), so there
-is no
-ref() syntax to learn. All models are (re)built with `create or replace table` inside ONE transaction:
-readers see
-either the previous build or the new one, never half of each. Data tests (models/tests/*.sql) return offending
-rows; zero rows passes. Failing tests are reported in the BuildResult, never raised: the flow decides what
-to skip.
+depends on every other model whose name appears in its SQL (comments and string literals ignored), so there is
+no ref() syntax to learn. All models are (re)built with `create or replace table` inside ONE transaction:
+readers see either the previous build or the new one, never half of each. Data tests (models/tests/*.sql)
+return offending rows; zero rows passes. Failing tests are reported in the BuildResult, never raised: the flow
+decides what to skip.
 """
 
 from __future__ import annotations
@@ -200,6 +198,7 @@ def resolve_params(
     Accepted shapes: flat keys (`lookback_days`, `fx.USD`, `margin_rate.wholesale`), or nested `fx_rates` /
     `margin_rates` mappings. None values keep the default; unknown keys are stored as they are (later models
     may read them).
+
     """
     merged: dict[str, Any] = dict(DEFAULT_PARAMS)
     fx = dict(DEFAULT_FX_RATES)
@@ -294,8 +293,7 @@ def define_macros(con: duckdb.DuckDBPyConnection, plan: TaggingPlan) -> None:
 
 
 def _ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw/ops tables when the warehouse module offers it, so a fresh file builds (to empty
-    marts)."""
+    """Create the raw/ops tables (warehouse module) so that a fresh file builds, to empty marts."""
     try:
         from connectors.warehouse import ensure_schema
     except ImportError:
@@ -324,9 +322,8 @@ def build(
     """Load config tables, build every model (or `select` and its upstream) in order, then run the data tests.
 
     `skip`: models not rebuilt; an existing table of that name is used as it is (tests use this to feed the
-    marts
-    a hand-made attribution_credits). Raises ModelBuildError (naming the model file) when a model's SQL fails;
-    the whole build is rolled back then.
+    marts a hand-made attribution_credits). `run_id` labels the rows added to ops.rejects. Raises
+    ModelBuildError (naming the model file) when a model's SQL fails; the whole build is rolled back then.
     """
     started = time.perf_counter()
     db_path = Path(db_path)

@@ -1,12 +1,9 @@
-"""The tagging plan: canonical UTM values, aliases, normalisation and channel rules
-(models/tagging_plan.yaml).
+"""The tagging plan (models/tagging_plan.yaml): canonical UTM values, aliases, normalisation, channel rules.
 
 One plan drives three things that must agree: the SQL models (through the cfg_tagging_* tables the runner
-loads
-from `TaggingPlan.config_tables()`), the `roi utm build` command (`build_utm_link`), and the utm_compliance
-mart.
-The Python `normalise()` here and the SQL macro from `normalise_sql()` implement the same steps; a test holds
-them to it.
+loads from `TaggingPlan.config_tables()`), the `roi utm build` command (`build_utm_link`), and the
+utm_compliance mart. The Python `normalise()` here and the SQL macro from `normalise_sql()` implement the same
+steps; a test holds them to it.
 
 Errors name the file and line of the offending YAML node (from PyYAML's node marks), what is wrong and the
 fix.
@@ -86,8 +83,7 @@ class SpendWinnerRule:
 
 @dataclass(frozen=True)
 class SourceMapping:
-    """A HubSpot source enumeration value or an offline answer -> one touch's
-    channel/source/medium/campaign."""
+    """A HubSpot source value or an offline answer -> one touch's channel/source/medium/campaign."""
 
     key: str
     channel: str
@@ -134,8 +130,7 @@ class TaggingPlan:
     def channel_for(
         self, source: str | None, medium: str | None, campaign: str | None = None
     ) -> tuple[str, str]:
-        """(channel, matched rule name) for canonical values; ('unassigned', 'unmatched') when no rule
-        matches."""
+        """(channel, matched rule name) for canonical values; ('unassigned', 'unmatched') if none matches."""
         if source is None and medium is None:
             return self.untagged_channel, "untagged"
         values = {"source": source, "medium": medium, "campaign": campaign}
@@ -154,8 +149,7 @@ class TaggingPlan:
         return self.spend_winner_default
 
     def normalise_sql(self, expr: str) -> str:
-        """SQL expression applying the plan's normalisation to `expr` (a VARCHAR); NULL for empty-like
-        values."""
+        """SQL applying the plan's normalisation to `expr` (a VARCHAR); NULL for empty-like values."""
         n = self.normalisation
         sql = expr
         if n.url_decode:
@@ -312,8 +306,7 @@ def _to_python(node: yaml.Node, where: tuple, lines: dict[tuple, int], located: 
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_to_python(item, (*where, i), lines, located) for i, item in enumerate(node.value)]
-    # Scalars: resolve with the safe loader's implicit types (ints, bools, nulls), keep everything else a
-    # string.
+    # Scalars: the safe loader's implicit types (ints, bools, nulls); everything else stays a string.
     return yaml.safe_load(yaml.serialize(node)) if node.tag != "tag:yaml.org,2002:str" else node.value
 
 
@@ -707,8 +700,7 @@ def build_utm_link(
     """A landing URL tagged with the plan's canonical values.
 
     Variants are rewritten to their canonical form (with a warning). With `strict`, a source, medium or
-    campaign the
-    plan does not know raises TaggingPlanError naming the parameter and the allowed values.
+    campaign the plan does not know raises TaggingPlanError naming the parameter and the allowed values.
     """
     plan = plan or load_tagging_plan()
     parts = urlsplit(base_url)

@@ -1,10 +1,8 @@
-"""Fixtures for the core model tests: real DuckDB files with raw.* tables written directly (contract section
-3).
+"""Fixtures for the core model tests: real DuckDB files, raw.* tables written directly (contract section 3).
 
 `RawData` writes small explicit records; `load_dataset_into_raw` puts a whole sandbox generator Dataset into
-the
-raw tables the way the connectors would (same columns, same types), without HTTP, so the models can be checked
-against the generator's ground truth quickly.
+the raw tables the way the connectors would (same columns, same types), without HTTP, so the models can be
+checked against the generator's ground truth quickly.
 """
 
 from __future__ import annotations

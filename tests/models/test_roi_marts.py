@@ -1,7 +1,7 @@
 """The core models end to end on small explicit raw data in a real DuckDB file: ROI worked examples, zero
-cost,
-exact spend spreading, the cost winner rule, reconciliation data tests, and int_deal_touchpoints'
-windows/flags."""
+cost, exact spend spreading, the cost winner rule, reconciliation data tests, and int_deal_touchpoints'
+windows/flags.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ def write_worked_examples(raw: RawData):
     - newsletter vente_hiver (email): 2,000 EUR spent, a 5,000 EUR deal -> ROI 150 %
     - trade show salon_maison_objet (events, offline answer): 2 EUR spent, one candle sold 8 EUR at 4 EUR
     unit cost
-      -> ROI on the 4 EUR margin: (4 - 2) / 2 = 100 %, not (8 - 2) / 2
+    -> ROI on the 4 EUR margin: (4 - 2) / 2 = 100 %, not (8 - 2) / 2
+
     """
     raw.contact(
         1,

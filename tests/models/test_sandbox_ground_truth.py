@@ -1,7 +1,7 @@
 """The models on the sandbox generator's data set (loaded into raw.* as the connectors would) reproduce the
-generator's ground truth: first-touch channel per contact, first-touch revenue / margin per channel, and
-cost per
-channel under the default plan's winner rule. All data tests pass on it."""
+generator's ground truth: first-touch channel per contact, first-touch revenue / margin per channel, and cost
+per channel under the default plan's winner rule. All data tests pass on it.
+"""
 
 from __future__ import annotations
 
@@ -23,8 +23,7 @@ def sandbox_build(tmp_path_factory):
     dataset = generate(contacts=CONTACTS, seed=SEED)
     db = load_dataset_into_raw(tmp_path_factory.mktemp("sandbox") / "warehouse.duckdb", dataset)
     truth = dataset.ground_truth
-    # Ground truth counts a contact's very first touch, whatever its age: a lookback long enough for all
-    # history.
+    # Ground truth counts a contact's very first touch, whatever its age: a lookback covering all history.
     params = {
         "as_of": dataset.now.date().isoformat(),
         "lookback_days": 3650,
@@ -53,8 +52,7 @@ def test_first_touch_channel_per_contact(sandbox_build):
     )
     truth = {c: dataset.first_touch_channel(c) for c in dataset.first_touch_channel_by_contact}
     wrong = {c: (truth[c], ours.get(c)) for c in truth if truth[c] != ours.get(c)}
-    # contacts the plan cannot place (offline without an answer) have no touch at all: their truth is
-    # unassigned
+    # contacts the plan cannot place (offline, no answer) have no touch at all: their truth is unassigned
     assert all(t == "unassigned" and o is None for t, o in wrong.values()), wrong
     assert len(truth) > 0.95 * CONTACTS
 

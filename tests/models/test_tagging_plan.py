@@ -1,5 +1,6 @@
 """The tagging plan: normalisation and aliases (Python and the SQL macro agree), channel rules, invalid plans
-reported with their line, and tagged links."""
+reported with their line, and tagged links.
+"""
 
 from __future__ import annotations
 
