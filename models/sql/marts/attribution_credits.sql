@@ -53,31 +53,17 @@ unattributed as (
 ),
 
 credits as (
-    -- the models carry only (deal_id, touch_index, credit); the touch's attributes are joined once, here
-    select
-        all_credits.attribution_model,
-        all_credits.deal_id,
-        touches.contact_id,
-        all_credits.touch_index,
-        touches.touchpoint_at,
-        case when all_credits.touch_index is null then 'unattributed' else touches.channel end as channel,
-        touches.source,
-        touches.medium,
-        touches.campaign,
-        all_credits.credit
-    from (
-        select * from model_credits
-        union all by name
-        select * from unattributed
-    ) as all_credits
-    left join int_deal_touchpoints as touches
-        on touches.deal_id = all_credits.deal_id
-        and touches.touch_index = all_credits.touch_index
+    select * from model_credits
+    union all by name
+    select * from unattributed
 ),
 
 rounded as (
     select
-        credits.*,
+        credits.attribution_model,
+        credits.deal_id,
+        credits.touch_index,
+        credits.credit,
         deals.won_revenue,
         deals.gross_margin as deal_gross_margin,
         -- credit to 12 decimals (exact enough for any amount below 10^9), the product rounded half away from zero
@@ -88,30 +74,46 @@ rounded as (
 ),
 
 remainders as (
-    select
-        *,
-        row_number() over (partition by attribution_model, deal_id order by credit desc, touch_index) as credit_rank,
-        won_revenue - sum(revenue_cents) over deal_rows as revenue_remainder,
-        deal_gross_margin - sum(gross_margin_cents) over deal_rows as gross_margin_remainder
-    from rounded
-    window deal_rows as (partition by attribution_model, deal_id)
-),
-
-final as (
+    -- on narrow rows: the window sorts and sums only what it needs
     select
         attribution_model,
         deal_id,
-        contact_id,
-        touchpoint_at,
-        channel,
-        source,
-        medium,
-        campaign,
+        touch_index,
         credit,
-        (revenue_cents + case when credit_rank = 1 then revenue_remainder else 0 end)::decimal(18, 2) as revenue,
-        (gross_margin_cents + case when credit_rank = 1 then gross_margin_remainder else 0 end)::decimal(18, 2)
-            as gross_margin
+        (revenue_cents + case when credit_rank = 1 then won_revenue - revenue_total else 0 end)::decimal(18, 2)
+            as revenue,
+        (gross_margin_cents + case when credit_rank = 1 then deal_gross_margin - gross_margin_total else 0 end)
+            ::decimal(18, 2) as gross_margin
+    from (
+        select
+            *,
+            row_number() over (partition by attribution_model, deal_id order by credit desc, touch_index)
+                as credit_rank,
+            sum(revenue_cents) over deal_rows as revenue_total,
+            sum(gross_margin_cents) over deal_rows as gross_margin_total
+        from rounded
+        window deal_rows as (partition by attribution_model, deal_id)
+    ) as ranked
+),
+
+final as (
+    -- the models carry only (deal_id, touch_index, credit); the touch's attributes are joined once, here
+    select
+        remainders.attribution_model,
+        remainders.deal_id,
+        touches.contact_id,
+        touches.touchpoint_at,
+        case when remainders.touch_index is null then 'unattributed' else touches.channel end as channel,
+        touches.source,
+        touches.medium,
+        touches.campaign,
+        remainders.credit,
+        remainders.revenue,
+        remainders.gross_margin
     from remainders
+    left join int_deal_touchpoints as touches
+        on touches.deal_id = remainders.deal_id
+        and touches.touch_index = remainders.touch_index
 )
 
 select * from final
