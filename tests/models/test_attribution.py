@@ -89,6 +89,17 @@ def create_inputs(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(INPUT_DDL)
 
 
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple]) -> None:
+    """One multi-row VALUES statement (executemany is slow in DuckDB 2.0)."""
+    if not rows:
+        return
+    placeholders = "(" + ", ".join("?" * len(rows[0])) + ")"
+    con.execute(
+        f"insert into {table} values " + ", ".join([placeholders] * len(rows)),
+        [value for row in rows for value in row],
+    )
+
+
 def insert_deals(con: duckdb.DuckDBPyConnection, deals: Iterable[Deal]) -> None:
     deal_rows, touch_rows = [], []
     for deal in deals:
@@ -120,9 +131,8 @@ def insert_deals(con: duckdb.DuckDBPyConnection, deals: Iterable[Deal]) -> None:
                     deal.is_won,
                 )
             )
-    con.executemany("insert into int_deals values (?, ?, ?, ?, ?)", deal_rows)
-    if touch_rows:
-        con.executemany("insert into int_deal_touchpoints values (" + ", ".join("?" * 19) + ")", touch_rows)
+    insert_rows(con, "int_deals", deal_rows)
+    insert_rows(con, "int_deal_touchpoints", touch_rows)
 
 
 def insert_paths(con: duckdb.DuckDBPyConnection, vector_input: list[dict]) -> None:
@@ -149,7 +159,7 @@ def insert_paths(con: duckdb.DuckDBPyConnection, vector_input: list[dict]) -> No
                         CONVERTED_AT - dt.timedelta(hours=len(channels) - index),
                     )
                 )
-    con.executemany("insert into int_contact_paths values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    insert_rows(con, "int_contact_paths", rows)
 
 
 def build_attribution(con: duckdb.DuckDBPyConnection, params: dict[str, object] | None = None) -> None:
@@ -333,24 +343,26 @@ def test_time_decay_reads_half_life_from_cfg_params(tmp_path: Path) -> None:
 # ------------------------------------------------------------ ChannelAttribution heuristics (channel level)
 
 
+CA_DEALS_FROM = (
+    1001  # the markov_db fixture also holds one won deal per conversion of the vector, from this id
+)
+
+
 def _deals_from_paths(vector_input: list[dict]) -> list[Deal]:
     """One won deal per conversion of each aggregated path, worth value / conversions (nulls are skipped)."""
-    deals = []
+    deals: list[Deal] = []
     for path in vector_input:
         conversions = int(path["total_conversions"])
         value = Decimal(str(path["total_conversion_value"]))
         for _ in range(conversions):
             touches = [Touch(c.strip()) for c in path["path"].split(">")]
-            deals.append(Deal(len(deals) + 1, touches, value / conversions, value / conversions / 2))
+            deal_id = CA_DEALS_FROM + len(deals)
+            deals.append(Deal(deal_id, touches, value / conversions, value / conversions / 2))
     return deals
 
 
-@pytest.mark.parametrize("vector", list(ATTRIBUTION_VECTORS))
-def test_first_last_linear_match_channelattribution_heuristics(tmp_path: Path, vector: str) -> None:
-    con = duckdb.connect(str(tmp_path / "heuristics_ca.duckdb"))
-    create_inputs(con)
-    insert_deals(con, _deals_from_paths(ATTRIBUTION_VECTORS[vector]["input"]))
-    build_attribution(con)
+def test_first_last_linear_match_channelattribution_heuristics(markov_db) -> None:
+    vector, con = markov_db
     expected = ATTRIBUTION_VECTORS[vector]["heuristics_ca_semantics"]
     for model, prefix in (
         ("first_touch", "first_touch"),
@@ -361,10 +373,10 @@ def test_first_last_linear_match_channelattribution_heuristics(tmp_path: Path, v
             """
             select c.channel, sum(c.credit), sum(c.credit * d.won_revenue::double), sum(c.revenue)
             from attribution_credits c join int_deals d using (deal_id)
-            where c.attribution_model = ?
+            where c.attribution_model = ? and c.deal_id >= ?
             group by c.channel
             """,
-            [model],
+            [model, CA_DEALS_FROM],
         ).fetchall()
         by_channel = {channel: (conv, value, revenue) for channel, conv, value, revenue in rows}
         for channel, numbers in expected.items():
@@ -373,7 +385,6 @@ def test_first_last_linear_match_channelattribution_heuristics(tmp_path: Path, v
             assert_close(value, numbers[f"{prefix}_value"], f"{vector} {model} {channel} value")
             # the DECIMAL revenue column is the same split, rounded to the cent per touch
             assert abs(float(revenue) - numbers[f"{prefix}_value"]) <= 0.01 * len(expected)
-    con.close()
 
 
 # --------------------------------------------------------------------------------------------------- Markov
@@ -394,6 +405,7 @@ def markov_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
             Deal(
                 3, [Touch("never_seen_channel"), Touch("another_unknown")], Decimal("10.00"), Decimal("4.00")
             ),
+            *_deals_from_paths(ATTRIBUTION_VECTORS[vector]["input"]),
         ],
     )
     build_attribution(con)
