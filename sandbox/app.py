@@ -77,6 +77,7 @@ class RequestLogMiddleware:
                     note["status"],
                     note["inputs"],
                     scope.get("query_string", b"").decode("latin-1"),
+                    note.get("properties", ()),
                 )
 
         note["record"] = record  # the fault layer records a dropped request before it closes the socket

@@ -425,6 +425,7 @@ class HubSpotApi:
         object_type = self._object_type(request.path_params["object_type"])
         body = await _json_body(request)
         inputs = self._batch_inputs(body, request)
+        _note_properties(request, inputs)
         seen: set[str] = set()
         duplicates = []
         for item in inputs:
@@ -1113,6 +1114,16 @@ def _note_inputs(request: Request, inputs: int | None) -> None:
     note = request.scope.get("sandbox.log")
     if isinstance(note, dict):
         note["inputs"] = inputs
+
+
+def _note_properties(request: Request, inputs: list[dict]) -> None:
+    """Property names a batch write carries, for the request log (tests check what a client wrote)."""
+    note = request.scope.get("sandbox.log")
+    if isinstance(note, dict):
+        names = {
+            str(n) for item in inputs if isinstance(item.get("properties"), dict) for n in item["properties"]
+        }
+        note["properties"] = tuple(sorted(names))
 
 
 async def _json_body(request: Request) -> dict:

@@ -19,6 +19,7 @@ class RequestLogEntry:
     inputs: int | None  # batch inputs, or search filters; None for other calls
     at: datetime
     query: str = ""
+    properties: tuple[str, ...] = ()  # property names a batch write carried (sorted, distinct)
 
 
 class RequestLog:
@@ -28,8 +29,16 @@ class RequestLog:
         self._lock = threading.Lock()
         self._entries: list[RequestLogEntry] = []
 
-    def record(self, method: str, path: str, status: int, inputs: int | None = None, query: str = "") -> None:
-        entry = RequestLogEntry(method, path, status, inputs, datetime.now(UTC), query)
+    def record(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        inputs: int | None = None,
+        query: str = "",
+        properties: tuple[str, ...] = (),
+    ) -> None:
+        entry = RequestLogEntry(method, path, status, inputs, datetime.now(UTC), query, properties)
         with self._lock:
             self._entries.append(entry)
 

@@ -91,6 +91,18 @@ def accepted_inputs(sb: SandboxServer) -> int:
     return sum(e.inputs or 0 for e in batch_updates(sb) if e.status in (200, 207))
 
 
+def assert_batch_writes_only_our_properties(sb: SandboxServer) -> None:
+    """From the sandbox's request log: every batch/update carried only property names the pipeline owns."""
+    # Requests a fault answered before the handler read them carry nothing (inputs None): nothing was written.
+    updates = [e for e in batch_updates(sb) if e.inputs is not None]
+    assert updates, "no batch update reached the handler"
+    for entry in updates:
+        object_type = entry.path.split("/")[4]  # /crm/v3/objects/<type>/batch/update
+        assert entry.properties, f"no property names logged for {entry}"
+        foreign = set(entry.properties) - owned_property_names(object_type)
+        assert not foreign, f"{entry.path} wrote properties the pipeline does not own: {sorted(foreign)}"
+
+
 def store_snapshot(sb: SandboxServer) -> dict[tuple[str, int], dict[str, Any]]:
     crm = sb.dataset.crm
     return {

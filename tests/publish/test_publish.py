@@ -12,6 +12,7 @@ import duckdb
 import pytest
 from publish_helpers import (
     accepted_inputs,
+    assert_batch_writes_only_our_properties,
     assert_only_our_properties_changed,
     batch_updates,
     client_for,
@@ -57,6 +58,14 @@ def test_first_publish_creates_schema_and_writes_every_record_in_minimum_calls(p
     records = records_by_type(desired)
     assert len(records["contacts"]) > 100 and records["deals"], "the build must give values to publish"
     assert {p for (_o, _r, p) in desired} - {"roi_computed_at"}, "mart produced no values"
+    # Stray mart rows for properties the pipeline does not own must never be sent.
+    some_contact = min(records["contacts"])
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "INSERT INTO main.crm_property_values VALUES "
+            "('contacts', ?, 'lifecyclestage', 'customer'), ('contacts', ?, 'roi_not_declared', 'x')",
+            [some_contact, some_contact],
+        )
     before = store_snapshot(portal)
 
     result = publish_to_hubspot(sandbox_settings(portal, warehouse), warehouse, "run-1")
@@ -98,6 +107,7 @@ def test_first_publish_creates_schema_and_writes_every_record_in_minimum_calls(p
     assert len(updates) == min_update_calls(records) == result.update_calls
     assert all(e.status == 200 for e in updates)
     assert accepted_inputs(portal) == sum(len(ids) for ids in records.values())
+    assert_batch_writes_only_our_properties(portal)
     changed = assert_only_our_properties_changed(before, store_snapshot(portal))
     assert changed == {(o, r) for o, ids in records.items() for r in ids}
     assert result.records_failed == result.records_skipped == 0
@@ -199,6 +209,7 @@ def test_deleted_record_and_injected_server_errors_write_every_other_record_once
     assert any(e.status >= 500 for e in updates), "faults must have hit batch updates"
     assert result.retries > 0
     # Every record but the deleted one holds its values; the sandbox applied each record exactly once.
+    assert_batch_writes_only_our_properties(portal)
     changed = assert_only_our_properties_changed(before, store_snapshot(portal))
     expected = {(o, r) for o, ids in records.items() for r in ids} - {("contacts", deleted)}
     assert changed == expected
