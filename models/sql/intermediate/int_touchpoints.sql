@@ -15,9 +15,18 @@ with params as (
 
 contacts as (
     select
-        *,
-        coalesce(regexp_matches(first_url, '[?&#]utm_(source|medium)='), false) as first_url_has_utms
+        stg_hubspot__contacts.*,
+        coalesce(regexp_matches(first_url, '[?&#]utm_(source|medium)='), false) as first_url_has_utms,
+        timezone(params.time_zone, first_touch_at)::date as first_touch_date
     from stg_hubspot__contacts
+    cross join params
+),
+
+-- Local midnight of each GA4 day, computed once per distinct day rather than once per session row.
+ga4_days as (
+    select session_date, timezone(params.time_zone, session_date::timestamp) as day_start
+    from (select distinct session_date from stg_ga4__contact_sessions)
+    cross join params
 ),
 
 -- UTMs of the first page seen, parsed once per contact (only where the URL carries them).
@@ -194,14 +203,15 @@ ga4_sessions as (
         -- GA4 gives the day only. HubSpot's first visit is by definition the first: a session on that same day
         -- is placed just after it, otherwise at the start of the day (reporting time zone).
         case
-            when sessions.session_date = timezone(params.time_zone, contacts.first_touch_at)::date
+            when sessions.session_date = contacts.first_touch_date
                 then contacts.first_touch_at + interval 1 millisecond
-            else timezone(params.time_zone, sessions.session_date::timestamp)
+            else ga4_days.day_start
         end as touchpoint_at,
+        sessions.session_date as touch_date,
         utms.channel, utms.source, utms.medium, utms.campaign, utms.term, utms.content, utms.matched_rule,
         sessions.sessions
     from stg_ga4__contact_sessions as sessions
-    cross join params
+    join ga4_days on ga4_days.session_date = sessions.session_date
     left join merges on merges.merged_contact_id = sessions.contact_id
     left join contacts on contacts.contact_id = coalesce(merges.surviving_contact_id, sessions.contact_id)
     join utms
@@ -245,7 +255,11 @@ all_touches as (
 ),
 
 known_contacts as (
-    select all_touches.*, timezone(params.time_zone, all_touches.touchpoint_at)::date as touch_date
+    select
+        all_touches.* replace (
+            coalesce(all_touches.touch_date, timezone(params.time_zone, all_touches.touchpoint_at)::date)
+                as touch_date
+        )
     from all_touches
     cross join params
     where all_touches.touchpoint_at is not null
