@@ -190,14 +190,17 @@ def test_three_runs_in_a_row_converge_to_zero_updates(portal, warehouse):
     assert sent_per_run[1][1:] == (0, 0)
 
 
-def test_deleted_record_and_injected_server_errors_write_every_other_record_once(portal, warehouse):
+def test_deleted_and_merged_records_and_injected_server_errors_write_every_other_record_once(
+    portal, warehouse
+):
     desired = desired_values(warehouse)
     records = records_by_type(desired)
     contacts = sorted(records["contacts"])
-    deleted = contacts[len(contacts) // 2]  # inside the second batch of 100
-    portal.dataset.crm.archive(
-        "contacts", deleted, at=datetime.now(UTC)
-    )  # deleted in HubSpot after the extract
+    # Both inside the second batch of 100, gone from HubSpot after the extract: one deleted, one merged away.
+    deleted, merged, survivor = contacts[110], contacts[115], contacts[116]
+    portal.dataset.crm.archive("contacts", deleted, at=datetime.now(UTC))
+    portal.dataset.crm.merge("contacts", merged, survivor, at=datetime.now(UTC))
+    gone = {("contacts", deleted), ("contacts", merged)}
     portal.request_log.clear()
     portal.faults.configure(error_rate=0.2, seed=5)
     before = store_snapshot(portal)
@@ -208,25 +211,25 @@ def test_deleted_record_and_injected_server_errors_write_every_other_record_once
     updates = batch_updates(portal)
     assert any(e.status >= 500 for e in updates), "faults must have hit batch updates"
     assert result.retries > 0
-    # Every record but the deleted one holds its values; the sandbox applied each record exactly once.
+    # Every record but the gone ones holds its values; the sandbox applied each record exactly once.
     assert_batch_writes_only_our_properties(portal)
     changed = assert_only_our_properties_changed(before, store_snapshot(portal))
-    expected = {(o, r) for o, ids in records.items() for r in ids} - {("contacts", deleted)}
+    expected = {(o, r) for o, ids in records.items() for r in ids} - gone
     assert changed == expected
-    assert accepted_inputs(portal) == len(expected) + 1  # + the deleted one, refused inside its 207
+    assert accepted_inputs(portal) == len(expected) + 2  # + the 2 gone ones, refused inside their 207
     in_hubspot = hubspot_values(portal, "contacts")
     for (obj, record_id, prop), value in desired.items():
-        if obj == "contacts" and record_id != deleted:
+        if obj == "contacts" and ("contacts", record_id) not in gone:
             assert in_hubspot[record_id][prop] == value
-    # The deleted record is logged and skipped, never marked published.
-    assert result.records_skipped == 1 and result.records_failed == 0
+    # The gone records are logged and skipped, never marked published.
+    assert result.records_skipped == 2 and result.records_failed == 0
     with duckdb.connect(str(warehouse)) as con:
         failures = con.execute(
             "SELECT object_type, record_id, reason, status FROM ops.publish_failures"
         ).fetchall()
-    assert [(o, r) for o, r, _reason, _s in failures] == [("contacts", deleted)]
-    assert "no longer in HubSpot" in failures[0][2]
-    assert not {k for k in _published(warehouse) if k[:2] == ("contacts", deleted)}
+    assert {(o, r) for o, r, _reason, _s in failures} == gone and len(failures) == 2
+    assert all("no longer in HubSpot" in reason for _o, _r, reason, _s in failures)
+    assert not {k for k in _published(warehouse) if k[:2] in gone}
 
 
 def test_batch_refused_for_one_bad_value_is_split_until_the_record_is_isolated(portal, warehouse):
@@ -315,15 +318,30 @@ def test_value_that_disappears_is_cleared_with_an_explicit_empty_string(portal, 
             },
             "type 'string'",
         ),
+        (
+            "deals",
+            {
+                "name": "roi_gross_margin",
+                "label": "Gross margin",
+                "type": "number",
+                "fieldType": "number",
+                "groupName": "dealinformation",
+                "hubspotDefined": True,
+            },
+            "HubSpot-defined",
+        ),
     ],
 )
 def test_conflicting_existing_property_stops_the_publish_before_any_write(
     portal, warehouse, object_type, definition, expected
 ):
     client = client_for(portal)
-    if definition["groupName"] == GROUP_NAME:
+    if definition.get("hubspotDefined"):  # HubSpot's own properties cannot be created through the API
+        portal.dataset.crm.define_property(object_type, definition)
+    elif definition["groupName"] == GROUP_NAME:
         client.crm.properties.groups_api.create(object_type, {"name": GROUP_NAME, "label": "Marketing ROI"})
-    client.crm.properties.core_api.create(object_type, definition)
+    if not definition.get("hubspotDefined"):
+        client.crm.properties.core_api.create(object_type, definition)
     portal.request_log.clear()
 
     with pytest.raises(PropertySchemaError) as raised:
