@@ -332,6 +332,14 @@ def test_deal_touchpoints_window_order_and_milestones(raw_data):
     raw.session("2026-04-20", 1, "google", "organic")
     # same day as the HubSpot first visit, same source: the same interaction, kept once
     raw.session("2026-03-10", 1, "google", "organic")
+    # contact 3: a visitor with touches and no deal -> a non-converting journey for the Markov model
+    raw.contact(
+        3,
+        "2026-05-01T12:00:00Z",
+        hs_analytics_source="DIRECT_TRAFFIC",
+        hs_analytics_first_timestamp="2026-05-01T12:00:00Z",
+    )
+    raw.session("2026-05-03", 3, "fb", "paid-social", "noel_cadeaux")
     db = raw.write()
     result = build(db, params=PARAMS)
     assert result.ok, result.summary()
@@ -356,6 +364,16 @@ def test_deal_touchpoints_window_order_and_milestones(raw_data):
         "and touch_date = date '2026-03-10'",
     )
     assert ga4_same_day == [(1, 1)]
+    journeys = query(
+        db,
+        "select path_id, deal_id, list(channel order by touch_index), bool_and(is_conversion), "
+        "max(conversion_value) from int_contact_paths group by all order by 1",
+    )
+    # contacts 1 and 2 have a won deal, so only contact 3's journey is non-converting
+    assert journeys == [
+        ("contact:3", None, ["direct", "paid_social"], False, Decimal("0.00")),
+        ("deal:31", 31, ["organic_search", "email", "direct", "paid_search"], True, Decimal("300.00")),
+    ]
 
 
 def test_merged_and_archived_contacts(raw_data):

@@ -33,6 +33,9 @@ ranked_touches as (
                 (touches.touchpoint_at <= coalesce(contacts.became_lead_at, contacts.created_at)) desc,
                 case when touches.touchpoint_at <= coalesce(contacts.became_lead_at, contacts.created_at)
                     then touches.touchpoint_at end desc,
+                -- ties at the same moment: the same pick as int_deal_touchpoints' "last touch" (highest id)
+                case when touches.touchpoint_at <= coalesce(contacts.became_lead_at, contacts.created_at)
+                    then touches.touchpoint_id end desc,
                 touches.touchpoint_at,
                 touches.touchpoint_id
         ) as preference
