@@ -33,6 +33,7 @@ import duckdb
 import pyarrow as pa
 
 from connectors import warehouse
+from connectors.config import redact
 from connectors.crm_properties import (
     COMPUTED_AT_PROPERTY,
     OBJECT_TYPES,
@@ -59,6 +60,8 @@ FLUSH_EVERY_BATCHES = 50  # how often accepted values are written to ops.publish
 DESIRED_TABLE = "main.crm_property_values"
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 NOT_FOUND_CATEGORIES = frozenset({"OBJECT_NOT_FOUND", "NOT_FOUND"})
+# A whole batch refused with these can be one bad record's fault: split it to find the record.
+SPLITTABLE_STATUSES = frozenset({400, 409, 422})
 
 
 class PublishError(RuntimeError):
@@ -443,14 +446,17 @@ def _error_ids(error: dict[str, Any]) -> list[str]:
 
 
 def _is_not_found(error: dict[str, Any], status: int | None) -> bool:
+    """The record is gone from HubSpot (deleted, or merged into another), as opposed to a bad value."""
     category = str(error.get("category") or "").upper()
+    if (
+        category == "VALIDATION_ERROR"
+    ):  # e.g. 'Property "x" does not exist' is about a property, not the record
+        return False
     message = str(error.get("message") or "").lower()
     return (
         status == 404
         or category in NOT_FOUND_CATEGORIES
-        or "not found" in message
-        or "does not exist" in message
-        or "merged" in message
+        or any(hint in message for hint in ("object not found", "may be deleted", "was merged"))
     )
 
 
@@ -480,6 +486,15 @@ def _send_batch(client: Any, call: Callable[..., Any], object_type: str, changes
     except Exception as exc:
         status = _status_of(exc)
         error = _parse_body(getattr(exc, "body", None))
+        if status in (401, 403):
+            # Every other batch would fail the same way: stop instead of splitting or retrying.
+            raise PublishError(
+                redact(
+                    f"HubSpot refused the {object_type} batch update with {status}: "
+                    f"{error.get('message') or exc}. Fix: check HUBSPOT_ACCESS_TOKEN and give the private "
+                    f"app the crm.objects.{object_type}.write scope."
+                )
+            ) from None
         if status is not None and 400 <= status < 500 and status != 429:
             named = set(_error_ids(error)) & by_id.keys()
             if named:
@@ -491,36 +506,41 @@ def _send_batch(client: Any, call: Callable[..., Any], object_type: str, changes
                 if rest:
                     _merge(outcome, _send_batch(client, call, object_type, rest))
                 return outcome
-            if len(changes) > 1:
+            if len(changes) > 1 and status in SPLITTABLE_STATUSES:
                 # One bad record can refuse the whole batch: split until it is alone
                 middle = len(changes) // 2
                 _merge(outcome, _send_batch(client, call, object_type, changes[:middle]))
                 _merge(outcome, _send_batch(client, call, object_type, changes[middle:]))
                 return outcome
-            outcome.failures.append(_failure(changes[0], error, status))
+            outcome.failures.extend(_failure(change, error, status) for change in changes)
             return outcome
         reason = f"gave up after retries: {status or type(exc).__name__}: {error.get('message') or exc}"
         for change in changes:
             outcome.failures.append(
-                (change, RecordFailure(object_type, change.record_id, reason[:500], status, skipped=False))
+                (
+                    change,
+                    RecordFailure(object_type, change.record_id, redact(reason)[:500], status, skipped=False),
+                )
             )
         return outcome
     payload = _parse_body(getattr(response, "data", None))
     status = getattr(response, "status", 200)
-    failed_ids: set[str] = set()
+    failed: dict[str, tuple[dict[str, Any], int | None]] = {}
+    unattributed_error: dict[str, Any] | None = None
     for error in payload.get("errors") or []:
-        error_status = error.get("status")
-        try:
-            error_status = int(error_status) if error_status is not None else status
-        except (TypeError, ValueError):
-            error_status = status
-        ids = [i for i in _error_ids(error) if i in by_id and i not in failed_ids]
-        if not ids and status == 207:
-            log.warning("HubSpot 207 error without record ids: %s", error.get("message"))
+        ids = [i for i in _error_ids(error) if i in by_id]
+        if not ids:
+            unattributed_error = error
         for record_id in ids:
-            failed_ids.add(record_id)
-            outcome.failures.append(_failure(by_id[record_id], error, error_status))
-    outcome.accepted.extend(c for c in changes if str(c.record_id) not in failed_ids)
+            failed.setdefault(record_id, (error, status))
+    if unattributed_error is not None:
+        # An error that names no record: trust only the records HubSpot returned as updated.
+        returned = {str(r.get("id")) for r in payload.get("results") or [] if isinstance(r, dict)}
+        for record_id in by_id.keys() - returned:
+            failed.setdefault(record_id, (unattributed_error, status))
+    for record_id, (error, error_status) in failed.items():
+        outcome.failures.append(_failure(by_id[record_id], error, error_status))
+    outcome.accepted.extend(c for c in changes if str(c.record_id) not in failed)
     return outcome
 
 
@@ -531,7 +551,9 @@ def _failure(change: _Change, error: dict[str, Any], status: int | None) -> tupl
     reason = f"{category}: {message}" if category else message
     if gone:
         reason = f"record no longer in HubSpot (deleted or merged), skipped: {reason}"
-    return change, RecordFailure(change.object_type, change.record_id, reason[:500], status, skipped=gone)
+    return change, RecordFailure(
+        change.object_type, change.record_id, redact(reason)[:500], status, skipped=gone
+    )
 
 
 def _merge(into: _Outcome, other: _Outcome) -> None:
@@ -702,13 +724,28 @@ def publish_to_hubspot(
                 "Fix: build the models (roi run, or models.runner.build) before publishing."
             )
         tagging_plan = _setting(settings, "tagging_plan_path", "tagging_plan")
-        result.schema = ensure_property_schema(
-            schema_call,
-            client,
-            channel_options=channel_labels(Path(tagging_plan) if tagging_plan else None),
-            dry_run=dry_run,
-            object_types=object_types,
-        )
+        try:
+            result.schema = ensure_property_schema(
+                schema_call,
+                client,
+                channel_options=channel_labels(Path(tagging_plan) if tagging_plan else None),
+                dry_run=dry_run,
+                object_types=object_types,
+            )
+        except PropertySchemaError:
+            raise
+        except Exception as exc:
+            status = _status_of(exc)
+            if status not in (401, 403):
+                raise
+            message = _parse_body(getattr(exc, "body", None)).get("message") or str(exc)
+            raise PublishError(
+                redact(
+                    f"HubSpot refused to list or create properties ({status}): {message}. Fix: check "
+                    "HUBSPOT_ACCESS_TOKEN and give the private app the crm.schemas.contacts.write and "
+                    "crm.schemas.deals.write scopes."
+                )
+            ) from None
 
         diff = _diff(con, object_types, str(int(started.timestamp() * 1000)))
         _refuse_mass_clear(con, diff.desired_counts, object_types, db_path)

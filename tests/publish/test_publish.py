@@ -27,7 +27,7 @@ from publish_helpers import (
 )
 
 from connectors.crm_properties import GROUP_NAME, PIPELINE_PROPERTIES, PropertySchemaError
-from connectors.hubspot_publish import publish_to_hubspot
+from connectors.hubspot_publish import PublishError, publish_to_hubspot
 
 
 def _raw_properties(sb, object_type: str) -> dict[str, dict]:
@@ -383,3 +383,19 @@ def test_dry_run_sends_nothing_and_writes_nothing(portal, warehouse):
     assert {k: (c.desired, c.changed) for k, c in real.counts.items()} == {
         k: (c.desired, c.changed) for k, c in preview.counts.items()
     }
+
+
+def test_refused_token_stops_with_a_clear_error_that_does_not_leak_it(portal, warehouse):
+    settings = sandbox_settings(portal, warehouse)
+    wrong = "pat-na1-11111111-2222-3333-4444-555555555555"
+    settings = settings.model_copy(
+        update={"hubspot_access_token": type(settings.hubspot_access_token)(wrong)}
+    )
+
+    with pytest.raises(PublishError) as raised:
+        publish_to_hubspot(settings, warehouse, "run-1")
+
+    assert "HUBSPOT_ACCESS_TOKEN" in str(raised.value) and "401" in str(raised.value)
+    assert wrong not in str(raised.value) and portal.access_token not in str(raised.value)
+    assert {e.status for e in portal.request_log.entries} == {401}
+    assert len(portal.request_log.entries) == 1, "a refused token must not be retried"
