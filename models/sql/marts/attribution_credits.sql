@@ -73,27 +73,40 @@ rounded as (
     join deals on deals.deal_id = credits.deal_id
 ),
 
-remainders as (
-    -- on narrow rows: the window sorts and sums only what it needs
+deal_totals as (
+    -- per deal and model: the cents handed out so far and the touch that takes the remainder (the largest credit,
+    -- ties to the earliest touch; a struct compares field by field)
     select
         attribution_model,
         deal_id,
-        touch_index,
-        credit,
-        (revenue_cents + case when credit_rank = 1 then won_revenue - revenue_total else 0 end)::decimal(18, 2)
-            as revenue,
-        (gross_margin_cents + case when credit_rank = 1 then deal_gross_margin - gross_margin_total else 0 end)
-            ::decimal(18, 2) as gross_margin
-    from (
-        select
-            *,
-            row_number() over (partition by attribution_model, deal_id order by credit desc, touch_index)
-                as credit_rank,
-            sum(revenue_cents) over deal_rows as revenue_total,
-            sum(gross_margin_cents) over deal_rows as gross_margin_total
-        from rounded
-        window deal_rows as (partition by attribution_model, deal_id)
-    ) as ranked
+        any_value(won_revenue) - sum(revenue_cents) as revenue_remainder,
+        any_value(deal_gross_margin) - sum(gross_margin_cents) as gross_margin_remainder,
+        arg_max(coalesce(touch_index, 0), {'credit': credit, 'earliest': -coalesce(touch_index, 0)})
+            as remainder_touch_index
+    from rounded
+    group by attribution_model, deal_id
+),
+
+remainders as (
+    select
+        rounded.attribution_model,
+        rounded.deal_id,
+        rounded.touch_index,
+        rounded.credit,
+        (rounded.revenue_cents + case
+            when coalesce(rounded.touch_index, 0) = deal_totals.remainder_touch_index
+                then deal_totals.revenue_remainder
+            else 0
+        end)::decimal(18, 2) as revenue,
+        (rounded.gross_margin_cents + case
+            when coalesce(rounded.touch_index, 0) = deal_totals.remainder_touch_index
+                then deal_totals.gross_margin_remainder
+            else 0
+        end)::decimal(18, 2) as gross_margin
+    from rounded
+    join deal_totals
+        on deal_totals.attribution_model = rounded.attribution_model
+        and deal_totals.deal_id = rounded.deal_id
 ),
 
 final as (
