@@ -236,7 +236,7 @@ class HubSpotApi:
         props = record.properties
         body: dict[str, Any] = {
             "id": str(record.id),
-            "properties": {n: props.get(n) for n in names},
+            "properties": dict(zip(names, map(props.get, names))),
             "createdAt": format_hubspot_datetime(record.created_at),
             "updatedAt": format_hubspot_datetime(record.updated_at),
             "archived": record.archived,
