@@ -5,7 +5,9 @@ built by the pipeline's connectors and models. Counts come from the sandbox's re
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -399,3 +401,59 @@ def test_refused_token_stops_with_a_clear_error_that_does_not_leak_it(portal, wa
     assert wrong not in str(raised.value) and portal.access_token not in str(raised.value)
     assert {e.status for e in portal.request_log.entries} == {401}
     assert len(portal.request_log.entries) == 1, "a refused token must not be retried"
+
+
+def test_desired_values_follow_the_marts_and_the_generators_ground_truth(portal, warehouse):
+    """The mart's values, checked against the attribution and ROI marts and the generator's ground truth."""
+    desired = desired_values(warehouse)
+    by_record: dict[tuple[str, int], dict[str, str]] = {}
+    for (obj, rid, prop), value in desired.items():
+        by_record.setdefault((obj, rid), {})[prop] = value
+    contacts = {rid: v for (obj, rid), v in by_record.items() if obj == "contacts"}
+    deals = {rid: v for (obj, rid), v in by_record.items() if obj == "deals"}
+
+    # Every contact's acquisition channel is the generator's true first-touch channel.
+    assert contacts and all(
+        v["roi_acquisition_channel"] == portal.dataset.first_touch_channel(rid) for rid, v in contacts.items()
+    )
+    with duckdb.connect(str(warehouse)) as con:
+        channel_roi = dict(
+            con.execute(
+                "SELECT channel, CAST(CAST(round(roi, 4) AS DECIMAL(18, 4)) AS VARCHAR) FROM roi_by_channel "
+                "WHERE attribution_model = 'markov' AND month IS NULL AND roi IS NOT NULL"
+            ).fetchall()
+        )
+        best_credit = dict(
+            con.execute(
+                "SELECT deal_id, max(credit) FROM (SELECT deal_id, channel, sum(credit) AS credit "
+                "FROM attribution_credits WHERE attribution_model = 'markov' GROUP BY ALL) GROUP BY deal_id"
+            ).fetchall()
+        )
+        credit_of = {
+            (d, c): credit
+            for d, c, credit in con.execute(
+                "SELECT deal_id, channel, sum(credit) FROM attribution_credits "
+                "WHERE attribution_model = 'markov' GROUP BY ALL"
+            ).fetchall()
+        }
+        won_margin = {
+            d: str(m)
+            for d, m in con.execute("SELECT deal_id, gross_margin FROM int_deals WHERE is_won").fetchall()
+        }
+        credited_revenue = con.execute(
+            "SELECT sum(revenue) FROM attribution_credits WHERE attribution_model = 'markov' "
+            "AND contact_id IS NOT NULL"
+        ).fetchall()[0][0]
+    for rid, v in contacts.items():
+        assert v.get("roi_channel_roi") == channel_roi.get(v["roi_acquisition_channel"]), rid
+    assert sum(Decimal(v.get("roi_attributed_revenue", "0")) for v in contacts.values()) == credited_revenue
+    assert deals and all(v["roi_attribution_model"] == "markov" for v in deals.values())
+    for rid, v in deals.items():
+        assert credit_of[(rid, v["roi_attributed_channel"])] == pytest.approx(best_credit[rid]), rid
+        assert v.get("roi_gross_margin") == won_margin.get(rid), rid
+    # HubSpot's formats: amounts with 2 decimals, ratios with 4.
+    for (_obj, _rid, prop), value in desired.items():
+        if prop.endswith(("_revenue", "_margin", "_cost_per_lead")):
+            assert re.fullmatch(r"-?\d+\.\d{2}", value), (prop, value)
+        if prop.endswith(("_roi", "_roas")):
+            assert re.fullmatch(r"-?\d+\.\d{4}", value), (prop, value)

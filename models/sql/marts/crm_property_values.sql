@@ -37,12 +37,17 @@ campaign_roi as (
     where roi_by_campaign.month is null
 ),
 
--- Contacts: the first touchpoint (ties broken by id so the pick never flips between runs).
+-- Contacts: the first touchpoint. On a tie (HubSpot stamps the original source, the latest source and the
+-- offline answer with the same time) the latest-source touch and unclassified touches come last, then the id,
+-- so the pick never flips between runs.
 contact_first_touch as (
     select contact_id, channel, source, medium, campaign
     from int_touchpoints
     where contact_id is not null
-    qualify row_number() over (partition by contact_id order by touchpoint_at, touchpoint_id) = 1
+    qualify row_number() over (
+        partition by contact_id
+        order by touchpoint_at, touch_type = 'hubspot_latest_source', channel = 'unassigned', touchpoint_id
+    ) = 1
 ),
 
 contact_money as (
