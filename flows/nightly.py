@@ -66,13 +66,19 @@ def nightly(
         }
         for name, message in failed_extracts.items():
             logger.error("Extract %s failed: %s", name, message)
-        tests = build_outcome(build_models_step(config_path, run_id, extra_data_tests=extra_data_tests))
+        build_state = build_models_step(
+            config_path, run_id, extra_data_tests=extra_data_tests, return_state=True
+        )
+        build_failed = None if build_state.is_completed() else build_state.message
+        tests = build_outcome(build_state.result() if build_failed is None else None)
 
         skipped_reason = None
         if failed_extracts:
             skipped_reason = (
                 f"extract failed for {', '.join(failed_extracts)}; ROI on partial data is not published."
             )
+        elif build_failed:
+            skipped_reason = f"model build failed: {build_failed}"
         elif tests[1]:
             skipped_reason = (
                 f"{len(tests[1])} data test(s) failed: {', '.join(tests[1])}. Fix the data, re-run."
@@ -100,7 +106,7 @@ def nightly(
             "published": summary.records_published,
             "publish_skipped": skipped_reason,
         }
-        if failed_extracts or tests[1]:
+        if failed_extracts or build_failed or tests[1]:
             # Raised inside the run record so ops.sync_runs shows this run as failed.
             raise PipelineStepError(f"nightly run {run_id} incomplete: {skipped_reason}", result)
     return result

@@ -1,0 +1,233 @@
+"""Real Prefect flow runs (one harness per session) against the sandbox over HTTP, on real DuckDB files."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import duckdb
+from hubspot import HubSpot
+from openpyxl import load_workbook
+from prefect.client.orchestration import get_client
+from typer.testing import CliRunner
+
+from connectors import warehouse
+from flows.backfill import backfill
+from flows.cli import app
+from flows.common import PipelineStepError
+from flows.locking import WarehouseBusyError
+from flows.nightly import nightly
+from flows.sandbox_mode import sandbox_today
+
+
+def _artifacts(state) -> dict:
+    """The run's artifacts by key, read over Prefect's REST API.
+
+    Raw request on purpose: the 3.8.8 client sends explicit nulls for unset filters, which this server build
+    rejects (422) with the locked pydantic.
+    """
+    body = {"artifacts": {"flow_run_id": {"any_": [str(state.state_details.flow_run_id)]}}}
+    with get_client(sync_client=True) as client:
+        response = client._client.post("/artifacts/filter", json=body)
+    response.raise_for_status()
+    found = {}
+    for artifact in response.json():
+        data = artifact["data"]
+        found[artifact["key"]] = (
+            json.loads(data) if artifact["type"] == "table" and isinstance(data, str) else data
+        )
+    return found
+
+
+def _scalar(db, sql, params=None):
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()[0][0]
+    finally:
+        con.close()
+
+
+def _all_records(store, object_type: str) -> list:
+    records, after = [], None
+    while True:
+        page, after = store.page(object_type, after, 100)
+        records += page
+        if after is None:
+            return records
+
+
+def _update_calls(sb) -> int:
+    return sb.request_log.count(method="POST", where=lambda e: e.path.endswith("/batch/update"))
+
+
+def test_nightly_extracts_builds_publishes_and_leaves_artifacts(nightly_run, flow_sandbox):
+    state, db, publish_calls = nightly_run
+    assert state.is_completed(), state.message
+    result = state.result()
+    assert result["tests_failed"] == [] and result["publish_skipped"] is None
+    # Every contact the portal lists landed once; every stream run of this flow run succeeded.
+    assert _scalar(db, "select count(*) from raw.hubspot_contacts where not coalesce(archived, false)") == (
+        flow_sandbox.store.count("contacts")
+    )
+    statuses = _scalar(
+        db, "select list(distinct status) from ops.sync_runs where run_id = ?", [result["run_id"]]
+    )
+    assert statuses == ["success"]
+    # Published values went over HTTP and read back through the official client equal what ops recorded.
+    assert result["published"] > 0 and publish_calls > 0
+    record_id, prop, value = (
+        duckdb.connect(str(db), read_only=True)
+        .execute(
+            "select record_id, property, value from ops.published_values "
+            "where object_type = 'deals' and value is not null and value <> '' order by record_id limit 1"
+        )
+        .fetchall()[0]
+    )
+    client = HubSpot(access_token=flow_sandbox.access_token, host=flow_sandbox.base_url)
+    assert client.crm.deals.basic_api.get_by_id(str(record_id), properties=[prop]).properties[prop] == value
+    # Artifacts: a markdown summary naming the run, and the ROI table equal to the mart.
+    artifacts = _artifacts(state)
+    assert (
+        result["run_id"] in artifacts["nightly-summary"]
+        and "Records published" in artifacts["nightly-summary"]
+    )
+    table = artifacts["roi-by-channel"]
+    model = table[0]["attribution_model"]
+    con = duckdb.connect(str(db), read_only=True)
+    mart = dict(
+        con.execute(
+            "select channel, roi from roi_by_channel where month is null and attribution_model = ?", [model]
+        ).fetchall()
+    )
+    con.close()
+    assert {row["channel"]: (Decimal(row["roi"]) if row["roi"] else None) for row in table} == mart
+
+
+def test_failing_data_test_blocks_publishing(flow_sandbox, tmp_path, monkeypatch):
+    db = tmp_path / "blocked.duckdb"
+    monkeypatch.setenv("ROI_DATABASE", str(db))
+    checks = tmp_path / "checks"
+    checks.mkdir()
+    (checks / "no_deal_above_100k.sql").write_text(
+        "-- a won deal above 100,000 EUR is a typo in this business\n"
+        "select id, amount from raw.hubspot_deals where amount > 100000\n"
+    )
+    deal_id = min(r for r in range(5_000_001, 5_000_100) if flow_sandbox.store.get("deals", r) is not None)
+    original = flow_sandbox.store.get("deals", deal_id).properties["amount"]
+    flow_sandbox.store.update("deals", deal_id, {"amount": "250000.00"})
+    flow_sandbox.request_log.clear()
+    try:
+        state = nightly(today=sandbox_today(flow_sandbox), extra_data_tests=str(checks), return_state=True)
+    finally:
+        flow_sandbox.store.update("deals", deal_id, {"amount": original})
+    assert state.is_failed()
+    error = state.result(raise_on_failure=False)
+    assert isinstance(error, PipelineStepError)
+    assert error.result["tests_failed"] == ["no_deal_above_100k"]
+    assert "data test(s) failed" in error.result["publish_skipped"]
+    assert _update_calls(flow_sandbox) == 0  # nothing reached HubSpot
+    assert _scalar(db, "select count(*) from ops.publish_log") == 0
+    assert _scalar(db, "select status from ops.sync_runs where stream = '(flow)'") == "failed"
+    summary = _artifacts(state)["nightly-summary"]
+    assert "**SKIPPED**" in summary and "FAILED `no_deal_above_100k`" in summary
+
+
+def test_two_runs_at_once_one_stops_cleanly_and_the_file_is_intact(flow_sandbox, tmp_path, monkeypatch):
+    db = tmp_path / "contended.duckdb"
+    monkeypatch.setenv("ROI_DATABASE", str(db))
+    states: list = []
+    start = threading.Barrier(2)
+
+    def run() -> None:
+        start.wait()
+        states.append(
+            nightly(today=sandbox_today(flow_sandbox), publish=False, lock_wait_seconds=0, return_state=True)
+        )
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    completed = [s for s in states if s.is_completed()]
+    failed = [s for s in states if s.is_failed()]
+    assert len(completed) == 1 and len(failed) == 1
+    error = failed[0].result(raise_on_failure=False)
+    assert isinstance(error, WarehouseBusyError) and "is being written by run nightly-" in str(error)
+    # The file opens, holds one complete run, and only that run wrote to it.
+    assert _scalar(db, "select count(*) from raw.hubspot_contacts where not coalesce(archived, false)") == (
+        flow_sandbox.store.count("contacts")
+    )
+    assert _scalar(db, "select count(distinct run_id) from ops.sync_runs") == 1
+    assert _scalar(db, "select count(*) from roi_by_channel") > 0
+
+
+def test_backfill_resumes_after_the_last_committed_chunk_and_does_not_publish(
+    flow_sandbox, tmp_path, monkeypatch
+):
+    db = tmp_path / "backfill.duckdb"
+    monkeypatch.setenv("ROI_DATABASE", str(db))
+    start, end = date(2026, 10, 1), date(2026, 10, 10)  # chunks of 4 days: 1-4, 5-8, 9-10
+    # An earlier attempt of this same backfill committed its first chunk, then crashed.
+    con = warehouse.connect(db)
+    warehouse.set_cursor(
+        con, "backfill:2026-10-01:2026-10-10:ga4+hubspot", warehouse.Cursor(value="2026-10-04")
+    )
+    con.close()
+    # Publishing moved every record's modification date to today: a workflow re-dates a few of them.
+    contacts = [r.id for r in _all_records(flow_sandbox.store, "contacts")]
+    flow_sandbox.store.touch("contacts", contacts[:5], datetime(2026, 10, 2, 12, tzinfo=UTC))  # skipped chunk
+    flow_sandbox.store.touch("contacts", contacts[5:12], datetime(2026, 10, 7, 12, tzinfo=UTC))  # chunk 2
+    flow_sandbox.request_log.clear()
+    result = backfill(start=start, end=end, streams=["ga4", "hubspot"], chunk_days=4)
+    assert (result["chunks"], result["chunks_run"]) == (3, 2)
+    days = (
+        duckdb.connect(str(db), read_only=True)
+        .execute("select min(date), max(date), count(distinct date) from raw.ga4_traffic_daily")
+        .fetchall()[0]
+    )
+    assert days == (date(2026, 10, 5), date(2026, 10, 10), 6)
+    # HubSpot: exactly the contacts modified in the chunks that ran (Oct 5-10), none from the skipped chunk.
+    expected = sorted(
+        r.id
+        for r in _all_records(flow_sandbox.store, "contacts")
+        if "2026-10-05" <= (r.properties.get("lastmodifieddate") or "")[:10] <= "2026-10-10"
+    )
+    assert set(contacts[5:12]) <= set(expected) and not set(contacts[:5]) & set(expected)
+    assert _scalar(db, "select list(id order by id) from raw.hubspot_contacts") == expected
+    assert _update_calls(flow_sandbox) == 0 and result["published"] == 0
+    assert "not requested" in result["publish_skipped"]
+    # Finished: its progress is cleared, so running it again is a deliberate full re-load.
+    assert _scalar(db, "select count(*) from ops.sync_state where stream like 'backfill:%'") == 0
+
+
+def test_exported_spreadsheet_roi_equals_the_roi_by_source_mart(nightly_run, tmp_path):
+    _, db, _ = nightly_run
+    output = tmp_path / "roi.xlsx"
+    model = "linear"
+    outcome = CliRunner().invoke(
+        app, ["export", "--by", "source", "--model", model, "--format", "xlsx", "--output", str(output)]
+    )
+    assert outcome.exit_code == 0, outcome.output
+    sheet = load_workbook(output).active
+    header = [c.value for c in sheet[1]]
+    assert header[:3] == ["attribution_model", "channel", "source"]
+    assert {"investment", "revenue", "margin", "roi"} <= set(header)
+    exported = {
+        (row[1], row[2]): row[header.index("roi")] for row in sheet.iter_rows(min_row=2, values_only=True)
+    }
+    con = duckdb.connect(str(db), read_only=True)
+    mart = {
+        (channel, source): roi
+        for channel, source, roi in con.execute(
+            "select channel, source, roi from roi_by_source where month is null and attribution_model = ?",
+            [model],
+        ).fetchall()
+    }
+    con.close()
+    assert len(exported) == len(mart) > 3
+    for key, roi in mart.items():
+        value = exported[key]
+        assert (None if value is None else Decimal(str(value))) == roi, key
