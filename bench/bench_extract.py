@@ -5,7 +5,7 @@ to every answer. The extract runs here with the settings a real portal would get
 - wall time vs the floor of the calls made: max(burst calls / 19 per s, search calls / 5 per s), HubSpot's
   professional allowance (190 per 10 s; search separately 5 per s);
 - the list-only floor: the minimum calls of a list-only read (pages of 100 for live + archived records,
-  2 association batch reads per 100 deals, 1 pipelines + 3 property calls) / 19 per s;
+  2 association batch reads per 1,000 deals, 1 pipelines + 3 property calls) / 19 per s;
 - peak RSS of this process (the extract), which must stay flat as the number of records grows.
 
     .venv/bin/python bench/bench_extract.py                 # 20,000 and 100,000 contacts
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import math
 import multiprocessing as mp
+import os
 import resource
 import subprocess
 import sys
@@ -41,15 +42,24 @@ def _serve(contacts: int, conn) -> None:
         }
         sb.faults.configure(latency_ms=LATENCY_MS)
         conn.send((sb.base_url, sb.access_token, counts))
+        cpu_before = time.process_time()
         conn.recv()  # wait until the extract is done
+        cpu = time.process_time() - cpu_before
         log = sb.request_log.entries
         searches = sum(1 for e in log if e.path.endswith("/search"))
-        conn.send({"requests": len(log), "searches": searches, "429": sum(1 for e in log if e.status == 429)})
+        conn.send(
+            {
+                "requests": len(log),
+                "searches": searches,
+                "429": sum(1 for e in log if e.status == 429),
+                "cpu": cpu,
+            }
+        )
 
 
 def minimum_calls(counts: dict[str, tuple[int, int]]) -> int:
     pages = sum(math.ceil(live / 100) + max(1, math.ceil(gone / 100)) for live, gone in counts.values())
-    associations = 2 * math.ceil(counts["deals"][0] / 100)
+    associations = 2 * math.ceil(counts["deals"][0] / 1000)
     return pages + associations + 1 + 3
 
 
@@ -65,11 +75,14 @@ def run(contacts: int) -> dict:
         None, hubspot_access_token=token, hubspot_base_url=base_url, hubspot_tier="professional"
     )
     with tempfile.TemporaryDirectory() as tmp:
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        rss_before, cpu_before = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
         started = time.monotonic()
         results = extract_hubspot(settings, Path(tmp) / "roi.duckdb", "bench", mode="full")
         wall = time.monotonic() - started
-        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        rss_after, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime - cpu_before
+        load = os.getloadavg()[0]
         db_mb = (Path(tmp) / "roi.duckdb").stat().st_size / 1e6
     parent.send("done")
     server_view = parent.recv()
@@ -92,6 +105,9 @@ def run(contacts: int) -> dict:
         "server_requests": server_view["requests"],
         "429s": server_view["429"],
         "wall_s": wall,
+        "cpu_s": cpu,
+        "server_cpu_s": server_view["cpu"],
+        "load": load,
         "floor_s": floor,
         "vs_floor": wall / floor,
         "peak_rss_mb": rss_after / 1024,
@@ -107,6 +123,7 @@ def report(r: dict) -> str:
         f"retries={r['retries']}, 429s={r['429s']}, server saw {r['server_requests']}\n"
         f"  wall={r['wall_s']:.1f}s  floor={r['floor_s']:.1f}s  wall/floor={r['vs_floor']:.3f}  "
         f"list-only floor={r['list_only_floor_s']:.1f}s\n"
+        f"  CPU: extract {r['cpu_s']:.1f}s, sandbox {r['server_cpu_s']:.1f}s (load average {r['load']:.1f})\n"
         f"  peak RSS={r['peak_rss_mb']:.0f} MB (grew {r['rss_growth_mb']:.0f} MB during the extract), "
         f"warehouse {r['db_mb']:.0f} MB"
     )

@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 LIST_PAGE_SIZE = 100  # HubSpot's maximum for GET /crm/v3/objects/{type}
 SEARCH_PAGE_SIZE = 200  # maximum for POST .../search
 SEARCH_RESULT_CAP = 10_000  # a search query never pages past this many results (400)
-ASSOCIATION_BATCH_SIZE = 100  # ids per v4 batch read (HubSpot allows 1,000; one page of records per call)
+ASSOCIATION_BATCH_SIZE = 1_000  # ids per v4 batch read: HubSpot's maximum (each call counts)
 MAX_ATTEMPTS = 8  # per HTTP call
 BACKOFF_BASE_SECONDS = 0.2
 BACKOFF_MAX_SECONDS = 8.0
@@ -69,8 +69,10 @@ TEN_SECONDLY_PAUSE_SECONDS = 10.0  # a 429 on the burst window: let HubSpot's 10
 SECONDLY_PAUSE_SECONDS = 1.0  # a 429 on search's per-second limit
 REQUEST_TIMEOUT_SECONDS = (5.0, 60.0)  # (connect, read)
 PREFETCH_PAGES = 2
-# Full reads also search downward by id (search has its own 5/s allowance) while listing up: both_ends_pages.
+# Full reads of contacts also search downward by id (search has its own 5/s allowance): both_ends_pages. Only
+# the biggest stream does: search allowance shared by several downward chains would slow each of them.
 FULL_READ_FROM_BOTH_ENDS = True  # pages fetched ahead of the one being staged
+EXTRACT_MEMORY_LIMIT = "128MB"  # DuckDB buffer pool during an extract (spills to disk beyond)
 STAGE_FLUSH_ROWS = 5_000  # staged rows buffered in memory before one insert
 PENDING_ASSOCIATION_BATCHES = 8  # association calls in flight per stream before paging waits (bounds memory)
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -716,16 +718,17 @@ def _commit_object_stream(
     read_stage = _stage_name(stream.name, "assoc_read")
     target = stream.table
     with wh.transaction(con):
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE __dedup_{stream.name} AS SELECT * FROM {rows_stage}
-                        QUALIFY row_number() OVER (PARTITION BY id ORDER BY archived, _loaded_at DESC) = 1""")
-        con.execute(f"DELETE FROM {target} WHERE id IN (SELECT id FROM __dedup_{stream.name})")
-        written = con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM __dedup_{stream.name}").fetchall()[
-            0
-        ][0]
+        con.execute(f"DELETE FROM {target} WHERE id IN (SELECT id FROM {rows_stage})")
+        # A record read twice (overlap, cap drain, both ends meeting): the live, most recently read copy wins.
+        written = con.execute(
+            f"""INSERT INTO {target} BY NAME SELECT * EXCLUDE (__pick) FROM (
+                    SELECT *, row_number() OVER (PARTITION BY id ORDER BY archived, _loaded_at DESC) AS __pick
+                    FROM {rows_stage}) WHERE __pick = 1"""
+        ).fetchall()[0][0]
         # Merges: a winner lists its losers in hs_merged_object_ids; their rows stay, marked, and lose their
         # associations (HubSpot moved them to the winner).
         merged_from = (
-            f"""SELECT id, unnest(string_split(hs_merged_object_ids, ';')) AS loser FROM __dedup_{stream.name}
+            f"""SELECT id, unnest(string_split(hs_merged_object_ids, ';')) AS loser FROM {rows_stage}
                 WHERE coalesce(hs_merged_object_ids, '') <> ''"""
             if "hs_merged_object_ids" in dict(stream.properties)
             else "SELECT NULL::BIGINT AS id, NULL::VARCHAR AS loser WHERE false"  # line items never merge
@@ -762,7 +765,6 @@ def _commit_object_stream(
             assoc_rows += n
         if cursor is not None:
             wh.set_cursor(con, stream.name, cursor)
-        con.execute(f"DROP TABLE __dedup_{stream.name}")
         con.execute(f"DROP TABLE __merged_{stream.name}")
     return int(written), int(assoc_rows)
 
@@ -873,7 +875,7 @@ def run_object_stream(ctx: _Context, stream: ObjectStream) -> StreamResult:
         if full:
             live = (
                 both_ends_pages(ctx.call, api_basic, api_search, stream, properties, stats=stats)
-                if FULL_READ_FROM_BOTH_ENDS
+                if FULL_READ_FROM_BOTH_ENDS and stream.full_read_from_both_ends
                 else list_pages(ctx.call, api_basic, stream, properties, archived=False, stats=stats)
             )
             sources: list[Iterator[list[dict]]] = [live]
@@ -1152,6 +1154,10 @@ def extract_hubspot(
     limiter = limiter or PortalRateLimiter.for_portal(settings.hubspot_token, settings.hubspot_tier)
     call = HubSpotCaller(limiter, settings)
     con = wh.connect(db_path)
+    # DuckDB keeps table data in its buffer pool up to 80% of RAM; a cap makes it spill instead, so the
+    # extract's memory stays flat however many records a portal has.
+    memory_limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    con.execute(f"SET memory_limit = '{EXTRACT_MEMORY_LIMIT}'")
     object_streams = [s for s in OBJECT_STREAMS if s.name in wanted]
     results: dict[str, StreamResult] = {}
     failures: list[str] = []
@@ -1181,6 +1187,7 @@ def extract_hubspot(
                     failures.append(redact(f"{name}: {exc}", settings))
                     results[name] = StreamResult(name, mode, status="failed", error=failures[-1])
     finally:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
         con.close()
     if failures:
         raise HubSpotExtractError("HubSpot extract failed for " + "; ".join(failures))

@@ -25,8 +25,10 @@ TIER_HEADROOM = {"starter": 3, "professional": 5, "enterprise": 6}
 WINDOW_SECONDS = 10.0
 WINDOW_PAD_SECONDS = 0.15
 SEARCH_PER_SECOND = 5  # HubSpot CRM search, per portal
-SEARCH_HEADROOM = 1  # we send at most 4 searches in any rolling second (+ pad)
-SEARCH_WINDOW_PAD_SECONDS = 0.05
+# 5 searches per 1.1 s: the 0.1 s pad absorbs arrival jitter (a refused search costs a 1 s back-off), and a
+# full read's downward search chain is bound by this rate.
+SEARCH_HEADROOM = 0
+SEARCH_WINDOW_PAD_SECONDS = 0.1
 # HubSpot exempts search from the ten-secondly window (spec: x-hubspot-rate-limit-exemptions); keep it
 # separate.
 SEARCH_COUNTS_TOWARD_BURST = False

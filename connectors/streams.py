@@ -33,6 +33,8 @@ class ObjectStream:
     cursor_property: str  # the last-modified property search filters and sorts on
     properties: tuple[tuple[str, str], ...]  # (property, type)
     primary_key: str = "id"
+    # Full reads of the biggest object also search downward by id while listing upward (connectors.hubspot).
+    full_read_from_both_ends: bool = False
 
     def property_names(self, extra: tuple[str, ...] = ()) -> list[str]:
         names = [p for p, _ in self.properties]
@@ -70,6 +72,7 @@ CONTACTS = ObjectStream(
     table="raw.hubspot_contacts",
     # Contacts must be searched on lastmodifieddate: hs_lastmodifieddate silently misbehaves on contacts.
     cursor_property="lastmodifieddate",
+    full_read_from_both_ends=True,
     properties=(
         ("email", "string"),
         ("firstname", "string"),

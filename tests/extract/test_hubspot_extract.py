@@ -103,8 +103,8 @@ def test_full_sync_loads_every_record_association_and_stage_exactly_once(sandbox
         assert sum(r[2] for r in runs) == len(log)  # every HTTP call is counted, none twice
     finally:
         con.close()
-    # A full read lists upward (100 per page, + archived) while searching downward (200 per page) until the two
-    # meet: together no more calls than listing alone, and both ends did part of the work.
+    # A full read lists upward (100 per page, + archived) while searching downward (200 per page) until the
+    # two meet: together no more calls than listing alone, and both ends did part of the work.
     lists = sum(1 for e in log if e.path == LIST_PATH.format("contacts"))
     searches = sum(1 for e in log if e.path == SEARCH_PATH.format("contacts"))
     live, gone = store.count("contacts"), store.count("contacts", archived=True)
@@ -357,3 +357,46 @@ def test_unparseable_values_go_to_rejects_and_the_run_goes_on(tmp_path, make_set
 
 def _count_all(store) -> int:
     return store.count("contacts") + store.count("contacts", archived=True)
+
+
+def test_backfill_window_rereads_that_window_and_leaves_cursors_alone(tmp_path, make_settings, fast_limiter):
+    with SandboxServer(contacts=400, seed=19, rate_limits=False) as sb:
+        settings = make_settings(sb)
+        db = tmp_path / "roi.duckdb"
+        extract_hubspot(settings, db, "r1", limiter=fast_limiter())
+        before = snapshot_cursors(db)
+        ids = [r.id for r in sb.store.iter_records("contacts")][:7]
+        sb.store.touch("contacts", ids, datetime(2026, 6, 15, 12, 0, tzinfo=UTC))
+        day = datetime(2026, 6, 15, tzinfo=UTC).date()
+        results = extract_hubspot(
+            settings, db, "r2", streams=["contacts"], modified_between=(day, day), limiter=fast_limiter()
+        )
+        assert results["hubspot_contacts"].mode == "window"
+        assert results["hubspot_contacts"].rows == 7
+        assert snapshot_cursors(db) == before  # a backfill window never moves the cursors
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            stamped = _ids(
+                con, "SELECT id FROM raw.hubspot_contacts WHERE lastmodifieddate::DATE = '2026-06-15'"
+            )
+            assert sorted(stamped) == sorted(ids)
+        finally:
+            con.close()
+
+
+def snapshot_cursors(db) -> list[tuple]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute("SELECT stream, cursor_value FROM ops.sync_state ORDER BY stream").fetchall()
+    finally:
+        con.close()
+
+
+def test_daily_limit_stops_the_run_with_a_clear_message(tmp_path, make_settings, fast_limiter):
+    with SandboxServer(contacts=300, seed=23, rate_limits=True, daily_limit=4) as sb:
+        with pytest.raises(HubSpotExtractError, match="DAILY API limit") as caught:
+            extract_hubspot(make_settings(sb), tmp_path / "roi.duckdb", "r1", limiter=fast_limiter())
+        assert "resumes from the saved cursors" in str(caught.value)
+        refused = sum(1 for e in sb.request_log.entries if e.status == 429)
+    # Every stream stops at its first refused call: no retry loop against a limit that resets at midnight.
+    assert 1 <= refused <= 5
