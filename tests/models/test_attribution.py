@@ -52,7 +52,7 @@ CONVERTED_AT = dt.datetime(2026, 6, 30, 12, 0, tzinfo=dt.UTC)
 INPUT_DDL = """
 create or replace table cfg_params (name varchar, value varchar);
 create or replace table int_deals (
-    deal_id bigint, contact_id bigint, is_won boolean,
+    deal_id bigint, primary_contact_id bigint, is_won boolean,
     won_revenue decimal(18, 2), gross_margin decimal(18, 2));
 create or replace table int_deal_touchpoints (
     deal_id bigint, contact_id bigint, touchpoint_id varchar, touchpoint_at timestamptz, channel varchar,
@@ -602,9 +602,11 @@ def test_attribution_credits_cover_every_deal_and_keep_money_exact(tmp_path: Pat
         (4, n_models, Decimal("0.10") * n_models, Decimal("0.04") * n_models),
     ]
     unattributed = con.execute(
-        "select attribution_model, channel, credit, revenue from attribution_credits where deal_id = 3"
+        "select attribution_model, contact_id, channel, credit, revenue "
+        "from attribution_credits where deal_id = 3"
     ).fetchall()
-    assert sorted(unattributed) == sorted((m, "unattributed", 1.0, Decimal("250.00")) for m in ALL_MODELS)
+    # the unattributed row keeps the deal's primary contact (the helper gives deal n contact n)
+    assert sorted(unattributed) == sorted((m, 3, "unattributed", 1.0, Decimal("250.00")) for m in ALL_MODELS)
     # linear on 0.10 over three touches: 0.03 each by rounding, the remaining cent on the first largest credit
     linear = con.execute(
         "select revenue from attribution_credits where deal_id = 4 and attribution_model = 'linear' "

@@ -37,7 +37,7 @@ attribution_models as (
 ),
 
 deals as (
-    select deal_id, won_revenue, gross_margin
+    select deal_id, won_revenue, gross_margin, primary_contact_id
     from int_deals
 ),
 
@@ -46,7 +46,8 @@ unattributed as (
         attribution_models.attribution_model,
         deals.deal_id,
         null::bigint as touch_index,
-        1.0::double as credit
+        1.0::double as credit,
+        deals.primary_contact_id
     from deals
     cross join attribution_models
     where not exists (select 1 from int_deal_touchpoints as touches where touches.deal_id = deals.deal_id)
@@ -64,6 +65,7 @@ rounded as (
         credits.deal_id,
         credits.touch_index,
         credits.credit,
+        credits.primary_contact_id,
         deals.won_revenue,
         deals.gross_margin as deal_gross_margin,
         -- credit to 12 decimals (exact enough for any amount below 10^9), the product rounded half away from zero
@@ -93,6 +95,7 @@ remainders as (
         rounded.deal_id,
         rounded.touch_index,
         rounded.credit,
+        rounded.primary_contact_id,
         (rounded.revenue_cents + case
             when coalesce(rounded.touch_index, 0) = deal_totals.remainder_touch_index
                 then deal_totals.revenue_remainder
@@ -114,7 +117,8 @@ final as (
     select
         remainders.attribution_model,
         remainders.deal_id,
-        touches.contact_id,
+        -- an unattributed deal keeps its primary contact
+        coalesce(touches.contact_id, remainders.primary_contact_id) as contact_id,
         touches.touchpoint_at,
         case when remainders.touch_index is null then 'unattributed' else touches.channel end as channel,
         touches.source,
