@@ -9,6 +9,7 @@ Chunks are tasks inside one flow run, not subflows: a sync subflow costs ~1 s of
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -38,6 +39,8 @@ from flows.tasks import (
 )
 
 DEFAULT_CHUNK_DAYS = 7
+# In-process observers of chunk progress (the CLI's progress bar): called with (done, total, chunk_end).
+CHUNK_LISTENERS: list[Callable[[int, int, date], None]] = []
 MAX_RANGE_DAYS = 3 * 366  # GA4 keeps 14 months by default; a longer range is most likely a typo
 
 
@@ -138,6 +141,8 @@ def backfill(
                 extract_hubspot_step(config_path, run_id, modified_between=(chunk_start, chunk_end))
             _mark_done(db_path, progress_key, chunk_end)
             update_progress_artifact(artifact_id=progress_id, progress=100.0 * index / len(chunks))
+            for listener in CHUNK_LISTENERS:
+                listener(index, len(chunks), chunk_end)
             logger.info("Chunk %d/%d done: %s..%s", index, len(chunks), chunk_start, chunk_end)
         if "spend" in wanted:
             load_spend_step(config_path, run_id)

@@ -198,6 +198,34 @@ def _run_flow(flow_fn: Callable[..., Any], label: str, **params: Any) -> dict[st
         return flow_fn(**params)
 
 
+def _run_backfill_with_progress(backfill_flow: Callable[..., Any], **params: Any) -> dict[str, Any]:
+    """The backfill flow in this process, with a progress bar fed by its chunk listener."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from flows.backfill import CHUNK_LISTENERS
+
+    label = f"backfill {params['start']}..{params['end']}"
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+    ) as progress:
+        bar = progress.add_task(f"{label}: starting Prefect", total=None)
+
+        def on_chunk(done: int, total: int, chunk_end: date) -> None:
+            progress.update(
+                bar, completed=done, total=total, description=f"{label}: loaded up to {chunk_end}"
+            )
+
+        CHUNK_LISTENERS.append(on_chunk)
+        try:
+            return backfill_flow(**params)
+        finally:
+            CHUNK_LISTENERS.remove(on_chunk)
+
+
 def _print_run(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         _print_json(result)
@@ -263,7 +291,7 @@ def backfill(
     as_json: JsonOption = False,
 ) -> None:
     """Re-load a past date range in chunks that survive a crash (re-run the same command to resume)."""
-    from flows.backfill import ALL_STREAMS
+    from flows.backfill import ALL_STREAMS, validate_window
     from flows.backfill import backfill as backfill_flow
 
     wanted = [s.strip() for item in (streams or []) for s in item.split(",") if s.strip()]
@@ -274,11 +302,14 @@ def backfill(
         start_day, end_day = date.fromisoformat(start), date.fromisoformat(end)
     except ValueError as exc:
         raise _fail(f"--start/--end must be dates like 2026-01-31 ({exc}).", 2) from None
+    try:
+        validate_window(start_day, end_day, chunk_days)  # before Prefect starts
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
     with cli_errors(), pipeline_target(config, needs=tuple(s for s in wanted or ALL_STREAMS if s != "spend")):
         try:
-            result = _run_flow(
+            result = _run_backfill_with_progress(
                 backfill_flow,
-                f"backfill {start_day}..{end_day}",
                 start=start_day,
                 end=end_day,
                 streams=wanted or None,
