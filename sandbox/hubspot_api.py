@@ -13,9 +13,8 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
 from typing import Any
 
 from starlette.requests import Request
@@ -236,7 +235,7 @@ class HubSpotApi:
         props = record.properties
         body: dict[str, Any] = {
             "id": str(record.id),
-            "properties": dict(zip(names, map(props.get, names))),
+            "properties": dict(zip(names, map(props.get, names), strict=False)),
             "createdAt": format_hubspot_datetime(record.created_at),
             "updatedAt": format_hubspot_datetime(record.updated_at),
             "archived": record.archived,
@@ -630,13 +629,17 @@ class HubSpotApi:
         ]
         sort_key = self._sort_key(object_type, sorts[0]) if sorts else None
         matches: list[int] = []
-        for record in self.store.iter_records(object_type):
+        for record in self.store.iter_records(object_type, after_id=_id_floor(groups)):
             if predicates and not any(all(p(record) for p in group) for group in predicates):
                 continue
             if needle and not any(needle in (record.properties.get(n) or "").lower() for n in text_fields):
                 continue
             matches.append(record.id)
-        if sort_key is not None:
+        if sort_key is not None and sort_key[0] is None:
+            ordered = (
+                matches[::-1] if sort_key[1] else matches
+            )  # hs_object_id: the scan is already in id order
+        elif sort_key is not None:
             column, descending = sort_key
             present = [(column[i], i) for i in matches if i in column]
             present.sort(reverse=descending)
@@ -685,7 +688,7 @@ class HubSpotApi:
                 self._columns.popitem(last=False)
         return values
 
-    def _sort_key(self, object_type: str, sort: Any) -> tuple[dict[int, Any], bool]:
+    def _sort_key(self, object_type: str, sort: Any) -> tuple[dict[int, Any] | None, bool]:
         if isinstance(sort, str):  # the SDK types sorts as strings; accept "prop" / "-prop"
             name, direction = sort.lstrip("-"), "DESCENDING" if sort.startswith("-") else "ASCENDING"
         elif isinstance(sort, dict):
@@ -697,6 +700,8 @@ class HubSpotApi:
             raise _validation("Invalid sort: expected {'propertyName': ..., 'direction': 'ASCENDING'}")
         if direction not in ("ASCENDING", "DESCENDING"):
             raise _validation(f"Invalid sort direction {direction!r}: use ASCENDING or DESCENDING")
+        if name == "hs_object_id":
+            return None, direction == "DESCENDING"
         return self._column(object_type, name), direction == "DESCENDING"
 
     def _filter_predicate(self, object_type: str, flt: Any) -> Callable[[CrmRecord], bool]:
@@ -1017,20 +1022,27 @@ class HubSpotApi:
 
 
 # ------------------------------------------------------------------------------------- value helpers
-@lru_cache(maxsize=1 << 18)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+
+
 def _datetime_ms(raw: str) -> int:
-    """Epoch ms from epoch-ms text or an ISO date/datetime (cached: search compares the same values often)."""
+    """Epoch ms from epoch-ms text or an ISO date/datetime (integer arithmetic: no float rounding)."""
     text = raw.strip()
     if text.lstrip("-").isdigit():
         return int(text)
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() * 1000)
+    return (parsed - _EPOCH) // _ONE_MS
 
 
-def _number(raw: str) -> Decimal:
-    value = Decimal(raw.strip())
+def _number(raw: str) -> int | Decimal:
+    """A number property value; plain integers (ids, counts) stay int, which compares and sorts faster."""
+    text = raw.strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    value = Decimal(text)
     if not value.is_finite():
         raise ValueError(raw)
     return value
@@ -1108,6 +1120,22 @@ def _check_options(name: str, kind: str, options: list) -> list[dict]:
     if kind == "enumeration" and not cleaned:
         raise _validation(f"enumeration property {name} needs at least one option")
     return cleaned
+
+
+def _id_floor(groups: list[dict]) -> int | None:
+    """With one filter group holding `hs_object_id GT/GTE n` (how a sync windows past the 10k cap), records
+    with id below n cannot match: the scan can start there instead of at the first record."""
+    if len(groups) != 1:
+        return None
+    floor = None
+    for flt in groups[0].get("filters") or []:
+        if not isinstance(flt, dict) or flt.get("propertyName") != "hs_object_id":
+            continue
+        operator, value = str(flt.get("operator", "")).upper(), str(flt.get("value", "")).strip()
+        if operator in ("GT", "GTE") and value.lstrip("-").isdigit():
+            after = int(value) if operator == "GT" else int(value) - 1
+            floor = after if floor is None else max(floor, after)
+    return floor
 
 
 def _note_inputs(request: Request, inputs: int | None) -> None:

@@ -663,11 +663,14 @@ class CrmStore:
             more = start + limit < len(ids)
         return records, (chunk[-1] if more and chunk else None)
 
-    def iter_records(self, object_type: str, archived: bool = False) -> Iterator[CrmRecord]:
-        """Snapshot iteration in id order (live records unless archived=True)."""
+    def iter_records(
+        self, object_type: str, archived: bool = False, after_id: int | None = None
+    ) -> Iterator[CrmRecord]:
+        """Snapshot iteration in id order (live, or archived only), starting after `after_id` when given."""
         table = self._table(object_type)
         with self.lock:
-            ids = list(table.archived_ids if archived else table.live_ids)
+            ids = table.archived_ids if archived else table.live_ids
+            ids = ids[bisect.bisect_right(ids, after_id) :] if after_id is not None else list(ids)
         records = table.records
         for record_id in ids:
             record = records.get(record_id)
