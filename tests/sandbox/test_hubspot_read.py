@@ -173,3 +173,19 @@ def test_missing_or_wrong_token_gets_401_without_echoing_it(sandbox):
     assert body["status"] == "error" and body["category"] == "INVALID_AUTHENTICATION"
     assert wrong_token not in str(refused.value.body)
     assert sandbox.access_token not in str(refused.value.body)
+
+
+def test_ga4_routes_share_the_app_and_the_request_log(sandbox):
+    url = f"{sandbox.base_url}/v1beta/properties/{sandbox.ga4_property_id}:runReport"
+    answer = httpx.post(
+        url,
+        json={
+            "dateRanges": [{"startDate": "30daysAgo", "endDate": "yesterday"}],
+            "dimensions": [{"name": "sessionSource"}],
+            "metrics": [{"name": "sessions"}],
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["rows"]
+    last = sandbox.request_log.entries[-1]
+    assert (last.method, last.path, last.status) == ("POST", url.removeprefix(sandbox.base_url), 200)
