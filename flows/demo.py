@@ -118,7 +118,7 @@ def run_demo(console: Console, *, contacts: int, seed: int, out: Path) -> int:
                 result, exit_code = exc.result, 4
         console.print(
             f"Run {result['run_id']}: {result['rows']:,} rows loaded, rejects {result['rejects'] or 'none'}, "
-            f"{result['published']:,} records published"
+            f"{result['published']:,} property values published"
             + (
                 f" - [red]publish skipped: {result['publish_skipped']}[/]"
                 if result["publish_skipped"]

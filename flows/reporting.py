@@ -185,7 +185,7 @@ def markdown_summary(summary: RunSummary, *, flow: str, db_path: str | Path) -> 
                 f"| {p['object_type']} | {p['property']} | {p['desired']} | {p['changed']} | {p['sent']} "
                 f"| {p['failed']} | {p['skipped']} |"
             )
-        lines.append(f"\nRecords published: **{summary.records_published}**")
+        lines.append(f"\nProperty values published: **{summary.records_published}**")
     else:
         lines.append("Nothing published in this run.")
     return "\n".join(lines) + "\n"

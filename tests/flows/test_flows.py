@@ -91,7 +91,7 @@ def test_nightly_extracts_builds_publishes_and_leaves_artifacts(nightly_run, flo
     artifacts = _artifacts(state)
     assert (
         result["run_id"] in artifacts["nightly-summary"]
-        and "Records published" in artifacts["nightly-summary"]
+        and "Property values published" in artifacts["nightly-summary"]
     )
     table = artifacts["roi-by-channel"]
     model = table[0]["attribution_model"]
