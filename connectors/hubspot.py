@@ -45,7 +45,6 @@ from connectors.streams import (
     CONTACTS,
     DEAL_LINE_ITEMS,
     DEALS,
-    LINE_ITEMS,
     OBJECT_STREAMS,
     PIPELINES_STREAM,
     PIPELINES_TABLE,
@@ -603,7 +602,7 @@ _ARROW_TYPES = {
 
 
 def records_to_arrow(
-    stream: ObjectStream, records: list[dict], extra: Sequence[str], run_id: str, source: str
+    stream: ObjectStream, records: list[dict], extra: Sequence[str], run_id: str
 ) -> tuple[pa.Table, list[wh.Reject]]:
     """Typed columns for one page; a value that does not parse becomes NULL and a Reject (record, field)."""
     typed = [*stream.properties, *((e, "string") for e in extra if e not in dict(stream.properties))]
@@ -684,9 +683,7 @@ class StageWriter:
         self._rows = 0
 
 
-def _prepare_stage(
-    con: duckdb.DuckDBPyConnection, stream: ObjectStream, extra_cols: list[tuple[str, str]]
-) -> None:
+def _prepare_stage(con: duckdb.DuckDBPyConnection, stream: ObjectStream) -> None:
     """Fresh staging tables for one stream (a killed run's leftovers are replaced)."""
     con.execute(f"CREATE OR REPLACE TABLE {_stage_name(stream.name)} AS SELECT * FROM {stream.table} LIMIT 0")
     con.execute(
@@ -900,7 +897,7 @@ def run_object_stream(ctx: _Context, stream: ObjectStream) -> StreamResult:
         for pages in sources:
             for records in prefetch(pages):
                 page_number += 1
-                data, rejects = records_to_arrow(stream, records, extra, ctx.run_id, source)
+                data, rejects = records_to_arrow(stream, records, extra, ctx.run_id)
                 if rejects:
                     result.rejects += wh.record_rejects(con, ctx.run_id, source, rejects)
                 stage.add(_stage_name(stream.name), data)
@@ -1165,7 +1162,7 @@ def extract_hubspot(
         for stream in object_streams:
             extra = settings.hubspot.extra_properties.get(stream.object_type, ())
             wh.ensure_columns(con, stream.table, [(e, "VARCHAR") for e in extra])
-            _prepare_stage(con, stream, [])
+            _prepare_stage(con, stream)
         workers = max(1, settings.hubspot.max_workers)
         with (
             ThreadPoolExecutor(workers, thread_name_prefix="hubspot-assoc") as assoc_pool,
@@ -1212,5 +1209,3 @@ def _select_streams(streams: Sequence[str] | None) -> list[str]:
 
 
 __all__ = ["HubSpotCaller", "HubSpotExtractError", "StreamResult", "extract_hubspot", "make_client"]
-
-_ = (LINE_ITEMS,)  # declared streams are imported for readers of this module
