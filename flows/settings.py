@@ -6,6 +6,7 @@ database.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,13 +16,19 @@ import duckdb
 
 from connectors import warehouse
 from connectors.config import ConfigError as ConfigurationError
-from connectors.config import Settings
+from connectors.config import Settings, install_log_redaction
 from connectors.config import load_settings as load_connector_settings
 
 
 def load_settings(config_path: str | Path | None = None) -> Settings:
-    """Settings from the TOML file (or ./roi.toml), then the environment; ConfigurationError names the fix."""
-    return load_connector_settings(config_path)
+    """Settings from the TOML file (or ./roi.toml), then the environment; ConfigurationError names the fix.
+
+    Also makes sure every log handler (ours and Prefect's console/API handlers) scrubs the token.
+    """
+    settings = load_connector_settings(config_path)
+    for logger in (logging.getLogger(), logging.getLogger("prefect")):
+        install_log_redaction(settings, logger)
+    return settings
 
 
 def validate_settings(settings: Settings, needs: tuple[str, ...] = ("hubspot", "ga4")) -> None:

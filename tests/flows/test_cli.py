@@ -79,3 +79,23 @@ def test_backfill_rejects_unknown_stream_and_bad_dates(runner):
     assert result.exit_code == 2 and "unknown stream(s) crm" in result.stderr
     result = runner.invoke(app, ["backfill", "--start", "2026-01-01", "--end", "01/02/2026"])
     assert result.exit_code == 2 and "--start/--end must be dates" in result.stderr
+
+
+def test_token_is_redacted_from_prefect_log_lines(runner, monkeypatch):
+    import logging
+
+    from flows.settings import load_settings
+
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", TOKEN)
+    load_settings()
+    handler = logging.StreamHandler()
+    records: list[str] = []
+    handler.emit = lambda record: records.append(record.getMessage())  # collect what handlers would write
+    prefect_logger = logging.getLogger("prefect")
+    prefect_logger.addHandler(handler)
+    try:
+        load_settings()  # installs the redacting filter on the handler added above too
+        logging.getLogger("prefect.flow_runs").warning("calling HubSpot with Bearer %s", TOKEN)
+    finally:
+        prefect_logger.removeHandler(handler)
+    assert records and TOKEN not in records[0] and "***" in records[0]
