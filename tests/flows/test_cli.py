@@ -95,7 +95,7 @@ def test_token_is_redacted_from_prefect_log_lines(runner, monkeypatch):
     prefect_logger.addHandler(handler)
     try:
         load_settings()  # installs the redacting filter on the handler added above too
-        logging.getLogger("prefect.flow_runs").warning("calling HubSpot with Bearer %s", TOKEN)
+        logging.getLogger("prefect.roi").warning("calling HubSpot with Bearer %s", TOKEN)
     finally:
         prefect_logger.removeHandler(handler)
     assert records and TOKEN not in records[0] and "***" in records[0]
