@@ -40,9 +40,9 @@ def _money(value: Any) -> str:
 
 def roi_side_by_side(con: Any, models: list[str]) -> Table:
     table = Table(title="ROI by channel, all time (EUR)", title_justify="left")
-    table.add_column("channel")
+    table.add_column("channel", no_wrap=True, min_width=14)
     table.add_column("investment", justify="right")
-    table.add_column(f"revenue ({models[-1]})", justify="right")
+    table.add_column(f"revenue {models[-1]}", justify="right")
     for model in models:
         table.add_column(f"ROI {model}", justify="right")
     by_model = {m: {r["channel"]: r for r in roi_rows(con, "channel", m)} for m in models}
