@@ -401,6 +401,8 @@ def collect_status(con: Any, *, last: int = 10) -> dict[str, Any]:
 def _cell(value: Any) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, list):
+        return "; ".join(as_text(v) for v in value)
     return as_text(value)
 
 

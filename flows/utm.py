@@ -16,6 +16,8 @@ from models.tagging_plan import TaggingPlan, TaggingPlanError, build_utm_link
 CHECKED_FIELDS = ("source", "medium", "campaign")
 # Columns that measure traffic in utm_compliance, in order of preference, for sorting the audit.
 TRAFFIC_COLUMNS = ("sessions", "touches", "rows", "occurrences", "n")
+# What the audit shows when the mart has it: the value as written, why it is wrong, how much traffic.
+AUDIT_COLUMNS = ("raw_source", "raw_medium", "raw_campaign", "channel", "issues", "sessions", "contacts")
 
 
 class UtmRefusedError(ValueError):
@@ -76,6 +78,7 @@ def non_compliant_rows(con: Any, *, limit: int) -> list[dict[str, Any]]:
     where = "where not is_compliant" if "is_compliant" in columns else ""
     traffic = next((c for c in TRAFFIC_COLUMNS if c in columns), None)
     order = f"order by {traffic} desc nulls last" if traffic else ""
-    cursor = con.execute(f"select * from main.utm_compliance {where} {order} limit ?", [limit])
+    shown = ", ".join(c for c in AUDIT_COLUMNS if c in columns) or "*"
+    cursor = con.execute(f"select {shown} from main.utm_compliance {where} {order} limit ?", [limit])
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
