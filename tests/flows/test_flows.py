@@ -231,3 +231,27 @@ def test_exported_spreadsheet_roi_equals_the_roi_by_source_mart(nightly_run, tmp
     for key, roi in mart.items():
         value = exported[key]
         assert (None if value is None else Decimal(str(value))) == roi, key
+
+
+def test_status_audit_and_dry_run_publish_from_the_cli(nightly_run, flow_sandbox):
+    state, db, _ = nightly_run
+    runner = CliRunner()
+    status = runner.invoke(app, ["status", "--json"])
+    assert status.exit_code == 0, status.output
+    report = json.loads(status.stdout)
+    flow_runs = [r for r in report["runs"] if r["stream"] == "(flow)"]
+    assert {"run_id": state.result()["run_id"], "status": "success"}.items() <= flow_runs[-1].items()
+    assert report["row_counts"]["raw.hubspot_contacts"] >= flow_sandbox.store.count("contacts")
+    audit = runner.invoke(app, ["utm", "audit", "--json", "--limit", "100"])
+    assert audit.exit_code == 0, audit.output
+    rows = json.loads(audit.stdout)
+    assert rows and any(r["raw_source"] == "partenaire_x" and r["channel"] == "unassigned" for r in rows)
+    assert [r["sessions"] for r in rows] == sorted((r["sessions"] for r in rows), reverse=True)
+    # Dry run through the publish flow: a preview, nothing sent, nothing written.
+    logged = _scalar(db, "select count(*) from ops.publish_log")
+    flow_sandbox.request_log.clear()
+    preview = runner.invoke(app, ["publish", "--dry-run", "--json"])
+    assert preview.exit_code == 0, preview.output
+    assert json.loads(preview.stdout)["dry_run"] is True
+    assert _update_calls(flow_sandbox) == 0
+    assert _scalar(db, "select count(*) from ops.publish_log") == logged
