@@ -7,6 +7,7 @@ Everything is served from a `sandbox.store.CrmStore`.
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import threading
@@ -608,6 +609,26 @@ class HubSpotApi:
         return payload, 200
 
     def _matching_ids(self, object_type: str, groups: list[dict], sorts: list, text_query: Any) -> list[int]:
+        """Ids matching the query, in result order. A sync windows past the 10k cap by adding
+        `hs_object_id > last id` to the same query: the query without that floor is computed (and cached)
+        once, and each window only cuts it, so walking a large store costs one scan, not one per window."""
+        floor = _id_floor(groups)
+        if floor is None:
+            return self._matching_ids_uncut(object_type, groups, sorts, text_query)
+        rest = [f for f in groups[0].get("filters") or [] if not _is_id_floor_filter(f)]
+        base = self._matching_ids_uncut(object_type, [{**groups[0], "filters": rest}], sorts, text_query)
+        sort = sorts[0] if sorts else None
+        if sort is None or (
+            isinstance(sort, dict)
+            and sort.get("propertyName") == "hs_object_id"
+            and str(sort.get("direction", "ASCENDING")).upper() == "ASCENDING"
+        ):
+            return base[bisect.bisect_right(base, floor) :]  # id order: one bisect
+        return [i for i in base if i > floor]
+
+    def _matching_ids_uncut(
+        self, object_type: str, groups: list[dict], sorts: list, text_query: Any
+    ) -> list[int]:
         key = (
             object_type,
             json.dumps([groups, sorts, text_query], sort_keys=True, default=str),
@@ -629,7 +650,7 @@ class HubSpotApi:
         ]
         sort_key = self._sort_key(object_type, sorts[0]) if sorts else None
         matches: list[int] = []
-        for record in self.store.iter_records(object_type, after_id=_id_floor(groups)):
+        for record in self.store.iter_records(object_type):
             if predicates and not any(all(p(record) for p in group) for group in predicates):
                 continue
             if needle and not any(needle in (record.properties.get(n) or "").lower() for n in text_fields):
@@ -1122,20 +1143,25 @@ def _check_options(name: str, kind: str, options: list) -> list[dict]:
     return cleaned
 
 
+def _is_id_floor_filter(flt: Any) -> bool:
+    return (
+        isinstance(flt, dict)
+        and flt.get("propertyName") == "hs_object_id"
+        and str(flt.get("operator", "")).upper() in ("GT", "GTE")
+        and str(flt.get("value", "")).strip().lstrip("-").isdigit()
+    )
+
+
 def _id_floor(groups: list[dict]) -> int | None:
-    """With one filter group holding `hs_object_id GT/GTE n` (how a sync windows past the 10k cap), records
-    with id below n cannot match: the scan can start there instead of at the first record."""
-    if len(groups) != 1:
+    """The id every match must exceed when the only filter group says `hs_object_id GT/GTE n`, else None."""
+    if len(groups) != 1 or not isinstance(groups[0], dict):
         return None
-    floor = None
-    for flt in groups[0].get("filters") or []:
-        if not isinstance(flt, dict) or flt.get("propertyName") != "hs_object_id":
-            continue
-        operator, value = str(flt.get("operator", "")).upper(), str(flt.get("value", "")).strip()
-        if operator in ("GT", "GTE") and value.lstrip("-").isdigit():
-            after = int(value) if operator == "GT" else int(value) - 1
-            floor = after if floor is None else max(floor, after)
-    return floor
+    floors = [
+        int(f["value"]) - (1 if str(f["operator"]).upper() == "GTE" else 0)
+        for f in groups[0].get("filters") or []
+        if _is_id_floor_filter(f)
+    ]
+    return max(floors) if floors else None
 
 
 def _note_inputs(request: Request, inputs: int | None) -> None:

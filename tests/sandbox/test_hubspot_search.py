@@ -208,3 +208,29 @@ def test_bad_filters_are_refused(hubspot_client):
             api.do_search(public_object_search_request=PublicObjectSearchRequest(**body))
         assert refused.value.status == 400, body
         assert json.loads(refused.value.body)["category"] == "VALIDATION_ERROR"
+
+
+def test_id_windows_cut_the_same_query_consistently(sandbox, hubspot_client):
+    records = list(sandbox.store.iter_records("contacts"))
+    middle = records[len(records) // 2].id
+    api = hubspot_client.crm.contacts.search_api
+    for direction in ("ASCENDING", "DESCENDING"):
+        found = _search_all(
+            api,
+            PublicObjectSearchRequest,
+            filter_groups=[
+                {
+                    "filters": [
+                        {"propertyName": "hs_object_id", "operator": "GTE", "value": str(middle)},
+                        {"propertyName": "lifecyclestage", "operator": "NEQ", "value": "subscriber"},
+                    ]
+                }
+            ],
+            sorts=[{"propertyName": "hs_object_id", "direction": direction}],
+            limit=200,
+        )
+        expected = [
+            r.id for r in records if r.id >= middle and r.properties.get("lifecyclestage") != "subscriber"
+        ]
+        assert expected
+        assert [int(c.id) for c in found] == (expected if direction == "ASCENDING" else expected[::-1])
