@@ -398,6 +398,6 @@ def test_daily_limit_stops_the_run_with_a_clear_message(tmp_path, make_settings,
             extract_hubspot(make_settings(sb), tmp_path / "roi.duckdb", "r1", limiter=fast_limiter())
         assert "resumes from the saved cursors" in str(caught.value)
         refused = sum(1 for e in sb.request_log.entries if e.status == 429)
-    # Every read chain stops at its first refused call (no retry loop against a limit that resets at midnight):
+    # Every read chain stops at its first refused call (no retry loop against a limit that resets at night):
     # at most one refusal per concurrent chain (6 readers + 4 association workers).
     assert 1 <= refused <= 10
