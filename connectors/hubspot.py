@@ -6,7 +6,8 @@ attempt goes through the portal's shared ``PortalRateLimiter`` and ``HubSpotCall
 timeouts / dropped connections for every method, POST included (the SDK's urllib3 Retry would skip POST).
 
 How a stream is read:
-- full (first run, or ``mode="full"``): the list endpoint, 100 per page, live then archived records.
+- full (first run, or ``mode="full"``): the list endpoint, 100 per page, live then archived records; contacts
+  are also searched downward by id at the same time until the two reads meet (``both_ends_pages``).
 - incremental: search on the stream's cursor property from (saved cursor - overlap), ascending, 200 per page.
   Search stops at 10,000 results per query; when a query reaches the cap the records at its last timestamp T
   are drained separately (``cursor = T``, sorted by hs_object_id, ``hs_object_id > last`` restarting every
