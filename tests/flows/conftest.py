@@ -26,31 +26,38 @@ SANDBOX_CONTACTS = 300  # small: every flow test extracts it in full at least on
 
 @pytest.fixture(scope="session")
 def flow_sandbox(prefect_harness, tmp_path_factory):
-    """One sandbox for the flow tests, with the environment pointing the connectors at it."""
-    from flows.sandbox_mode import sandbox_environment
+    """One sandbox for the flow tests. Its settings reach the connectors only through `flow_env`, so nothing
+    leaks into other test packages' environment."""
+    from flows.sandbox_mode import sandbox_env
+    from sandbox.server import SandboxServer
 
     root = tmp_path_factory.mktemp("flows")
-    with sandbox_environment(
-        contacts=SANDBOX_CONTACTS, seed=11, database=root / "nightly.duckdb", out_dir=root / "sandbox"
-    ) as sb:
+    with SandboxServer(contacts=SANDBOX_CONTACTS, seed=11, out_dir=root / "sandbox") as sb:
+        sb.flow_env = sandbox_env(sb, database=root / "nightly.duckdb")
         yield sb
+
+
+@pytest.fixture
+def flow_env(flow_sandbox, monkeypatch):
+    """This test's environment points the connectors at the session sandbox and the nightly warehouse."""
+    for name, value in flow_sandbox.flow_env.items():
+        monkeypatch.setenv(name, value)
+    return flow_sandbox.flow_env
 
 
 @pytest.fixture(scope="session")
 def nightly_run(flow_sandbox):
     """The first nightly run on a fresh warehouse: (final state, database path, publish calls it made)."""
-    import os
     from pathlib import Path
 
     from flows.nightly import nightly
-    from flows.sandbox_mode import sandbox_today
+    from flows.sandbox_mode import patched_environ, sandbox_today
 
     flow_sandbox.request_log.clear()
-    state = nightly(today=sandbox_today(flow_sandbox), return_state=True)
-    publish_calls = flow_sandbox.request_log.count(
-        method="POST", path_prefix="/crm/v3/objects", where=_is_update
-    )
-    return state, Path(os.environ["ROI_DATABASE"]), publish_calls
+    with patched_environ(flow_sandbox.flow_env):
+        state = nightly(today=sandbox_today(flow_sandbox), return_state=True)
+    publish_calls = flow_sandbox.request_log.count(method="POST", where=_is_update)
+    return state, Path(flow_sandbox.flow_env["ROI_DATABASE"]), publish_calls
 
 
 def _is_update(entry) -> bool:

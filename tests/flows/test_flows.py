@@ -62,7 +62,7 @@ def _update_calls(sb) -> int:
     return sb.request_log.count(method="POST", where=lambda e: e.path.endswith("/batch/update"))
 
 
-def test_nightly_extracts_builds_publishes_and_leaves_artifacts(nightly_run, flow_sandbox):
+def test_nightly_extracts_builds_publishes_and_leaves_artifacts(nightly_run, flow_sandbox, flow_env):
     state, db, publish_calls = nightly_run
     assert state.is_completed(), state.message
     result = state.result()
@@ -105,7 +105,7 @@ def test_nightly_extracts_builds_publishes_and_leaves_artifacts(nightly_run, flo
     assert {row["channel"]: (Decimal(row["roi"]) if row["roi"] else None) for row in table} == mart
 
 
-def test_failing_data_test_blocks_publishing(flow_sandbox, tmp_path, monkeypatch):
+def test_failing_data_test_blocks_publishing(flow_sandbox, flow_env, tmp_path, monkeypatch):
     db = tmp_path / "blocked.duckdb"
     monkeypatch.setenv("ROI_DATABASE", str(db))
     checks = tmp_path / "checks"
@@ -134,7 +134,9 @@ def test_failing_data_test_blocks_publishing(flow_sandbox, tmp_path, monkeypatch
     assert "**SKIPPED**" in summary and "FAILED `no_deal_above_100k`" in summary
 
 
-def test_two_runs_at_once_one_stops_cleanly_and_the_file_is_intact(flow_sandbox, tmp_path, monkeypatch):
+def test_two_runs_at_once_one_stops_cleanly_and_the_file_is_intact(
+    flow_sandbox, flow_env, tmp_path, monkeypatch
+):
     db = tmp_path / "contended.duckdb"
     monkeypatch.setenv("ROI_DATABASE", str(db))
     states: list = []
@@ -165,7 +167,7 @@ def test_two_runs_at_once_one_stops_cleanly_and_the_file_is_intact(flow_sandbox,
 
 
 def test_backfill_resumes_after_the_last_committed_chunk_and_does_not_publish(
-    flow_sandbox, tmp_path, monkeypatch
+    flow_sandbox, flow_env, tmp_path, monkeypatch
 ):
     db = tmp_path / "backfill.duckdb"
     monkeypatch.setenv("ROI_DATABASE", str(db))
@@ -203,7 +205,7 @@ def test_backfill_resumes_after_the_last_committed_chunk_and_does_not_publish(
     assert _scalar(db, "select count(*) from ops.sync_state where stream like 'backfill:%'") == 0
 
 
-def test_exported_spreadsheet_roi_equals_the_roi_by_source_mart(nightly_run, tmp_path):
+def test_exported_spreadsheet_roi_equals_the_roi_by_source_mart(nightly_run, flow_env, tmp_path):
     _, db, _ = nightly_run
     output = tmp_path / "roi.xlsx"
     model = "linear"
@@ -233,7 +235,7 @@ def test_exported_spreadsheet_roi_equals_the_roi_by_source_mart(nightly_run, tmp
         assert (None if value is None else Decimal(str(value))) == roi, key
 
 
-def test_status_audit_and_dry_run_publish_from_the_cli(nightly_run, flow_sandbox):
+def test_status_audit_and_dry_run_publish_from_the_cli(nightly_run, flow_sandbox, flow_env):
     state, db, _ = nightly_run
     runner = CliRunner()
     status = runner.invoke(app, ["status", "--json"])
