@@ -11,6 +11,7 @@ import duckdb
 from hubspot import HubSpot
 from openpyxl import load_workbook
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from typer.testing import CliRunner
 
 from connectors import warehouse
@@ -23,22 +24,17 @@ from flows.sandbox_mode import sandbox_today
 
 
 def _artifacts(state) -> dict:
-    """The run's artifacts by key, read over Prefect's REST API.
-
-    Raw request on purpose: the 3.8.8 client sends explicit nulls for unset filters, which this server build
-    rejects (422) with the locked pydantic.
-    """
-    body = {"artifacts": {"flow_run_id": {"any_": [str(state.state_details.flow_run_id)]}}}
+    """The run's artifacts by key, read back from the Prefect API."""
     with get_client(sync_client=True) as client:
-        response = client._client.post("/artifacts/filter", json=body)
-    response.raise_for_status()
-    found = {}
-    for artifact in response.json():
-        data = artifact["data"]
-        found[artifact["key"]] = (
-            json.loads(data) if artifact["type"] == "table" and isinstance(data, str) else data
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])
+            )
         )
-    return found
+    return {
+        a.key: (json.loads(a.data) if a.type == "table" and isinstance(a.data, str) else a.data)
+        for a in found
+    }
 
 
 def _scalar(db, sql, params=None):
