@@ -64,6 +64,22 @@ class SpendOptions(BaseModel):
     sheet: str | None = None  # worksheet name for .xlsx files; first sheet when unset
 
 
+# The models built by models/sql/intermediate/attribution (docs/attribution.md).
+ATTRIBUTION_MODELS = (
+    "first_touch",
+    "last_touch",
+    "last_non_direct",
+    "linear",
+    "time_decay",
+    "u_shaped",
+    "w_shaped",
+    "full_path",
+    "j_shaped",
+    "inverse_j",
+    "markov",
+)
+
+
 class ModelOptions(BaseModel):
     """``[models]`` section: parameters the SQL models read (cfg_params)."""
 
@@ -71,7 +87,19 @@ class ModelOptions(BaseModel):
     half_life_days: Decimal = Field(default=Decimal("7"), gt=0)
     default_margin_rate: Decimal = Field(default=Decimal("0.40"), ge=0, le=1)
     margin_rates: dict[str, Decimal] = Field(default_factory=dict)  # per deal pipeline id
-    publish_model: str = "data_driven"
+    publish_model: str = "markov"
+
+    @field_validator("publish_model")
+    @classmethod
+    def _known_attribution_model(cls, model: str) -> str:
+        model = model.strip().lower()
+        if model == "data_driven":  # the data-driven model of this project is the Markov removal-effect model
+            return "markov"
+        if model not in ATTRIBUTION_MODELS:
+            raise ValueError(
+                f"unknown attribution model {model!r}; use one of {', '.join(ATTRIBUTION_MODELS)}"
+            )
+        return model
 
     @field_validator("margin_rates")
     @classmethod

@@ -86,7 +86,7 @@ def publish_artifacts(
         summary.tests_passed, summary.tests_failed = tests
         summary.published_skipped_reason = publish_skipped_reason
         model = resolve_model(con, default_model)
-        if model != default_model and not (default_model == "data_driven" and model == "markov"):
+        if model != default_model:
             logger.warning("Model %r is not in the marts; the ROI artifact shows %r.", default_model, model)
         try:
             roi = roi_rows(con, "channel", model) if model else []

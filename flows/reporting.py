@@ -137,8 +137,6 @@ def resolve_model(con: duckdb.DuckDBPyConnection, wanted: str | None) -> str | N
     models = attribution_models(con)
     if wanted in models:
         return wanted
-    if wanted == "data_driven" and "markov" in models:
-        return "markov"  # the data-driven model of this project is the Markov removal-effect model
     return next((m for m in FALLBACK_MODELS if m in models), models[0] if models else None)
 
 

@@ -7,13 +7,9 @@
 --     moves/holds after each publish;
 --   * roi_computed_at is NOT produced here: the publisher stamps it only on records whose other values change;
 --   * an undefined metric (no cost, no leads) gives no row rather than a NULL, so nothing is sent for it.
--- The attribution model is cfg_params.publish_model ('data_driven' is the Markov model), default 'data_driven'.
+-- The attribution model is cfg_params.publish_model (config [models] publish_model), default 'markov'.
 with params as (
-    select
-        case coalesce(max(value) filter (where name = 'publish_model'), 'data_driven')
-            when 'data_driven' then 'markov'
-            else coalesce(max(value) filter (where name = 'publish_model'), 'data_driven')
-        end as publish_model
+    select coalesce(max(value) filter (where name = 'publish_model'), 'markov') as publish_model
     from cfg_params
 ),
 
