@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -786,6 +787,35 @@ class _Context:
     commit_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+@contextmanager
+def _recorded_run(
+    ctx: _Context,
+    con: duckdb.DuckDBPyConnection,
+    result: StreamResult,
+    stats: CallStats,
+    started: float,
+    on_failure: Callable[[], None] | None = None,
+) -> Iterator[wh.RunRecord]:
+    """One stream's ops run record around its body: status, redacted error, call counts and timing land in
+    ``result`` and ops.runs whatever happens, and the stream's cursor ``con`` is closed at the end."""
+    run = wh.start_run(con, ctx.run_id, "hubspot_extract", result.stream)
+    try:
+        yield run
+        result.status = "success"
+    except BaseException as exc:
+        if on_failure is not None:
+            on_failure()
+        result.status, result.error = "failed", redact(f"{type(exc).__name__}: {exc}", ctx.settings)
+        raise
+    finally:
+        result.calls, result.retries, result.seconds = stats.calls, stats.retries, time.monotonic() - started
+        run.rows, run.calls, run.retries = result.rows, stats.calls, stats.retries
+        try:
+            wh.finish_run(con, run, result.status, result.error)
+        finally:
+            con.close()
+
+
 def _association_plan(stream: ObjectStream, full: bool) -> list[tuple[AssociationStream, str]]:
     """Which associations to read for the records of ``stream`` (association, side the records are on)."""
     if stream is DEALS:
@@ -821,7 +851,6 @@ def run_object_stream(ctx: _Context, stream: ObjectStream) -> StreamResult:
     window = ctx.modified_between
     full = window is None and (ctx.mode == "full" or previous is None or not previous.value)
     result = StreamResult(stream.name, "full" if full else ("window" if window else "incremental"))
-    run = wh.start_run(con, ctx.run_id, "hubspot_extract", stream.name)
     properties = stream.property_names(extra)
     source = f"hubspot.{stream.object_type}"
     plan = _association_plan(stream, full)
@@ -867,7 +896,11 @@ def run_object_stream(ctx: _Context, stream: ObjectStream) -> StreamResult:
         for assoc, side in plan:
             pending.append(ctx.assoc_pool.submit(fetch_assoc, assoc, side, list(ids)))
 
-    try:
+    def cancel_pending() -> None:
+        for future in pending:
+            future.cancel()
+
+    with _recorded_run(ctx, con, result, stats, started, on_failure=cancel_pending) as run:
         api_basic = getattr(ctx.client.crm, stream.object_type).basic_api
         api_search = getattr(ctx.client.crm, stream.object_type).search_api
         if full:
@@ -941,21 +974,6 @@ def run_object_stream(ctx: _Context, stream: ObjectStream) -> StreamResult:
         with ctx.commit_lock:
             result.rows, result.associations = _commit_object_stream(con, stream, full, cursor, run)
         _drop_stage(con, stream)
-        result.status = "success"
-    except BaseException as exc:
-        for future in pending:
-            future.cancel()
-        result.status = "failed"
-        result.error = redact(f"{type(exc).__name__}: {exc}", ctx.settings)
-        raise
-    finally:
-        result.calls, result.retries = stats.calls, stats.retries
-        result.seconds = time.monotonic() - started
-        run.rows, run.calls, run.retries = result.rows, stats.calls, stats.retries
-        try:
-            wh.finish_run(con, run, result.status, result.error)
-        finally:
-            con.close()
     return result
 
 
@@ -968,8 +986,7 @@ def run_pipelines_stream(ctx: _Context) -> StreamResult:
     con = ctx.con.cursor()
     stats = CallStats()
     result = StreamResult(PIPELINES_STREAM, "full")
-    run = wh.start_run(con, ctx.run_id, "hubspot_extract", PIPELINES_STREAM)
-    try:
+    with _recorded_run(ctx, con, result, stats, started):
         payload = ctx.call(
             "pipelines deals", ctx.client.crm.pipelines.pipelines_api.get_all, "deals", stats=stats
         )
@@ -1043,15 +1060,6 @@ def run_pipelines_stream(ctx: _Context) -> StreamResult:
             )
             if rejects:
                 result.rejects = wh.record_rejects(con, ctx.run_id, "hubspot.pipelines", rejects)
-        result.status = "success"
-    except BaseException as exc:
-        result.status, result.error = "failed", redact(f"{type(exc).__name__}: {exc}", ctx.settings)
-        raise
-    finally:
-        result.calls, result.retries, result.seconds = stats.calls, stats.retries, time.monotonic() - started
-        run.rows, run.calls, run.retries = result.rows, stats.calls, stats.retries
-        wh.finish_run(con, run, result.status, result.error)
-        con.close()
     return result
 
 
@@ -1060,8 +1068,7 @@ def run_properties_stream(ctx: _Context) -> StreamResult:
     con = ctx.con.cursor()
     stats = CallStats()
     result = StreamResult(PROPERTIES_STREAM, "full")
-    run = wh.start_run(con, ctx.run_id, "hubspot_extract", PROPERTIES_STREAM)
-    try:
+    with _recorded_run(ctx, con, result, stats, started):
         rows = []
         for stream in OBJECT_STREAMS:
             payload = ctx.call(
@@ -1106,15 +1113,6 @@ def run_properties_stream(ctx: _Context) -> StreamResult:
             result.rows = wh.upsert_arrow(
                 con, PROPERTIES_TABLE.name, table, PROPERTIES_TABLE.keys, run_id=ctx.run_id
             )
-        result.status = "success"
-    except BaseException as exc:
-        result.status, result.error = "failed", redact(f"{type(exc).__name__}: {exc}", ctx.settings)
-        raise
-    finally:
-        result.calls, result.retries, result.seconds = stats.calls, stats.retries, time.monotonic() - started
-        run.rows, run.calls, run.retries = result.rows, stats.calls, stats.retries
-        wh.finish_run(con, run, result.status, result.error)
-        con.close()
     return result
 
 
