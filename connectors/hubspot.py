@@ -790,14 +790,14 @@ class _Context:
 @contextmanager
 def _recorded_run(
     ctx: _Context,
-    con: duckdb.DuckDBPyConnection,
     result: StreamResult,
+    con: duckdb.DuckDBPyConnection,
     stats: CallStats,
-    started: float,
     on_failure: Callable[[], None] | None = None,
 ) -> Iterator[wh.RunRecord]:
     """One stream's ops run record around its body: status, redacted error, call counts and timing land in
     ``result`` and ops.runs whatever happens, and the stream's cursor ``con`` is closed at the end."""
+    started = time.monotonic()
     run = wh.start_run(con, ctx.run_id, "hubspot_extract", result.stream)
     try:
         yield run
@@ -843,7 +843,6 @@ def _changed_ids(con: duckdb.DuckDBPyConnection, stream: ObjectStream, data: pa.
 
 
 def run_object_stream(ctx: _Context, stream: ObjectStream) -> StreamResult:
-    started = time.monotonic()
     con = ctx.con.cursor()  # one cursor per thread: DuckDB connections are not shared across threads
     stats = CallStats()
     extra = tuple(ctx.settings.hubspot.extra_properties.get(stream.object_type, ()))
@@ -900,7 +899,7 @@ def run_object_stream(ctx: _Context, stream: ObjectStream) -> StreamResult:
         for future in pending:
             future.cancel()
 
-    with _recorded_run(ctx, con, result, stats, started, on_failure=cancel_pending) as run:
+    with _recorded_run(ctx, result, con, stats, on_failure=cancel_pending) as run:
         api_basic = getattr(ctx.client.crm, stream.object_type).basic_api
         api_search = getattr(ctx.client.crm, stream.object_type).search_api
         if full:
@@ -982,11 +981,9 @@ def run_object_stream(ctx: _Context, stream: ObjectStream) -> StreamResult:
 
 
 def run_pipelines_stream(ctx: _Context) -> StreamResult:
-    started = time.monotonic()
-    con = ctx.con.cursor()
-    stats = CallStats()
+    con, stats = ctx.con.cursor(), CallStats()
     result = StreamResult(PIPELINES_STREAM, "full")
-    with _recorded_run(ctx, con, result, stats, started):
+    with _recorded_run(ctx, result, con, stats):
         payload = ctx.call(
             "pipelines deals", ctx.client.crm.pipelines.pipelines_api.get_all, "deals", stats=stats
         )
@@ -1064,11 +1061,9 @@ def run_pipelines_stream(ctx: _Context) -> StreamResult:
 
 
 def run_properties_stream(ctx: _Context) -> StreamResult:
-    started = time.monotonic()
-    con = ctx.con.cursor()
-    stats = CallStats()
+    con, stats = ctx.con.cursor(), CallStats()
     result = StreamResult(PROPERTIES_STREAM, "full")
-    with _recorded_run(ctx, con, result, stats, started):
+    with _recorded_run(ctx, result, con, stats):
         rows = []
         for stream in OBJECT_STREAMS:
             payload = ctx.call(

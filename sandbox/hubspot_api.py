@@ -130,6 +130,27 @@ def _validation(message: str, **kwargs: Any) -> HubSpotError:
     return HubSpotError(400, "VALIDATION_ERROR", message, **kwargs)
 
 
+def _object_not_found(raw_id: str) -> HubSpotError:
+    return HubSpotError(
+        404, "OBJECT_NOT_FOUND", "Object not found.  objectId are usually numeric.", context={"id": [raw_id]}
+    )
+
+
+def _batch_answer(results: list[dict], errors: list[dict], started: str) -> tuple[Any, int]:
+    """A batch endpoint's body: 207 Multi-Status with ``errors`` when any input failed, else 200."""
+    payload: dict[str, Any] = {
+        "status": "COMPLETE",
+        "results": results,
+        "startedAt": started,
+        "completedAt": _now_iso(),
+    }
+    if errors:
+        payload["numErrors"] = len(errors)
+        payload["errors"] = errors
+        return payload, 207
+    return payload, 200
+
+
 def _now_iso() -> str:
     return format_hubspot_datetime(datetime.now(UTC))
 
@@ -308,12 +329,7 @@ class HubSpotApi:
         archived = _bool_param(query.get("archived"))
         record = self._find(object_type, raw_id, query.get("idProperty"))
         if record is None or record.archived != archived:
-            raise HubSpotError(
-                404,
-                "OBJECT_NOT_FOUND",
-                "Object not found.  objectId are usually numeric.",
-                context={"id": [raw_id]},
-            )
+            raise _object_not_found(raw_id)
         names = self._returned_names(object_type, _multi_param(query, "properties"))
         association_types = self._association_types(object_type, _multi_param(query, "associations"))
         return self._record_json(object_type, record, names, association_types), 200
@@ -338,12 +354,7 @@ class HubSpotApi:
         raw_id = request.path_params["object_id"]
         record = self._find(object_type, raw_id, request.query_params.get("idProperty"))
         if record is None or record.archived:
-            raise HubSpotError(
-                404,
-                "OBJECT_NOT_FOUND",
-                "Object not found.  objectId are usually numeric.",
-                context={"id": [raw_id]},
-            )
+            raise _object_not_found(raw_id)
         properties = body.get("properties")
         if not isinstance(properties, dict):
             raise _validation("Invalid input JSON: 'properties' must be an object of property name to value")
@@ -383,6 +394,21 @@ class HubSpotApi:
             "context": {"ids": ids},
         }
 
+    def _batch_objects_answer(
+        self, object_type: str, results: list[dict], missing: list[str], started: str
+    ) -> tuple[Any, int]:
+        """HubSpot's batch answer for objects: 404 when no id was found, 207 listing the missing ones when
+        some were, 200 otherwise."""
+        if missing and not results:
+            raise HubSpotError(
+                404,
+                "OBJECT_NOT_FOUND",
+                self._missing_error(object_type, missing)["message"],
+                context={"ids": missing},
+            )
+        errors = [self._missing_error(object_type, missing)] if missing else []
+        return _batch_answer(results, errors, started)
+
     async def batch_read(self, request: Request) -> tuple[Any, int]:
         object_type = self._object_type(request.path_params["object_type"])
         body = await _json_body(request)
@@ -402,24 +428,7 @@ class HubSpotApi:
                 missing.append(raw_id)
             else:
                 results.append(self._record_json(object_type, record, names))
-        if missing and not results:
-            raise HubSpotError(
-                404,
-                "OBJECT_NOT_FOUND",
-                self._missing_error(object_type, missing)["message"],
-                context={"ids": missing},
-            )
-        payload: dict[str, Any] = {
-            "status": "COMPLETE",
-            "results": results,
-            "startedAt": started,
-            "completedAt": _now_iso(),
-        }
-        if missing:
-            payload["numErrors"] = 1
-            payload["errors"] = [self._missing_error(object_type, missing)]
-            return payload, 207
-        return payload, 200
+        return self._batch_objects_answer(object_type, results, missing, started)
 
     async def batch_update(self, request: Request) -> tuple[Any, int]:
         object_type = self._object_type(request.path_params["object_type"])
@@ -455,24 +464,7 @@ class HubSpotApi:
                 dict.fromkeys([*item["properties"], *ALWAYS_RETURNED, LAST_MODIFIED_PROPERTY[object_type]])
             )
             results.append(self._record_json(object_type, updated, names))
-        if missing and not results:
-            raise HubSpotError(
-                404,
-                "OBJECT_NOT_FOUND",
-                self._missing_error(object_type, missing)["message"],
-                context={"ids": missing},
-            )
-        payload: dict[str, Any] = {
-            "status": "COMPLETE",
-            "results": results,
-            "startedAt": started,
-            "completedAt": _now_iso(),
-        }
-        if missing:
-            payload["numErrors"] = 1
-            payload["errors"] = [self._missing_error(object_type, missing)]
-            return payload, 207
-        return payload, 200
+        return self._batch_objects_answer(object_type, results, missing, started)
 
     def _apply_update(self, object_type: str, record_id: int, properties: dict[str, str | None]) -> CrmRecord:
         with self.store.lock:
@@ -1005,17 +997,7 @@ class HubSpotApi:
                     "context": {"ids": without},
                 }
             )
-        payload: dict[str, Any] = {
-            "status": "COMPLETE",
-            "results": results,
-            "startedAt": started,
-            "completedAt": _now_iso(),
-        }
-        if errors:
-            payload["numErrors"] = len(errors)
-            payload["errors"] = errors
-            return payload, 207
-        return payload, 200
+        return _batch_answer(results, errors, started)
 
     async def associations_page(self, request: Request) -> tuple[Any, int]:
         from_type, to_type = self._association_pair(request)

@@ -190,18 +190,18 @@ ANALYTICS_SOURCE_OPTIONS = _options(
         ("AI_REFERRALS", "AI Referrals"),
     ]
 )
-LIFECYCLE_OPTIONS = _options(
-    [
-        ("subscriber", "Subscriber"),
-        ("lead", "Lead"),
-        ("marketingqualifiedlead", "Marketing Qualified Lead"),
-        ("salesqualifiedlead", "Sales Qualified Lead"),
-        ("opportunity", "Opportunity"),
-        ("customer", "Customer"),
-        ("evangelist", "Evangelist"),
-        ("other", "Other"),
-    ]
+# HubSpot's default lifecycle stages, in order (value, label): the property's options and its date properties.
+LIFECYCLE_STAGES = (
+    ("subscriber", "Subscriber"),
+    ("lead", "Lead"),
+    ("marketingqualifiedlead", "Marketing Qualified Lead"),
+    ("salesqualifiedlead", "Sales Qualified Lead"),
+    ("opportunity", "Opportunity"),
+    ("customer", "Customer"),
+    ("evangelist", "Evangelist"),
+    ("other", "Other"),
 )
+LIFECYCLE_OPTIONS = _options(LIFECYCLE_STAGES)
 HOW_DID_YOU_HEAR_OPTIONS = _options(
     [
         ("salon_maison_objet", "Salon Maison&Objet"),
@@ -235,16 +235,7 @@ def default_property_definitions(object_type: str) -> list[dict]:
                 info,
                 read_only=True,
             )
-            for stage, label in [
-                ("subscriber", "Subscriber"),
-                ("lead", "Lead"),
-                ("marketingqualifiedlead", "Marketing Qualified Lead"),
-                ("salesqualifiedlead", "Sales Qualified Lead"),
-                ("opportunity", "Opportunity"),
-                ("customer", "Customer"),
-                ("evangelist", "Evangelist"),
-                ("other", "Other"),
-            ]
+            for stage, label in LIFECYCLE_STAGES
         ]
         return [
             *common,
