@@ -51,24 +51,9 @@ totals as (
 ),
 
 final as (
+    -- revenue_basis_won_deals only decides roi_basis
     select
-        grain,
-        attribution_model,
-        month,
-        channel,
-        source,
-        medium,
-        campaign,
-        cost,
-        sessions,
-        leads,
-        mqls,
-        sqls,
-        customers,
-        won_deals,
-        won_revenue,
-        gross_margin,
-        weighted_pipeline,
+        * exclude (revenue_basis_won_deals),
         case when cost <> 0 then round((gross_margin - cost) / cost, 6) end::decimal(18, 6) as roi,
         case when cost <> 0 then round(won_revenue / cost, 6) end::decimal(18, 6) as roas,
         case when cost <> 0 and won_revenue <> 0 then round(cost / won_revenue, 6) end::decimal(18, 6)
