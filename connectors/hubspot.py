@@ -340,6 +340,43 @@ def list_pages(
             return
 
 
+def _search_body(filters: list[dict], sort_property: str, direction: str, properties: list[str]) -> dict:
+    return {
+        "filterGroups": [{"filters": filters}] if filters else [],
+        "sorts": [{"propertyName": sort_property, "direction": direction}],
+        "properties": properties,
+        "limit": SEARCH_PAGE_SIZE,
+    }
+
+
+class _SearchQuery:
+    """The pages (results lists) of one search query. Afterwards ``capped`` says whether it stopped because
+    the next page would pass the 10,000-result cap: the caller then restarts with a tighter filter."""
+
+    def __init__(self, call: HubSpotCaller, api: Any, what: str, body: dict, stats: CallStats) -> None:
+        self.call, self.api, self.what, self.body, self.stats = call, api, what, body, stats
+        self.capped = False
+
+    def __iter__(self) -> Iterator[list[dict]]:
+        offset = 0
+        while True:
+            page = self.call(
+                self.what,
+                self.api.do_search,
+                public_object_search_request={**self.body, "after": str(offset)},
+                kind="search",
+                stats=self.stats,
+            )
+            yield page.get("results") or []
+            next_after = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if not next_after:
+                return
+            offset = int(next_after)
+            if offset >= SEARCH_RESULT_CAP:
+                self.capped = True
+                return
+
+
 def both_ends_pages(
     call: HubSpotCaller,
     basic_api: Any,
@@ -370,38 +407,20 @@ def both_ends_pages(
             filters = (
                 [{"propertyName": "hs_object_id", "operator": "LT", "value": str(below)}] if below else []
             )
-            body = {
-                "filterGroups": [{"filters": filters}] if filters else [],
-                "sorts": [{"propertyName": "hs_object_id", "direction": "DESCENDING"}],
-                "properties": properties,
-                "limit": SEARCH_PAGE_SIZE,
-            }
-            offset = 0
-            while True:
-                page = call(
-                    f"search {stream.object_type} by id",
-                    search_api.do_search,
-                    public_object_search_request={**body, "after": str(offset)},
-                    kind="search",
-                    stats=stats,
-                )
-                results = page.get("results") or []
+            body = _search_body(filters, "hs_object_id", "DESCENDING", properties)
+            query = _SearchQuery(call, search_api, f"search {stream.object_type} by id", body, stats)
+            for results in query:
                 if not results:
                     return
                 with lock:
                     listed = seen["listed_up_to"]
-                    lowest = int(results[-1]["id"])
-                    seen["searched_down_to"] = lowest
+                    below = int(results[-1]["id"])  # lowest id so far: the next query restarts under it
+                    seen["searched_down_to"] = below
                 yield [r for r in results if int(r["id"]) > listed]
-                if lowest <= listed:
+                if below <= listed:
                     return
-                next_after = ((page.get("paging") or {}).get("next") or {}).get("after")
-                if not next_after:
-                    return
-                offset = int(next_after)
-                if offset >= SEARCH_RESULT_CAP:
-                    below = lowest  # restart under the cap with a lower bound
-                    break
+            if not query.capped:
+                return
 
     yield from _merge_generators([upward(), downward()])
 
@@ -462,35 +481,14 @@ def search_pages(
     upper = [{"propertyName": prop, "operator": "LT", "value": _ms(until)}] if until else []
     lower: dict = {"propertyName": prop, "operator": "GTE", "value": _ms(since)}
     while True:
-        body = {
-            "filterGroups": [{"filters": [lower, *upper]}],
-            "sorts": [{"propertyName": prop, "direction": "ASCENDING"}],
-            "properties": properties,
-            "limit": SEARCH_PAGE_SIZE,
-        }
+        body = _search_body([lower, *upper], prop, "ASCENDING", properties)
         last_value: str | None = None
-        capped = False
-        offset = 0
-        while True:
-            page = call(
-                f"search {stream.object_type}",
-                api.do_search,
-                public_object_search_request={**body, "after": str(offset)},
-                kind="search",
-                stats=stats,
-            )
-            results = page.get("results") or []
+        query = _SearchQuery(call, api, f"search {stream.object_type}", body, stats)
+        for results in query:
             if results:
                 last_value = results[-1]["properties"].get(prop) or last_value
                 yield results
-            next_after = ((page.get("paging") or {}).get("next") or {}).get("after")
-            if not next_after:
-                break
-            offset = int(next_after)
-            if offset >= SEARCH_RESULT_CAP:
-                capped = True
-                break
-        if not capped or last_value is None:
+        if not query.capped or last_value is None:
             return
         # Cap reached: read everything at exactly the last timestamp by id, then go on strictly after it.
         at = wh.to_utc_datetime(last_value)
@@ -508,34 +506,13 @@ def _drain_timestamp(
         filters: list[dict] = [{"propertyName": prop, "operator": "EQ", "value": _ms(at)}]
         if last_id is not None:
             filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)})
-        body = {
-            "filterGroups": [{"filters": filters}],
-            "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-            "properties": properties,
-            "limit": SEARCH_PAGE_SIZE,
-        }
-        offset = 0
-        capped = False
-        while True:
-            page = call(
-                f"search {stream.object_type} at {_iso(at)}",
-                api.do_search,
-                public_object_search_request={**body, "after": str(offset)},
-                kind="search",
-                stats=stats,
-            )
-            results = page.get("results") or []
+        body = _search_body(filters, "hs_object_id", "ASCENDING", properties)
+        query = _SearchQuery(call, api, f"search {stream.object_type} at {_iso(at)}", body, stats)
+        for results in query:
             if results:
                 last_id = int(results[-1]["id"])
                 yield results
-            next_after = ((page.get("paging") or {}).get("next") or {}).get("after")
-            if not next_after:
-                break
-            offset = int(next_after)
-            if offset >= SEARCH_RESULT_CAP:
-                capped = True
-                break
-        if not capped:
+        if not query.capped:
             return
 
 
