@@ -24,12 +24,12 @@ from flows.common import (
     DEFAULT_LOCK_WAIT_SECONDS,
     PipelineStepError,
     build_outcome,
+    flow_result,
     new_run_id,
-    publish_artifacts,
     recorded_flow_run,
 )
 from flows.locking import warehouse_lock
-from flows.settings import database_path, default_model, load_settings, open_warehouse, validate_settings
+from flows.settings import database_path, load_settings, open_warehouse, validate_settings
 from flows.tasks import (
     build_models_step,
     extract_ga4_step,
@@ -157,25 +157,15 @@ def backfill(
         else:
             publish_step(config_path, run_id)
         _clear_progress(db_path, progress_key)
-        summary = publish_artifacts(
-            db_path,
+        result = flow_result(
+            settings,
             run_id,
-            flow="backfill",
-            default_model=default_model(settings),
+            "backfill",
             tests=tests,
             publish_skipped_reason=skipped_reason,
+            chunks=len(chunks),
+            chunks_run=len(todo),
         )
-
-        result = {
-            "run_id": run_id,
-            "chunks": len(chunks),
-            "chunks_run": len(todo),
-            "rows": summary.total_rows,
-            "rejects": summary.rejects,
-            "tests_failed": summary.tests_failed,
-            "published": summary.records_published,
-            "publish_skipped": skipped_reason,
-        }
         if tests[1]:
             raise PipelineStepError(
                 f"backfill run {run_id}: data tests failed: {', '.join(tests[1])}", result

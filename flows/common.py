@@ -13,7 +13,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.logging import get_run_logger
 
 from connectors import warehouse
-from connectors.config import redact
+from connectors.config import Settings, redact
 from flows.reporting import (
     RunSummary,
     as_text,
@@ -22,7 +22,7 @@ from flows.reporting import (
     resolve_model,
     roi_rows,
 )
-from flows.settings import open_warehouse
+from flows.settings import database_path, default_model, open_warehouse
 
 # Scheduled runs wait this long for a running writer before giving up
 # (the deployment concurrency limit already queues them).
@@ -105,3 +105,33 @@ def publish_artifacts(
             description=f"ROI by channel, all time, model {model} (run {run_id})",
         )
     return summary
+
+
+def flow_result(
+    settings: Settings,
+    run_id: str,
+    flow: str,
+    *,
+    tests: tuple[int, list[str]],
+    publish_skipped_reason: str | None,
+    **counts: Any,
+) -> dict[str, Any]:
+    """Publish the run's artifacts and return what a pipeline flow returns: its run id, the flow's own
+    ``counts``, then the run's totals (rows, rejects, failed tests, published values, why not published)."""
+    summary = publish_artifacts(
+        database_path(settings),
+        run_id,
+        flow=flow,
+        default_model=default_model(settings),
+        tests=tests,
+        publish_skipped_reason=publish_skipped_reason,
+    )
+    return {
+        "run_id": run_id,
+        **counts,
+        "rows": summary.total_rows,
+        "rejects": summary.rejects,
+        "tests_failed": summary.tests_failed,
+        "published": summary.records_published,
+        "publish_skipped": publish_skipped_reason,
+    }

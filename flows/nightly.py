@@ -18,12 +18,12 @@ from flows.common import (
     DEFAULT_LOCK_WAIT_SECONDS,
     PipelineStepError,
     build_outcome,
+    flow_result,
     new_run_id,
-    publish_artifacts,
     recorded_flow_run,
 )
 from flows.locking import warehouse_lock
-from flows.settings import database_path, default_model, load_settings, validate_settings
+from flows.settings import database_path, load_settings, validate_settings
 from flows.tasks import (
     build_models_step,
     extract_ga4_step,
@@ -90,22 +90,7 @@ def nightly(
         elif not skipped_reason:
             publish_step(config_path, run_id)
 
-        summary = publish_artifacts(
-            db_path,
-            run_id,
-            flow="nightly",
-            default_model=default_model(settings),
-            tests=tests,
-            publish_skipped_reason=skipped_reason,
-        )
-        result = {
-            "run_id": run_id,
-            "rows": summary.total_rows,
-            "rejects": summary.rejects,
-            "tests_failed": summary.tests_failed,
-            "published": summary.records_published,
-            "publish_skipped": skipped_reason,
-        }
+        result = flow_result(settings, run_id, "nightly", tests=tests, publish_skipped_reason=skipped_reason)
         if failed_extracts or build_failed or tests[1]:
             # Raised inside the run record so ops.sync_runs shows this run as failed.
             raise PipelineStepError(f"nightly run {run_id} incomplete: {skipped_reason}", result)
