@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import duckdb
 import pytest
-from conftest import RawData
+from raw_fixtures import RawData
 
 from models.runner import ModelBuildError, build, run_data_tests
 

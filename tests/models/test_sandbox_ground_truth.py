@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import duckdb
 import pytest
-from conftest import load_dataset_into_raw
+from raw_fixtures import load_dataset_into_raw
 
 from models.runner import build
 from sandbox.generator import generate
