@@ -106,7 +106,6 @@ class ReportSpec:
     target_table: str
     dimensions: tuple[tuple[str, str], ...]  # (GA4 API name, column)
     metrics: tuple[tuple[str, str, str], ...]  # (GA4 API name, column, kind)
-    key_columns: tuple[str, ...]
     optional: bool = False  # skipped (with a warning) when the property lacks a dimension it needs
     stores_currency: bool = False  # the raw table has a currency_code column (the report currency per row)
     exclude_not_set: str | None = None  # dimension whose "(not set)" rows are unwanted (anonymous traffic)
@@ -123,6 +122,11 @@ class ReportSpec:
     @property
     def stream(self) -> str:
         return STREAM_PREFIX + self.name
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        """The target table's key, as declared once in connectors.warehouse."""
+        return warehouse.raw_tables()[self.target_table].keys
 
 
 TRAFFIC_DAILY = ReportSpec(
@@ -148,15 +152,6 @@ TRAFFIC_DAILY = ReportSpec(
         ("advertiserAdClicks", "advertiser_ad_clicks", INT),
         ("advertiserAdImpressions", "advertiser_ad_impressions", INT),
     ),
-    key_columns=(
-        "property_id",
-        "date",
-        "session_source",
-        "session_medium",
-        "session_campaign_name",
-        "session_manual_term",
-        "session_manual_ad_content",
-    ),
     stores_currency=True,
 )
 
@@ -175,14 +170,6 @@ def contact_sessions_spec(contact_dimension: str = CONTACT_DIMENSION) -> ReportS
             ("sessionCampaignName", "session_campaign_name"),
         ),
         metrics=(("sessions", "sessions", INT), ("keyEvents", "key_events", COUNT4)),
-        key_columns=(
-            "property_id",
-            "date",
-            "contact_id",
-            "session_source",
-            "session_medium",
-            "session_campaign_name",
-        ),
         optional=True,
         exclude_not_set=contact_dimension,
     )
@@ -904,14 +891,14 @@ def _extract_report(
 ) -> str | None:
     """Pull and replace `todo` chunk by chunk; returns the quota-stop reason, or None when all was done."""
     pending = list(todo)
+
+    def read_span(span: DateSpan) -> tuple[ParsedChunk, list[str] | None]:
+        pages = iter_report_pages(caller, property_id, spec, span, page_size=page_size)
+        return parse_pages(pages, spec, property_id, span)
+
     for span in list(chunk_spans(todo, chunk_days)):
         try:
-            parsed, totals = parse_pages(
-                iter_report_pages(caller, property_id, spec, span, page_size=page_size),
-                spec,
-                property_id,
-                span,
-            )
+            parsed, totals = read_span(span)
             if not _totals_match(spec, parsed.metric_sums, totals):
                 log.warning(
                     "GA4 %s %s..%s: pages do not add up to the totals; pulling the chunk again",
@@ -919,12 +906,7 @@ def _extract_report(
                     span[0],
                     span[1],
                 )
-                parsed, totals = parse_pages(
-                    iter_report_pages(caller, property_id, spec, span, page_size=page_size),
-                    spec,
-                    property_id,
-                    span,
-                )
+                parsed, totals = read_span(span)
                 if not _totals_match(spec, parsed.metric_sums, totals):
                     log.warning("GA4 %s %s..%s: totals still differ; loading what was read", spec.name, *span)
         except QuotaStop as exc:
