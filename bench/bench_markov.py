@@ -17,33 +17,14 @@ from pathlib import Path
 
 import duckdb
 
+from connectors.config import ATTRIBUTION_MODELS
+from sandbox.generator import CHANNEL_IDS
+
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 ATTRIBUTION_DIR = MODELS_DIR / "sql" / "intermediate" / "attribution"
 MARKOV_MODELS = ("markov_transitions", "markov_removal_effects", "markov")
-HEURISTIC_MODELS = (
-    "first_touch",
-    "last_touch",
-    "last_non_direct",
-    "linear",
-    "time_decay",
-    "u_shaped",
-    "w_shaped",
-    "full_path",
-    "j_shaped",
-    "inverse_j",
-)
-CHANNELS = (
-    "organic_search",
-    "paid_search",
-    "paid_social",
-    "organic_social",
-    "email",
-    "referral",
-    "direct",
-    "events",
-    "word_of_mouth",
-    "unassigned",
-)
+HEURISTIC_MODELS = tuple(m for m in ATTRIBUTION_MODELS if m != "markov")  # one SQL file each
+CHANNELS = CHANNEL_IDS
 MAX_TOUCHES = 8
 CONVERSION_RATE_PERCENT = 30
 CONVERTED_AT = "timestamptz '2026-06-30 12:00:00+00'"

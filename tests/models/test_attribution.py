@@ -22,22 +22,13 @@ import duckdb
 import numpy as np
 import pytest
 
+from connectors.config import ATTRIBUTION_MODELS
+
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 ATTRIBUTION_DIR = MODELS_DIR / "sql" / "intermediate" / "attribution"
-HEURISTIC_MODELS = (
-    "first_touch",
-    "last_touch",
-    "last_non_direct",
-    "linear",
-    "time_decay",
-    "u_shaped",
-    "w_shaped",
-    "full_path",
-    "j_shaped",
-    "inverse_j",
-)
+HEURISTIC_MODELS = tuple(m for m in ATTRIBUTION_MODELS if m != "markov")  # one SQL file each
 MARKOV_MODELS = ("markov_transitions", "markov_removal_effects", "markov")
-ALL_MODELS = (*HEURISTIC_MODELS, "markov")
+ALL_MODELS = ATTRIBUTION_MODELS
 BUILD_ORDER = [ATTRIBUTION_DIR / f"{stem}.sql" for stem in HEURISTIC_MODELS + MARKOV_MODELS] + [
     MODELS_DIR / "sql" / "marts" / "attribution_credits.sql"
 ]
