@@ -275,40 +275,7 @@ class _Failed:
 def prefetch(pages: Iterator[list[dict]], depth: int = PREFETCH_PAGES) -> Iterator[list[dict]]:
     """The same pages, fetched by a helper thread ``depth`` pages ahead: the next HTTP round trip overlaps the
     conversion and staging of the current page (a stream's pages are a sequential chain of cursors)."""
-    buffer: queue.Queue = queue.Queue(depth)
-    finished = object()
-    stop = threading.Event()
-
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                buffer.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for page in pages:
-                if not put(page):
-                    return
-        except BaseException as exc:
-            put(_Failed(exc))
-            return
-        put(finished)
-
-    threading.Thread(target=produce, name="hubspot-prefetch", daemon=True).start()
-    try:
-        while True:
-            item = buffer.get()
-            if item is finished:
-                return
-            if isinstance(item, _Failed):
-                raise item.exc
-            yield item
-    finally:
-        stop.set()  # the consumer stopped (done, or failed): the producer quits at its next page
+    return _pages_in_threads([pages], depth, "hubspot-prefetch")
 
 
 def list_pages(
@@ -422,12 +389,16 @@ def both_ends_pages(
             if not query.capped:
                 return
 
-    yield from _merge_generators([upward(), downward()])
+    yield from _pages_in_threads([upward(), downward()], PREFETCH_PAGES, "hubspot-read")
 
 
-def _merge_generators(generators: list[Iterator[list[dict]]]) -> Iterator[list[dict]]:
-    """Pages of several generators, each run in its own thread, in arrival order; the first error raises."""
-    out: queue.Queue = queue.Queue(PREFETCH_PAGES * len(generators))
+def _pages_in_threads(
+    generators: list[Iterator[list[dict]]], depth: int, thread_name: str
+) -> Iterator[list[dict]]:
+    """Pages of the generators, each run in its own thread up to ``depth`` pages ahead, in arrival order
+    (empty pages dropped); the first error raises here. When the consumer stops, the threads quit at their
+    next page."""
+    out: queue.Queue = queue.Queue(depth * len(generators))
     stop = threading.Event()
     finished = object()
 
@@ -451,7 +422,7 @@ def _merge_generators(generators: list[Iterator[list[dict]]]) -> Iterator[list[d
         put(finished)
 
     for gen in generators:
-        threading.Thread(target=run, args=(gen,), name="hubspot-read", daemon=True).start()
+        threading.Thread(target=run, args=(gen,), name=thread_name, daemon=True).start()
     running = len(generators)
     try:
         while running:
