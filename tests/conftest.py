@@ -15,6 +15,26 @@ from sandbox.server import SandboxServer
 
 SANDBOX_CONTACTS = 2_000
 SANDBOX_SEED = 7
+# Environment variables the settings read: cleared by `clean_settings_env` so the machine's own never leak in.
+SETTINGS_ENV_VARS = (
+    "HUBSPOT_ACCESS_TOKEN",
+    "HUBSPOT_BASE_URL",
+    "HUBSPOT_TIER",
+    "GA4_PROPERTY_ID",
+    "GA4_API_ENDPOINT",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "ROI_DATABASE",
+    "ROI_SPEND_FILE",
+    "ROI_TAGGING_PLAN",
+)
+
+
+@pytest.fixture
+def clean_settings_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """monkeypatch, with none of the settings' environment variables set: each test states what it sets."""
+    for name in SETTINGS_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
 
 
 @pytest.fixture(scope="session")

@@ -14,33 +14,16 @@ from sandbox.server import SandboxServer
 TOKEN = "pat-eu1-11111111-2222-3333-4444-555555555555"
 
 
-@pytest.fixture
-def clean_env(monkeypatch):
-    for name in (
-        "HUBSPOT_ACCESS_TOKEN",
-        "HUBSPOT_BASE_URL",
-        "HUBSPOT_TIER",
-        "GA4_PROPERTY_ID",
-        "GA4_API_ENDPOINT",
-        "GOOGLE_APPLICATION_CREDENTIALS",
-        "ROI_DATABASE",
-        "ROI_SPEND_FILE",
-        "ROI_TAGGING_PLAN",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    return monkeypatch
-
-
-def test_toml_then_environment(tmp_path, clean_env):
+def test_toml_then_environment(tmp_path, clean_settings_env):
     path = tmp_path / "roi.toml"
     path.write_text(
         'hubspot_tier = "Starter"\ndatabase = "a.duckdb"\n'
         '[hubspot]\noverlap_minutes = 5\nextra_properties = {contacts = ["industry"]}\n'
         '[models]\nmargin_rates = {wholesale = "0.36"}\n'
     )
-    clean_env.setenv("ROI_DATABASE", str(tmp_path / "b.duckdb"))
-    clean_env.setenv("HUBSPOT_ACCESS_TOKEN", TOKEN)
-    clean_env.setenv("HUBSPOT__MAX_WORKERS", "2")
+    clean_settings_env.setenv("ROI_DATABASE", str(tmp_path / "b.duckdb"))
+    clean_settings_env.setenv("HUBSPOT_ACCESS_TOKEN", TOKEN)
+    clean_settings_env.setenv("HUBSPOT__MAX_WORKERS", "2")
     settings = load_settings(path)
     assert settings.hubspot_tier == "starter"
     assert settings.database == tmp_path / "b.duckdb"  # the environment wins over the file
@@ -50,13 +33,13 @@ def test_toml_then_environment(tmp_path, clean_env):
     assert settings.hubspot_token == TOKEN and TOKEN not in repr(settings)
 
 
-def test_the_example_file_loads_with_defaults(clean_env):
+def test_the_example_file_loads_with_defaults(clean_settings_env):
     settings = load_settings("roi.example.toml")
     assert settings.models.lookback_days == 90 and settings.ga4.trailing_days == 3
     assert settings.ga4.contact_dimension == "customUser:crm_contact_id"
 
 
-def test_problems_name_each_missing_setting_and_its_fix(tmp_path, clean_env):
+def test_problems_name_each_missing_setting_and_its_fix(tmp_path, clean_settings_env):
     settings = load_settings(
         None, ga4_property_id="properties/12", google_application_credentials=tmp_path / "no"
     )
@@ -71,7 +54,7 @@ def test_problems_name_each_missing_setting_and_its_fix(tmp_path, clean_env):
         load_settings(tmp_path / "missing.toml")
 
 
-def test_redaction_of_text_and_log_records(clean_env):
+def test_redaction_of_text_and_log_records(clean_settings_env):
     settings = load_settings(None, hubspot_access_token=TOKEN)
     assert TOKEN not in redact(f"call failed: Authorization: Bearer {TOKEN}", settings)
     assert "Bearer ***" in redact("Authorization: Bearer abcdefghijklmnop")
@@ -80,7 +63,9 @@ def test_redaction_of_text_and_log_records(clean_env):
     assert TOKEN not in record.getMessage() and "***" in record.getMessage()
 
 
-def test_a_rejected_token_stops_with_a_fix_and_never_echoes_the_token(tmp_path, clean_env, make_settings):
+def test_a_rejected_token_stops_with_a_fix_and_never_echoes_the_token(
+    tmp_path, clean_settings_env, make_settings
+):
     with SandboxServer(contacts=50, seed=1, rate_limits=False) as sb:
         settings = make_settings(sb, hubspot_access_token=TOKEN)
         with pytest.raises(HubSpotExtractError) as caught:

@@ -12,20 +12,9 @@ TOKEN = "pat-eu1-0f0f0f0f-1234-5678-9abc-def012345678"
 
 
 @pytest.fixture
-def runner(monkeypatch, tmp_path):
+def runner(clean_settings_env, tmp_path):
     # No roi.toml in the working directory and no ambient settings: each test states what it configures.
-    monkeypatch.chdir(tmp_path)
-    for name in (
-        "HUBSPOT_ACCESS_TOKEN",
-        "GA4_PROPERTY_ID",
-        "GA4_API_ENDPOINT",
-        "GOOGLE_APPLICATION_CREDENTIALS",
-        "ROI_DATABASE",
-        "ROI_SPEND_FILE",
-        "ROI_TAGGING_PLAN",
-        "HUBSPOT_TIER",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    clean_settings_env.chdir(tmp_path)
     return CliRunner()
 
 
