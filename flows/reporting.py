@@ -67,32 +67,34 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool
     return bool(found[0][0])
 
 
+def _run_rows(con: duckdb.DuckDBPyConnection, ops_table: str, sql: str, run_id: str) -> list[dict[str, Any]]:
+    """Rows of ``sql`` (one ``?`` for the run id); none when ops.<ops_table> was never created."""
+    return _rows(con, sql, [run_id]) if table_exists(con, "ops", ops_table) else []
+
+
 def collect_run_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> RunSummary:
     summary = RunSummary(run_id=run_id)
-    if table_exists(con, "ops", "sync_runs"):
-        summary.streams = _rows(
-            con,
-            "select stream, kind, rows, calls, retries, status, error from ops.sync_runs "
-            "where run_id = ? and stream <> '(flow)' order by started_at, stream",
-            [run_id],
-        )
-    if table_exists(con, "ops", "rejects"):
-        summary.rejects = {
-            r["source"]: int(r["n"])
-            for r in _rows(
-                con,
-                "select source, count(*) as n from ops.rejects where run_id = ? "
-                "group by source order by source",
-                [run_id],
-            )
-        }
-    if table_exists(con, "ops", "publish_log"):
-        summary.publish = _rows(
-            con,
-            "select object_type, property, desired, changed, sent, failed, skipped from ops.publish_log "
-            "where run_id = ? order by object_type, property",
-            [run_id],
-        )
+    summary.streams = _run_rows(
+        con,
+        "sync_runs",
+        "select stream, kind, rows, calls, retries, status, error from ops.sync_runs "
+        "where run_id = ? and stream <> '(flow)' order by started_at, stream",
+        run_id,
+    )
+    rejects = _run_rows(
+        con,
+        "rejects",
+        "select source, count(*) as n from ops.rejects where run_id = ? group by source order by source",
+        run_id,
+    )
+    summary.rejects = {r["source"]: int(r["n"]) for r in rejects}
+    summary.publish = _run_rows(
+        con,
+        "publish_log",
+        "select object_type, property, desired, changed, sent, failed, skipped from ops.publish_log "
+        "where run_id = ? order by object_type, property",
+        run_id,
+    )
     return summary
 
 

@@ -136,6 +136,16 @@ def _object_not_found(raw_id: str) -> HubSpotError:
     )
 
 
+def _already_exists(kind: str, name: str, **kwargs: Any) -> HubSpotError:
+    return HubSpotError(
+        409,
+        "OBJECT_ALREADY_EXISTS",
+        f"A {kind} named '{name}' already exists.",
+        context={"name": [name]},
+        **kwargs,
+    )
+
+
 def _batch_answer(results: list[dict], errors: list[dict], started: str) -> tuple[Any, int]:
     """A batch endpoint's body: 207 Multi-Status with ``errors`` when any input failed, else 200."""
     payload: dict[str, Any] = {
@@ -823,13 +833,7 @@ class HubSpotApi:
             )
         with self.store.lock:
             if self.store.property(object_type, name) is not None:
-                raise HubSpotError(
-                    409,
-                    "OBJECT_ALREADY_EXISTS",
-                    f"A property named '{name}' already exists.",
-                    sub_category="PropertyCrudError.PROPERTY_EXISTS",
-                    context={"name": [name]},
-                )
+                raise _already_exists("property", name, sub_category="PropertyCrudError.PROPERTY_EXISTS")
             if body["groupName"] not in {g["name"] for g in self.store.groups(object_type)}:
                 raise _validation(
                     f"Property group {body['groupName']!r} does not exist for {object_type}; create "
@@ -898,12 +902,7 @@ class HubSpotApi:
             raise _validation("A property group needs 'name' and 'label'")
         with self.store.lock:
             if any(g["name"] == body["name"] for g in self.store.groups(object_type)):
-                raise HubSpotError(
-                    409,
-                    "OBJECT_ALREADY_EXISTS",
-                    f"A property group named '{body['name']}' already exists.",
-                    context={"name": [str(body["name"])]},
-                )
+                raise _already_exists("property group", str(body["name"]))
             group = {
                 "name": str(body["name"]),
                 "label": str(body["label"]),
