@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -263,10 +265,20 @@ def test_faults_and_rate_limits_end_identical_to_a_clean_run(
         sb.faults.configure(error_rate=0.2, drop_rate=0.05, seed=3)
         first = extract_hubspot(settings, faulty_db, "f1")
         _bulk_touch(sb, FIXED_AT)
-        # Another app of the portal just used this second's search allowance: our searches get 429 SECONDLY.
-        for _ in range(5):
-            sb.rate_limiter.check(is_search=True)
+        # Another app of the portal keeps using the search allowance until our searches meet a 429 SECONDLY;
+        # it keeps taking freed slots, so the 429 comes however slowly this machine reaches the first search.
+        other_app_done = threading.Event()
+
+        def other_app_searching() -> None:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not any(e.status == 429 for e in sb.request_log.entries):
+                sb.rate_limiter.check(is_search=True)
+                time.sleep(0.01)
+            other_app_done.set()
+
+        threading.Thread(target=other_app_searching, daemon=True).start()
         second = extract_hubspot(settings, faulty_db, "f2")
+        other_app_done.wait(timeout=15)
         statuses = {e.status for e in sb.request_log.entries}
         assert {0, 429} <= statuses and statuses & {500, 502, 503, 504}  # drops, 429s and 5xx all happened
     retries = sum(r.retries for r in (*first.values(), *second.values()))
