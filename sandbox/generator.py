@@ -19,6 +19,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 
 from sandbox.dataset import Dataset, Ga4Facts, SpendRow
+from sandbox.store import SANDBOX_PIPELINES, default_deal_pipelines
 
 # ---------------------------------------------------------------------------------------------------------
 # Settings (named constants; docs/contracts.md section 1 is binding for every name below)
@@ -48,29 +49,7 @@ PRODUCTS = {
 # Deals without line items get this share of their EUR amount as gross margin (models config default).
 DEFAULT_MARGIN_RATE = Decimal("0.5")
 
-PIPELINES = {
-    "default": (
-        "Vente en ligne",
-        [
-            ("appointmentscheduled", "Rendez-vous fixé", "0.2", False),
-            ("qualifiedtobuy", "Qualifié", "0.4", False),
-            ("presentationscheduled", "Présentation prévue", "0.6", False),
-            ("decisionmakerboughtin", "Décideur convaincu", "0.8", False),
-            ("closedwon", "Gagné", "1.0", True),
-            ("closedlost", "Perdu", "0.0", True),
-        ],
-    ),
-    "wholesale": (
-        "Revendeurs",
-        [
-            ("wh_prospect", "Prospect", "0.1", False),
-            ("wh_sample_sent", "Échantillon envoyé", "0.3", False),
-            ("wh_negotiation", "Négociation", "0.7", False),
-            ("wh_won", "Gagné", "1.0", True),
-            ("wh_lost", "Perdu", "0.0", True),
-        ],
-    ),
-}
+PIPELINES = SANDBOX_PIPELINES
 
 CONTACT_ID_START = 1001
 DEAL_ID_START = 5_000_001
@@ -1216,28 +1195,7 @@ class _Builder:
     def _load_crm(self, dataset: Dataset, contact_props, merged, archived_contacts, deals) -> None:
         crm = dataset.crm
         # how_did_you_hear_about_us is defined by the store with HubSpot's other default properties.
-        crm.set_pipelines(
-            "deals",
-            [
-                {
-                    "id": pid,
-                    "label": label,
-                    "displayOrder": pi,
-                    "archived": False,
-                    "stages": [
-                        {
-                            "id": sid,
-                            "label": slabel,
-                            "displayOrder": si,
-                            "archived": False,
-                            "metadata": {"probability": prob, "isClosed": "true" if closed else "false"},
-                        }
-                        for si, (sid, slabel, prob, closed) in enumerate(stages)
-                    ],
-                }
-                for pi, (pid, (label, stages)) in enumerate(PIPELINES.items())
-            ],
-        )
+        crm.set_pipelines("deals", default_deal_pipelines())
         ids, props, create_ms, modified_ms = contact_props
         created = _datetimes(create_ms)
         updated = _datetimes(modified_ms)

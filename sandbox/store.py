@@ -435,23 +435,34 @@ def _stage(stage_id: str, label: str, order: int, probability: str, closed: bool
     }
 
 
+# The sandbox deal pipelines (docs/contracts.md): id -> (label, [(stage id, label, probability, closed)]).
+SANDBOX_PIPELINES: dict[str, tuple[str, list[tuple[str, str, str, bool]]]] = {
+    "default": (
+        "Vente en ligne",
+        [
+            ("appointmentscheduled", "Rendez-vous fixé", "0.2", False),
+            ("qualifiedtobuy", "Qualifié", "0.4", False),
+            ("presentationscheduled", "Présentation prévue", "0.6", False),
+            ("decisionmakerboughtin", "Décideur convaincu", "0.8", False),
+            ("closedwon", "Gagné", "1.0", True),
+            ("closedlost", "Perdu", "0.0", True),
+        ],
+    ),
+    "wholesale": (
+        "Revendeurs",
+        [
+            ("wh_prospect", "Prospect", "0.1", False),
+            ("wh_sample_sent", "Échantillon envoyé", "0.3", False),
+            ("wh_negotiation", "Négociation", "0.7", False),
+            ("wh_won", "Gagné", "1.0", True),
+            ("wh_lost", "Perdu", "0.0", True),
+        ],
+    ),
+}
+
+
 def default_deal_pipelines() -> list[dict]:
-    """The two sandbox pipelines of docs/contracts.md (B2C "Vente en ligne", B2B "Revendeurs")."""
-    online = [
-        ("appointmentscheduled", "Rendez-vous pris", "0.2", False),
-        ("qualifiedtobuy", "Qualifié", "0.4", False),
-        ("presentationscheduled", "Présentation prévue", "0.6", False),
-        ("decisionmakerboughtin", "Décideur convaincu", "0.8", False),
-        ("closedwon", "Gagné", "1.0", True),
-        ("closedlost", "Perdu", "0.0", True),
-    ]
-    wholesale = [
-        ("wh_prospect", "Prospect", "0.1", False),
-        ("wh_sample_sent", "Échantillon envoyé", "0.3", False),
-        ("wh_negotiation", "Négociation", "0.7", False),
-        ("wh_won", "Gagné", "1.0", True),
-        ("wh_lost", "Perdu", "0.0", True),
-    ]
+    """SANDBOX_PIPELINES as HubSpot's pipelines API returns them."""
     return [
         {
             "id": pipeline_id,
@@ -462,9 +473,7 @@ def default_deal_pipelines() -> list[dict]:
             "updatedAt": "2020-01-01T00:00:00.000Z",
             "stages": [_stage(*stage[:2], i, *stage[2:]) for i, stage in enumerate(stages)],
         }
-        for order, (pipeline_id, label, stages) in enumerate(
-            [("default", "Vente en ligne", online), ("wholesale", "Revendeurs", wholesale)]
-        )
+        for order, (pipeline_id, (label, stages)) in enumerate(SANDBOX_PIPELINES.items())
     ]
 
 
