@@ -3,8 +3,7 @@
 -- the last 0.2, and 0.2 is shared equally by the touches in between.
 with touches as (
     select
-        deal_id, touch_index,
-        count(*) over (partition by deal_id) as n_touches
+        deal_id, touch_index, n_touches
     from int_deal_touchpoints
 ),
 

@@ -1,8 +1,7 @@
 -- Linear: every touchpoint of the path gets the same share, 1/n (repeats of a channel are not collapsed).
 with touches as (
     select
-        deal_id, touch_index,
-        count(*) over (partition by deal_id) as n_touches
+        deal_id, touch_index, n_touches
     from int_deal_touchpoints
 ),
 
