@@ -592,9 +592,9 @@ def _record_published(con: duckdb.DuckDBPyConnection, accepted: list[_Change], r
                        WHERE p.object_type = i.object_type AND p.record_id = i.record_id
                          AND p.property = i.property""")
         con.execute(
-            """INSERT INTO ops.published_values (object_type, record_id, property, value, published_at,
-            run_id)
-                       SELECT object_type, record_id, property, value, ?, ? FROM publish_incoming""",
+            """INSERT INTO ops.published_values
+                   (object_type, record_id, property, value, published_at, run_id)
+               SELECT object_type, record_id, property, value, ?, ? FROM publish_incoming""",
             [now, run_id],
         )
         con.execute("COMMIT")
@@ -647,8 +647,8 @@ def _record_log(con: duckdb.DuckDBPyConnection, result: PublishResult) -> None:
     if rows:
         con.executemany(
             """INSERT INTO ops.publish_log (run_id, object_type, property, desired, changed, sent, failed,
-            skipped,
-                                            started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                                            skipped, started_at, finished_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             rows,
         )
 

@@ -29,9 +29,9 @@ ATTRIBUTION_DIR = MODELS_DIR / "sql" / "intermediate" / "attribution"
 HEURISTIC_MODELS = tuple(m for m in ATTRIBUTION_MODELS if m != "markov")  # one SQL file each
 MARKOV_MODELS = ("markov_transitions", "markov_removal_effects", "markov")
 ALL_MODELS = ATTRIBUTION_MODELS
-BUILD_ORDER = [ATTRIBUTION_DIR / f"{stem}.sql" for stem in HEURISTIC_MODELS + MARKOV_MODELS] + [
-    MODELS_DIR / "sql" / "marts" / "attribution_credits.sql"
-]
+BUILD_ORDER = [
+    ATTRIBUTION_DIR / f"{stem}.sql" for stem in ("attribution_models", *HEURISTIC_MODELS, *MARKOV_MODELS)
+] + [MODELS_DIR / "sql" / "marts" / "attribution_credits.sql"]
 DATA_TESTS = sorted((MODELS_DIR / "tests").glob("attribution_*.sql"))
 # Exact reference vectors (ChannelAttribution-checked numbers) kept beside the tests so CI always runs them.
 REFERENCE_DIR = Path(os.environ.get("ROI_ATTRIBUTION_VECTORS_DIR", Path(__file__).parent / "vectors"))
@@ -625,3 +625,14 @@ def test_data_tests_catch_broken_credits(tmp_path: Path) -> None:
     }
     assert [row[:2] for row in failures["attribution_credits_sum_to_one"]] == [("linear", 1)]
     assert failures["attribution_credits_cover_every_deal"] == [("markov", 2)]
+
+
+def test_sql_model_list_matches_the_config_list():
+    """The SQL list (unattributed rows, ROI marts) and the config's list (publish_model validation) agree."""
+    con = duckdb.connect()
+    try:
+        con.execute((ATTRIBUTION_DIR / "attribution_models.sql").read_text())
+        rows = con.fetchall()
+    finally:
+        con.close()
+    assert tuple(r[0] for r in rows) == ATTRIBUTION_MODELS

@@ -13,14 +13,8 @@ with params as (
 ),
 
 models as (
-    select distinct attribution_model from attribution_credits
-    union
-    -- a warehouse without a single deal still reports cost and sessions under every model
-    select unnest([
-        'first_touch', 'last_touch', 'last_non_direct', 'linear', 'time_decay', 'u_shaped', 'w_shaped',
-        'full_path', 'j_shaped', 'inverse_j', 'markov'
-    ])
-    where not exists (select 1 from attribution_credits)
+    -- every model, so a warehouse without a single deal still reports cost and sessions under each
+    select attribution_model from attribution_models
 ),
 
 credits as (

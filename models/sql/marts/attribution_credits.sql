@@ -29,13 +29,6 @@ with model_credits as (
     select 'markov' as attribution_model, * from markov
 ),
 
-attribution_models as (
-    select unnest([
-        'first_touch', 'last_touch', 'last_non_direct', 'linear', 'time_decay', 'u_shaped', 'w_shaped',
-        'full_path', 'j_shaped', 'inverse_j', 'markov'
-    ]) as attribution_model
-),
-
 deals as (
     select deal_id, won_revenue, gross_margin, primary_contact_id
     from int_deals
