@@ -33,7 +33,7 @@ import duckdb
 import pyarrow as pa
 
 from connectors import warehouse
-from connectors.config import redact
+from connectors.config import Settings, redact
 from connectors.crm_properties import (
     COMPUTED_AT_PROPERTY,
     OBJECT_TYPES,
@@ -44,6 +44,7 @@ from connectors.crm_properties import (
     ensure_property_schema,
     owned_property_names,
 )
+from connectors.hubspot import make_client  # the extractor's client: SDK retries off, our limiter decides
 from connectors.ratelimit import PortalRateLimiter
 
 log = logging.getLogger(__name__)
@@ -657,32 +658,9 @@ def _record_log(con: duckdb.DuckDBPyConnection, result: PublishResult) -> None:
 # Settings, client and limiter
 
 
-def _setting(settings: Any, *names: str, default: Any = None) -> Any:
-    for name in names:
-        value = getattr(settings, name, None)
-        if value is not None:
-            return value
-    return default
-
-
-def _secret(value: Any) -> str | None:
-    if value is None:
-        return None
-    getter = getattr(value, "get_secret_value", None)
-    return getter() if callable(getter) else str(value)
-
-
-def make_client(settings: Any) -> Any:
-    """The extractor's SDK client: SDK retries off, so every retry passes through the shared limiter."""
-    from connectors.hubspot import make_client as make_hubspot_client
-
-    return make_hubspot_client(settings)
-
-
-def portal_limiter(settings: Any) -> PortalRateLimiter:
+def portal_limiter(settings: Settings) -> PortalRateLimiter:
     """The one PortalRateLimiter of this portal, shared with extraction."""
-    token = _secret(_setting(settings, "hubspot_access_token"))
-    return PortalRateLimiter.for_portal(token, _setting(settings, "hubspot_tier", default="professional"))
+    return PortalRateLimiter.for_portal(settings.hubspot_token, settings.hubspot_tier)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -690,7 +668,7 @@ def portal_limiter(settings: Any) -> PortalRateLimiter:
 
 
 def publish_to_hubspot(
-    settings: Any,
+    settings: Settings,
     db_path: str | Path,
     run_id: str,
     dry_run: bool = False,
@@ -707,7 +685,7 @@ def publish_to_hubspot(
     """
     started = datetime.now(UTC)
     # [publish] dry_run = true in roi.toml makes every publish a preview, whatever the caller asked.
-    dry_run = dry_run or bool(getattr(getattr(settings, "publish", None), "dry_run", False))
+    dry_run = dry_run or settings.publish.dry_run
     result = PublishResult(run_id=run_id, dry_run=dry_run, started_at=started)
     object_types = _object_types(settings)
     client = client if client is not None else make_client(settings)
@@ -723,7 +701,7 @@ def publish_to_hubspot(
                 f"Desired values table {DESIRED_TABLE} is missing in {db_path}. "
                 "Fix: build the models (roi run, or models.runner.build) before publishing."
             )
-        tagging_plan = _setting(settings, "tagging_plan_path", "tagging_plan")
+        tagging_plan = settings.tagging_plan
         try:
             result.schema = ensure_property_schema(
                 schema_call,
@@ -773,8 +751,8 @@ def publish_to_hubspot(
         con.close()
 
 
-def _object_types(settings: Any) -> tuple[str, ...]:
-    configured = getattr(getattr(settings, "publish", None), "object_types", None) or OBJECT_TYPES
+def _object_types(settings: Settings) -> tuple[str, ...]:
+    configured = settings.publish.object_types or OBJECT_TYPES
     unknown = sorted(set(configured) - set(OBJECT_TYPES))
     if unknown:
         raise PublishError(
@@ -871,6 +849,5 @@ __all__ = [
     "PropertySchemaError",
     "PublishError",
     "PublishResult",
-    "make_client",
     "publish_to_hubspot",
 ]
