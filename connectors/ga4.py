@@ -65,6 +65,7 @@ from google.analytics.data_v1beta.types import (
 from google.api_core import exceptions as google_errors
 
 from connectors import warehouse
+from connectors.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +73,6 @@ log = logging.getLogger(__name__)
 
 API_SCOPES = ("https://www.googleapis.com/auth/analytics.readonly",)
 DEFAULT_TIME_ZONE = "Europe/Paris"  # used until a response has told us the property's own time zone
-DEFAULT_TRAILING_DAYS = 3
-DEFAULT_CHUNK_DAYS = 7
 FIRST_RUN_HISTORY_DAYS = 730  # a nightly run on an empty warehouse pulls two years once (about 25 requests)
 PAGE_SIZE = 100_000  # GA4 returns at most 250k rows per request; 100k keeps responses a few MB
 REQUEST_TIMEOUT_SECONDS = 120.0
@@ -735,18 +734,12 @@ def replace_days(
 # --- entry point --------------------------------------------------------------------------------------------
 
 
-def _option(settings: Any, name: str, default: Any) -> Any:
-    options = getattr(settings, "ga4", None)
-    value = getattr(options, name, None) if options is not None else None
-    return default if value is None else value
-
-
 def _property_today(time_zone: str | None) -> date:
     return datetime.now(UTC).astimezone(ZoneInfo(time_zone or DEFAULT_TIME_ZONE)).date()
 
 
 def extract_ga4(
-    settings: Any,
+    settings: Settings,
     db_path: str | Path,
     run_id: str,
     start: date | None = None,
@@ -770,7 +763,7 @@ def extract_ga4(
     previous run left pending (quota stop, crash) are done first. Raises GA4ConfigError for configuration
     problems; a quota stop is not an error: the result has `complete=False` and the next run resumes.
     """
-    property_id = str(getattr(settings, "ga4_property_id", "") or "").removeprefix("properties/").strip()
+    property_id = (settings.ga4_property_id or "").removeprefix("properties/").strip()
     if not property_id:
         raise GA4ConfigError("GA4 property id is missing: set GA4_PROPERTY_ID or ga4_property_id in roi.toml")
     if (start is None) != (end is None):
@@ -779,13 +772,10 @@ def extract_ga4(
         raise ValueError(f"GA4 backfill end {end} is before start {start}")
     own_client = client is None
     if client is None:
-        client = make_client(
-            getattr(settings, "ga4_api_endpoint", None),
-            getattr(settings, "google_application_credentials", None),
-        )
-    chunk_days = chunk_days or int(_option(settings, "backfill_chunk_days", DEFAULT_CHUNK_DAYS))
-    trailing_days = int(_option(settings, "trailing_days", DEFAULT_TRAILING_DAYS))
-    contact_dimension = str(_option(settings, "contact_dimension", CONTACT_DIMENSION))
+        client = make_client(settings.ga4_api_endpoint, settings.google_application_credentials)
+    chunk_days = chunk_days or settings.ga4.backfill_chunk_days
+    trailing_days = settings.ga4.trailing_days
+    contact_dimension = settings.ga4.contact_dimension
     specs = {TRAFFIC_DAILY.name: TRAFFIC_DAILY, "contact_sessions": contact_sessions_spec(contact_dimension)}
     wanted = list(reports or specs)
     unknown = [r for r in wanted if r not in specs]
