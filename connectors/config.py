@@ -60,7 +60,6 @@ class GA4Options(BaseModel):
 class SpendOptions(BaseModel):
     """``[spend]`` section."""
 
-    currency: str = "EUR"
     sheet: str | None = None  # worksheet name for .xlsx files; first sheet when unset
 
 

@@ -108,7 +108,7 @@ def load_spend_step(config_path: str | None, run_id: str) -> Any:
     path = spend_file(settings)
     if path is None:
         return None
-    return load_spend(path, database_path(settings), run_id)
+    return load_spend(path, database_path(settings), run_id, sheet=settings.spend.sheet)
 
 
 @_step("build-models", retries=0)
