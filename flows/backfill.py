@@ -134,9 +134,17 @@ def backfill(
         progress_id = create_progress_artifact(
             progress=100.0 * (len(chunks) - len(todo)) / len(chunks), key="backfill-progress"
         )
+        quota_stop = None
         for index, (chunk_start, chunk_end) in enumerate(todo, start=len(chunks) - len(todo) + 1):
             if "ga4" in wanted:
-                extract_ga4_step(config_path, run_id, start=chunk_start, end=chunk_end)
+                ga4 = extract_ga4_step(config_path, run_id, start=chunk_start, end=chunk_end)
+                if not ga4.complete:
+                    # GA4's quota ran out: this chunk is not done; the same backfill resumes it later.
+                    quota_stop = (
+                        f"GA4 quota spent in chunk {chunk_start}..{chunk_end}; run the same backfill again"
+                    )
+                    logger.warning("BACKFILL PAUSED: %s.", quota_stop)
+                    break
             if "hubspot" in wanted:
                 extract_hubspot_step(config_path, run_id, modified_between=(chunk_start, chunk_end))
             _mark_done(db_path, progress_key, chunk_end)
@@ -151,12 +159,16 @@ def backfill(
         skipped_reason = None
         if not publish:
             skipped_reason = "not requested (backfill publishes only with publish=True / --publish)."
+        elif quota_stop:
+            skipped_reason = f"the backfill is incomplete: {quota_stop}."
+            logger.error("PUBLISH SKIPPED: %s", skipped_reason)
         elif tests[1]:
             skipped_reason = f"{len(tests[1])} data test(s) failed: {', '.join(tests[1])}."
             logger.error("PUBLISH SKIPPED: %s", skipped_reason)
         else:
             publish_step(config_path, run_id)
-        _clear_progress(db_path, progress_key)
+        if quota_stop is None:
+            _clear_progress(db_path, progress_key)
         result = flow_result(
             settings,
             run_id,
@@ -165,6 +177,7 @@ def backfill(
             publish_skipped_reason=skipped_reason,
             chunks=len(chunks),
             chunks_run=len(todo),
+            complete=quota_stop is None,
         )
         if tests[1]:
             raise PipelineStepError(

@@ -201,6 +201,36 @@ def test_backfill_resumes_after_the_last_committed_chunk_and_does_not_publish(
     assert _scalar(db, "select count(*) from ops.sync_state where stream like 'backfill:%'") == 0
 
 
+def test_backfill_pauses_when_the_ga4_quota_runs_out_and_resumes_later(
+    flow_sandbox, flow_env, tmp_path, monkeypatch
+):
+    db = tmp_path / "quota.duckdb"
+    monkeypatch.setenv("ROI_DATABASE", str(db))
+    start, end = date(2026, 9, 1), date(2026, 9, 8)  # chunks of 4 days: 1-4, 5-8
+    quota = flow_sandbox.dataset.ga4_quota
+    quota.used_hour = quota.tokens_per_hour  # another tool spent this hour's GA4 tokens
+    try:
+        paused = backfill(start=start, end=end, streams=["ga4"], chunk_days=4, publish=True)
+    finally:
+        quota.reset()
+    assert paused["complete"] is False and "incomplete" in paused["publish_skipped"]
+    assert _update_calls(flow_sandbox) == 0
+    # Nothing was marked done and no GA4 day loaded: running the same backfill again does the whole range.
+    assert _scalar(db, "select count(*) from ops.sync_state where stream like 'backfill:%'") == 0
+    assert _scalar(db, "select count(*) from raw.ga4_traffic_daily") == 0
+    resumed = backfill(start=start, end=end, streams=["ga4"], chunk_days=4)
+    assert resumed["complete"] is True
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        loaded = con.execute(
+            "select count(distinct date) from raw.ga4_traffic_daily where date between ? and ?", [start, end]
+        ).fetchall()[0][0]
+    finally:
+        con.close()
+    assert loaded == 8
+    assert _scalar(db, "select count(*) from ops.sync_state where stream like 'backfill:%'") == 0
+
+
 def test_exported_spreadsheet_roi_equals_the_roi_by_source_mart(nightly_run, flow_env, tmp_path):
     _, db, _ = nightly_run
     output = tmp_path / "roi.xlsx"
