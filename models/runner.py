@@ -287,9 +287,23 @@ def load_config_tables(
             con.execute(f"insert into main.{table} values {values_sql}", [v for row in rows for v in row])
 
 
+# One condition of a tagging-plan rule (channel rules and spend-winner rules alike); NULL values never match.
+RULE_CONDITION_MACRO = """
+create or replace macro roi_condition_holds(operator, match_values, value) as coalesce(
+    case operator
+        when 'equals' then value = match_values[1]
+        when 'in' then list_contains(match_values, value)
+        when 'regex' then regexp_full_match(value, match_values[1])
+    end,
+    false
+)
+"""
+
+
 def define_macros(con: duckdb.DuckDBPyConnection, plan: TaggingPlan) -> None:
     con.execute(f"create or replace macro roi_normalise(x) as ({plan.normalise_sql('x')})")
     con.execute(MONEY_DIVISION_MACRO)
+    con.execute(RULE_CONDITION_MACRO)
 
 
 def _ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:

@@ -45,14 +45,8 @@ condition_checks as (
     select
         combinations.source, combinations.medium, combinations.campaign,
         conditions.rule_order,
-        bool_and(coalesce(
-            case conditions.operator
-                when 'equals' then checked.value = conditions.match_values[1]
-                when 'in' then list_contains(conditions.match_values, checked.value)
-                when 'regex' then regexp_full_match(checked.value, conditions.match_values[1])
-            end,
-            false
-        )) as all_conditions_hold
+        bool_and(roi_condition_holds(conditions.operator, conditions.match_values, checked.value))
+            as all_conditions_hold
     from combinations
     cross join cfg_tagging_spend_winner_conditions as conditions
     cross join lateral (

@@ -66,14 +66,8 @@ condition_checks as (
     select
         aliased.raw_source, aliased.raw_medium, aliased.raw_campaign, aliased.raw_term, aliased.raw_content,
         conditions.rule_order,
-        bool_and(coalesce(
-            case conditions.operator
-                when 'equals' then checked.value = conditions.match_values[1]
-                when 'in' then list_contains(conditions.match_values, checked.value)
-                when 'regex' then regexp_full_match(checked.value, conditions.match_values[1])
-            end,
-            false
-        )) as all_conditions_hold
+        bool_and(roi_condition_holds(conditions.operator, conditions.match_values, checked.value))
+            as all_conditions_hold
     from aliased
     cross join cfg_tagging_channel_rule_conditions as conditions
     cross join lateral (
