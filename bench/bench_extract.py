@@ -65,7 +65,7 @@ def minimum_calls(counts: dict[str, tuple[int, int]]) -> int:
 
 def run(contacts: int) -> dict:
     from connectors.config import load_settings
-    from connectors.hubspot import extract_hubspot
+    from connectors.hubspot.extract import extract_hubspot
 
     parent, child = mp.Pipe()
     server = mp.get_context("spawn").Process(target=_serve, args=(contacts, child), daemon=True)

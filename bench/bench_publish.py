@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 
 from connectors.config import load_settings
-from connectors.hubspot_publish import publish_to_hubspot
+from connectors.hubspot.publish import publish_to_hubspot
 from connectors.ratelimit import PortalRateLimiter, reset_registry
 from sandbox.server import SandboxServer
 

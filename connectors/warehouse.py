@@ -79,7 +79,7 @@ def _cols(spec: str) -> tuple[tuple[str, str], ...]:
 
 
 # GA4 and spend-sheet raw tables (contracts.md section 3); the HubSpot ones are declared in
-# connectors.streams.
+# connectors.hubspot.streams.
 NON_HUBSPOT_RAW_TABLES: tuple[RawTable, ...] = (
     RawTable(
         "raw.ga4_traffic_daily",
@@ -135,7 +135,7 @@ NON_HUBSPOT_RAW_TABLES: tuple[RawTable, ...] = (
 
 def raw_tables() -> dict[str, RawTable]:
     """Every declared raw table by name."""
-    from connectors.streams import HUBSPOT_RAW_TABLES  # declarations live with the streams
+    from connectors.hubspot.streams import HUBSPOT_RAW_TABLES  # declarations live with the streams
 
     return {t.name: t for t in (*HUBSPOT_RAW_TABLES, *NON_HUBSPOT_RAW_TABLES)}
 

@@ -72,7 +72,7 @@ def extract_hubspot_step(
     streams: list[str] | None = None,
     modified_between: tuple[date, date] | None = None,
 ) -> Any:
-    from connectors.hubspot import extract_hubspot
+    from connectors.hubspot.extract import extract_hubspot
 
     settings = load_settings(config_path)
     return extract_hubspot(
@@ -134,7 +134,7 @@ def build_models_step(config_path: str | None, run_id: str, *, extra_data_tests:
 
 @_step("publish-to-hubspot")
 def publish_step(config_path: str | None, run_id: str, *, dry_run: bool = False) -> Any:
-    from connectors.hubspot_publish import publish_to_hubspot
+    from connectors.hubspot.publish import publish_to_hubspot
 
     settings = load_settings(config_path)
     return publish_to_hubspot(settings, database_path(settings), run_id, dry_run=dry_run)

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from connectors.config import ConfigError, SecretRedactingFilter, load_settings, redact
-from connectors.hubspot import HubSpotExtractError, extract_hubspot
+from connectors.hubspot.extract import HubSpotExtractError, extract_hubspot
 from sandbox.server import SandboxServer
 
 TOKEN = "pat-eu1-11111111-2222-3333-4444-555555555555"

@@ -10,7 +10,7 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from connectors.hubspot import HubSpotExtractError, extract_hubspot
+from connectors.hubspot.extract import HubSpotExtractError, extract_hubspot
 from sandbox.server import SandboxServer
 
 LIST_PATH = "/crm/v3/objects/{}"

@@ -62,8 +62,8 @@ def test_live_ga4_nightly_window(live_settings, tmp_path):
 
 
 def test_live_hubspot_pipelines_and_properties(live_settings, tmp_path):
-    from connectors.hubspot import extract_hubspot
-    from connectors.streams import PIPELINES_STREAM, PROPERTIES_STREAM
+    from connectors.hubspot.extract import extract_hubspot
+    from connectors.hubspot.streams import PIPELINES_STREAM, PROPERTIES_STREAM
 
     db = tmp_path / "live.duckdb"
     results = extract_hubspot(live_settings, db, _run_id(), streams=[PIPELINES_STREAM, PROPERTIES_STREAM])

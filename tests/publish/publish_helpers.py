@@ -13,7 +13,7 @@ import duckdb
 from hubspot import HubSpot
 
 from connectors.config import Settings, load_settings
-from connectors.crm_properties import PIPELINE_PROPERTIES, owned_property_names
+from connectors.hubspot.properties import PIPELINE_PROPERTIES, owned_property_names
 from sandbox.server import SandboxServer
 
 # Small on purpose (the whole suite shares 2 cores): still more than 100 contacts, so batching is exercised.
@@ -48,7 +48,7 @@ def sandbox_today(sb: SandboxServer) -> date:
 def extract_and_build(settings: Settings, db_path: Path, run_id: str, today: date) -> None:
     """One pipeline run up to the marts: HubSpot (incremental after the first), GA4, spend sheet, models."""
     from connectors.ga4 import extract_ga4
-    from connectors.hubspot import extract_hubspot
+    from connectors.hubspot.extract import extract_hubspot
     from connectors.spend import load_spend
     from models.runner import build
 

@@ -28,8 +28,8 @@ from publish_helpers import (
     store_snapshot,
 )
 
-from connectors.crm_properties import GROUP_NAME, PIPELINE_PROPERTIES, PropertySchemaError
-from connectors.hubspot_publish import PublishError, publish_to_hubspot
+from connectors.hubspot.properties import GROUP_NAME, PIPELINE_PROPERTIES, PropertySchemaError
+from connectors.hubspot.publish import PublishError, publish_to_hubspot
 
 
 def _raw_properties(sb, object_type: str) -> dict[str, dict]:

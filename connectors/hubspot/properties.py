@@ -8,11 +8,12 @@ another type), because writing into it would overwrite data we do not own.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from connectors.hubspot.client import HubSpotCaller
 
 GROUP_NAME = "roi_pipeline"
 GROUP_LABEL = "Marketing ROI"
@@ -21,7 +22,7 @@ PROPERTY_PREFIX = "roi_"
 OBJECT_TYPES = ("contacts", "deals")
 COMPUTED_AT_PROPERTY = "roi_computed_at"
 
-DEFAULT_TAGGING_PLAN = Path(__file__).resolve().parent.parent / "models" / "tagging_plan.yaml"
+DEFAULT_TAGGING_PLAN = Path(__file__).resolve().parents[2] / "models" / "tagging_plan.yaml"
 UNATTRIBUTED_LABEL = "Unattributed (no touchpoint)"
 # Used when the tagging plan cannot be read (docs/contracts.md section 1 lists the same ids and labels).
 DEFAULT_CHANNEL_LABELS: dict[str, str] = {
@@ -310,7 +311,7 @@ def _ownership_problem(spec: CrmProperty, existing: dict[str, Any]) -> str | Non
 
 
 def ensure_property_schema(
-    call: Callable[..., Any],
+    call: HubSpotCaller,
     client: Any,
     *,
     channel_options: dict[str, str],
@@ -319,7 +320,8 @@ def ensure_property_schema(
 ) -> SchemaReport:
     """Create the missing group and properties; raise PropertySchemaError on a name someone else owns.
 
-    `call(fn, *args, **kwargs)` runs one SDK call through the portal's rate limiter and retry policy.
+    `call(what, fn, *args)` (client.HubSpotCaller) runs one SDK call through the portal's rate limiter and
+    retry policy and returns its JSON body.
     All conflicts are checked before anything is created, so a refused schema leaves the portal untouched.
     """
     report = SchemaReport()
@@ -327,14 +329,10 @@ def ensure_property_schema(
     plan: list[tuple[str, bool, list[CrmProperty], list[tuple[CrmProperty, list[dict[str, Any]]]]]] = []
     problems: list[str] = []
     for object_type in object_types:
-        groups = _read_json(
-            call(properties_api.groups_api.get_all_with_http_info, object_type, _preload_content=False)
-        )
+        groups = call(f"property groups {object_type}", properties_api.groups_api.get_all, object_type)
         report.calls += 1
         group_exists = any(g.get("name") == GROUP_NAME for g in groups.get("results", []))
-        existing = _read_json(
-            call(properties_api.core_api.get_all_with_http_info, object_type, _preload_content=False)
-        )
+        existing = call(f"properties {object_type}", properties_api.core_api.get_all, object_type)
         report.calls += 1
         by_name = {p.get("name"): p for p in existing.get("results", [])}
         missing: list[CrmProperty] = []
@@ -374,6 +372,7 @@ def ensure_property_schema(
             report.groups_created.append(f"{object_type}.{GROUP_NAME}")
             if not dry_run:
                 call(
+                    f"create property group {object_type}.{GROUP_NAME}",
                     properties_api.groups_api.create,
                     object_type,
                     {"name": GROUP_NAME, "label": GROUP_LABEL, "displayOrder": GROUP_DISPLAY_ORDER},
@@ -382,23 +381,22 @@ def ensure_property_schema(
         for spec in missing:
             report.properties_created.append(f"{object_type}.{spec.name}")
             if not dry_run:
-                call(properties_api.core_api.create, object_type, spec.create_body(channel_options))
+                call(
+                    f"create property {object_type}.{spec.name}",
+                    properties_api.core_api.create,
+                    object_type,
+                    spec.create_body(channel_options),
+                )
                 report.calls += 1
         for spec, options in option_updates:
             report.options_added.append(f"{object_type}.{spec.name}")
             if not dry_run:
-                call(properties_api.core_api.update, object_type, spec.name, {"options": options})
+                call(
+                    f"update property {object_type}.{spec.name}",
+                    properties_api.core_api.update,
+                    object_type,
+                    spec.name,
+                    {"options": options},
+                )
                 report.calls += 1
     return report
-
-
-def _read_json(response: Any) -> dict[str, Any]:
-    """Body of a `_preload_content=False` call: the raw JSON keeps fields the SDK models drop."""
-    if isinstance(response, tuple):  # *_with_http_info returns (data, status, headers)
-        response = response[0]
-    data = response.data if hasattr(response, "data") else response
-    if isinstance(data, bytes | bytearray):
-        return json.loads(data or b"{}")
-    if isinstance(data, dict):
-        return data
-    return json.loads(data)

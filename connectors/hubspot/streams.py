@@ -33,7 +33,7 @@ class ObjectStream:
     cursor_property: str  # the last-modified property search filters and sorts on
     properties: tuple[tuple[str, str], ...]  # (property, type)
     primary_key: str = "id"
-    # Full reads of the biggest object also search downward by id while listing upward (connectors.hubspot).
+    # Full reads of the biggest object also search downward by id while listing upward (both_ends_pages).
     full_read_from_both_ends: bool = False
 
     def property_names(self, extra: tuple[str, ...] = ()) -> list[str]:

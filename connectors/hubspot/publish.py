@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import json
 import logging
-import random
-import threading
-import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,7 +31,14 @@ import pyarrow as pa
 
 from connectors import warehouse
 from connectors.config import Settings, redact
-from connectors.crm_properties import (
+from connectors.hubspot.client import (
+    DailyLimitReached,
+    HubSpotCaller,
+    HubSpotCallError,
+    make_client,
+    portal_limiter,
+)
+from connectors.hubspot.properties import (
     COMPUTED_AT_PROPERTY,
     OBJECT_TYPES,
     PIPELINE_PROPERTIES,
@@ -44,22 +48,15 @@ from connectors.crm_properties import (
     ensure_property_schema,
     owned_property_names,
 )
-from connectors.hubspot import make_client  # the extractor's client: SDK retries off, our limiter decides
-from connectors.ratelimit import PortalRateLimiter
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 100  # HubSpot's maximum inputs per batch/update call
 SEND_WORKERS = 4  # concurrent batch calls; the shared limiter, not this number, bounds the request rate
-MAX_ATTEMPTS = 6  # per call, for 429 / 5xx / dropped connections
-BACKOFF_BASE_SECONDS = 0.25
-BACKOFF_MAX_SECONDS = 10.0
-RATE_LIMIT_BACKOFF_SECONDS = 10.0  # HubSpot's burst window is 10 s rolling
-REQUEST_TIMEOUT_SECONDS = (5.0, 60.0)
+MAX_ATTEMPTS = 6  # per call, for 429 / 5xx / dropped connections (client.HubSpotCaller retries)
 SAMPLE_SIZE = 20
 FLUSH_EVERY_BATCHES = 50  # how often accepted values are written to ops.published_values during a run
 DESIRED_TABLE = "main.crm_property_values"
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 NOT_FOUND_CATEGORIES = frozenset({"OBJECT_NOT_FOUND", "NOT_FOUND"})
 # A whole batch refused with these can be one bad record's fault: split it to find the record.
 SPLITTABLE_STATUSES = frozenset({400, 409, 422})
@@ -183,102 +180,6 @@ class PublishResult:
                     f"{change['published']!r} -> {change['desired']!r}"
                 )
         return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Calling HubSpot: the shared limiter, then retry on 429 / 5xx / dropped connections
-
-
-def _status_of(exc: BaseException) -> int | None:
-    status = getattr(exc, "status", None)
-    return status if isinstance(status, int) and status > 0 else None
-
-
-def _is_transport_error(exc: BaseException) -> bool:
-    """Refused / dropped connections and timeouts (urllib3), or the SDK's status-0 ApiException."""
-    import urllib3.exceptions as u3
-
-    if isinstance(exc, u3.HTTPError | ConnectionError | TimeoutError):
-        return True
-    return getattr(exc, "status", None) == 0
-
-
-class HubSpotCaller:
-    """Runs SDK calls through the portal rate limiter with bounded retries. Thread-safe; counts calls."""
-
-    def __init__(
-        self,
-        limiter: PortalRateLimiter | None,
-        *,
-        max_attempts: int = MAX_ATTEMPTS,
-        sleep: Callable[[float], None] = time.sleep,
-    ):
-        self._limiter = limiter
-        self._max_attempts = max_attempts
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        self.calls = 0
-        self.retries = 0
-
-    def __call__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT_SECONDS)
-        for attempt in range(1, self._max_attempts + 1):
-            _acquire(self._limiter)
-            with self._lock:
-                self.calls += 1
-            try:
-                response = fn(*args, **kwargs)
-                if kwargs.get("_preload_content") is False:
-                    _ = response.data  # read the body here, so a connection cut mid-body is retried too
-                return response
-            except Exception as exc:
-                status = _status_of(exc)
-                if status == 429 and _parse_body(getattr(exc, "body", None)).get("policyName") == "DAILY":
-                    raise PublishError(
-                        "HubSpot's DAILY API limit of this portal is used up; the publish stops. Records not "
-                        "sent yet are sent by the next run (after the limit resets at midnight, portal time)."
-                    ) from None
-                retryable = status in RETRYABLE_STATUSES or (status is None and _is_transport_error(exc))
-                if not retryable or attempt == self._max_attempts:
-                    raise
-                with self._lock:
-                    self.retries += 1
-                delay = _retry_delay(exc, status, attempt)
-                log.info(
-                    "HubSpot call %s failed (%s); retry %d in %.2fs",
-                    getattr(fn, "__name__", fn),
-                    status or type(exc).__name__,
-                    attempt,
-                    delay,
-                )
-                if status == 429 and self._limiter is not None:
-                    # HubSpot's window is full for every thread of the portal, extraction included: hold them
-                    # all;
-                    # the next acquire() waits the pause out.
-                    self._limiter.pause(delay)
-                else:
-                    self._sleep(delay)
-        raise AssertionError("unreachable")
-
-
-def _retry_delay(exc: BaseException, status: int | None, attempt: int) -> float:
-    headers = getattr(exc, "headers", None) or {}
-    retry_after = headers.get("Retry-After") if hasattr(headers, "get") else None
-    if retry_after:
-        try:
-            return min(float(retry_after), 60.0)
-        except ValueError:
-            pass
-    if status == 429:
-        policy = _parse_body(getattr(exc, "body", None)).get("policyName")
-        return 1.0 if policy == "SECONDLY" else RATE_LIMIT_BACKOFF_SECONDS
-    # exponential backoff with jitter for 5xx and dropped connections
-    return min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
-
-
-def _acquire(limiter: PortalRateLimiter | None) -> None:
-    if limiter is not None:
-        limiter.acquire()
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -461,32 +362,25 @@ def _is_not_found(error: dict[str, Any], status: int | None) -> bool:
     )
 
 
-def _parse_body(raw: Any) -> dict[str, Any]:
-    if raw is None:
-        return {}
-    if isinstance(raw, bytes | bytearray):
-        raw = raw.decode("utf-8", "replace")
-    try:
-        parsed = json.loads(raw) if isinstance(raw, str) else raw
-    except ValueError:
-        return {"message": str(raw)[:500]}
-    return parsed if isinstance(parsed, dict) else {"message": str(parsed)[:500]}
-
-
 def _batch_api(client: Any, object_type: str) -> Any:
     return getattr(client.crm, object_type).batch_api
 
 
-def _send_batch(client: Any, call: Callable[..., Any], object_type: str, changes: list[_Change]) -> _Outcome:
+def _send_batch(client: Any, call: HubSpotCaller, object_type: str, changes: list[_Change]) -> _Outcome:
     outcome = _Outcome()
     body = {"inputs": [{"id": str(c.record_id), "properties": c.properties} for c in changes]}
     by_id = {str(c.record_id): c for c in changes}
     outcome.calls += 1
     try:
-        response = call(_batch_api(client, object_type).update, body, _preload_content=False)
-    except Exception as exc:
-        status = _status_of(exc)
-        error = _parse_body(getattr(exc, "body", None))
+        answer = call.answer(f"batch update {object_type}", _batch_api(client, object_type).update, body)
+    except DailyLimitReached as exc:
+        raise PublishError(
+            "HubSpot's DAILY API limit of this portal is used up; the publish stops. Records not sent yet "
+            "are sent by the next run (after the limit resets at midnight, portal time)."
+        ) from exc
+    except HubSpotCallError as exc:
+        status = exc.status
+        error = exc.body
         if status in (401, 403):
             # Every other batch would fail the same way: stop instead of splitting or retrying.
             raise PublishError(
@@ -524,8 +418,7 @@ def _send_batch(client: Any, call: Callable[..., Any], object_type: str, changes
                 )
             )
         return outcome
-    payload = _parse_body(getattr(response, "data", None))
-    status = getattr(response, "status", 200)
+    payload, status = answer.body, answer.status
     failed: dict[str, tuple[dict[str, Any], int | None]] = {}
     unattributed_error: dict[str, Any] | None = None
     for error in payload.get("errors") or []:
@@ -655,15 +548,6 @@ def _record_log(con: duckdb.DuckDBPyConnection, result: PublishResult) -> None:
 
 
 # ----------------------------------------------------------------------------------------------------
-# Settings, client and limiter
-
-
-def portal_limiter(settings: Settings) -> PortalRateLimiter:
-    """The one PortalRateLimiter of this portal, shared with extraction."""
-    return PortalRateLimiter.for_portal(settings.hubspot_token, settings.hubspot_tier)
-
-
-# ----------------------------------------------------------------------------------------------------
 # Entry point
 
 
@@ -690,8 +574,8 @@ def publish_to_hubspot(
     object_types = _object_types(settings)
     client = client if client is not None else make_client(settings)
     limiter = limiter if limiter is not None else portal_limiter(settings)
-    schema_call = HubSpotCaller(limiter)
-    update_call = HubSpotCaller(limiter)
+    schema_call = HubSpotCaller(limiter, settings, max_attempts=MAX_ATTEMPTS)
+    update_call = HubSpotCaller(limiter, settings, max_attempts=MAX_ATTEMPTS)
 
     # A dry run must not write, not even the ops tables: plain connection, and no ensure_schema.
     con = duckdb.connect(str(db_path)) if dry_run else warehouse.connect(db_path)
@@ -712,11 +596,11 @@ def publish_to_hubspot(
             )
         except PropertySchemaError:
             raise
-        except Exception as exc:
-            status = _status_of(exc)
+        except HubSpotCallError as exc:
+            status = exc.status
             if status not in (401, 403):
                 raise
-            message = _parse_body(getattr(exc, "body", None)).get("message") or str(exc)
+            message = exc.body.get("message") or str(exc)
             raise PublishError(
                 redact(
                     f"HubSpot refused to list or create properties ({status}): {message}. Fix: check "
@@ -845,7 +729,6 @@ def _send_all(
 
 __all__ = [
     "PIPELINE_PROPERTIES",
-    "HubSpotCaller",
     "PropertySchemaError",
     "PublishError",
     "PublishResult",
