@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -413,6 +413,25 @@ class Reject:
     line: int | None = None
 
 
+REJECT_VALUE_CHARS = 1000  # a 128 KiB cell is kept as its first 1,000 characters, enough to find it
+REJECT_REASON_CHARS = 2000
+
+
+def storable_text(value: Any, limit: int | None = None) -> str | None:
+    """Text that Arrow and DuckDB can store: lone surrogates ("\\ud800", which UTF-8 cannot encode) are
+    written as their escape, so the raw value of a hostile input is kept and readable, never a crash."""
+    if value is None:
+        return None
+    text = str(value)
+    if limit is not None and len(text) > limit:
+        text = text[:limit] + "…"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def record_rejects(
     con: duckdb.DuckDBPyConnection, run_id: str, source: str, rows: Iterable[Reject | Mapping[str, Any]]
 ) -> int:
@@ -420,18 +439,17 @@ def record_rejects(
     items = [r if isinstance(r, Reject) else Reject(**r) for r in rows]
     if not items:
         return 0
+    text = storable_text
     now = datetime.now(UTC)
     data = pa.table(
         {
             "run_id": pa.array([run_id] * len(items), pa.string()),
             "source": pa.array([source] * len(items), pa.string()),
-            "record_id": pa.array(
-                [None if r.record_id is None else str(r.record_id) for r in items], pa.string()
-            ),
+            "record_id": pa.array([text(r.record_id) for r in items], pa.string()),
             "line": pa.array([r.line for r in items], pa.int32()),
-            "field": pa.array([r.field for r in items], pa.string()),
-            "value": pa.array([None if r.value is None else str(r.value)[:1000] for r in items], pa.string()),
-            "reason": pa.array([r.reason for r in items], pa.string()),
+            "field": pa.array([text(r.field) for r in items], pa.string()),
+            "value": pa.array([text(r.value, REJECT_VALUE_CHARS) for r in items], pa.string()),
+            "reason": pa.array([text(r.reason, REJECT_REASON_CHARS) for r in items], pa.string()),
             "rejected_at": pa.array([now] * len(items), pa.timestamp("us", tz="UTC")),
         }
     )
@@ -451,21 +469,45 @@ class ConversionError(ValueError):
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+COMPACT_DATE_LENGTH = 8  # YYYYMMDD
 
 
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+# Longest text read as a number: enough for any DECIMAL(38, s) written out, short enough that a pasted
+# paragraph is refused at once instead of being parsed.
+MAX_NUMBER_TEXT = 100
+BIGINT_RANGE = (-(2**63), 2**63 - 1)
+
+
+def _number_text(value: Any) -> str:
+    """The stripped text of a number cell, refused when Python's Decimal/int would read it but people don't.
+
+    Python accepts digit-group underscores ("1_000") and any script's digits ("١٢٣"); an API or a sheet that
+    sends those sent something else than a number, so they are refused rather than silently read.
+    """
+    text = str(value).strip()
+    if len(text) > MAX_NUMBER_TEXT:
+        raise ConversionError(f"not a number: {len(text)} characters long (at most {MAX_NUMBER_TEXT})")
+    if "_" in text:
+        raise ConversionError(f"not a number: {text!r} (digits only, no '_' between them)")
+    if not text.isascii():
+        raise ConversionError(f"not a number: {text!r} (only the digits 0-9 are read)")
+    return text
+
+
 def to_decimal(value: Any, scale: int = 2, precision: int = 18) -> Decimal | None:
     """'1 234,50' is refused; '1234.50' -> Decimal('1234.50'). Blank -> None. More decimals than ``scale`` or
-    more digits than ``precision`` are refused rather than silently rounded (money is exact)."""
+    more digits than ``precision`` are refused rather than silently rounded (money is exact). Every refusal
+    is a ConversionError, whatever the input (1e30, 1e309, a 1 MB string): one value never stops a load."""
     if _blank(value):
         return None
     if isinstance(value, Decimal):
         number = value
     else:
-        text = str(value).strip()
+        text = _number_text(value)
         try:
             number = Decimal(text)
         except InvalidOperation:
@@ -474,37 +516,54 @@ def to_decimal(value: Any, scale: int = 2, precision: int = 18) -> Decimal | Non
             ) from None
     if not number.is_finite():
         raise ConversionError(f"not a finite number: {value!r}")
-    exponent = number.as_tuple().exponent
-    if (
-        isinstance(exponent, int)
-        and exponent < -scale
-        and number != number.quantize(Decimal(1).scaleb(-scale))
-    ):
-        raise ConversionError(f"{value!r} has more than {scale} decimals")
-    quantized = number.quantize(Decimal(1).scaleb(-scale))
+    if number and number.adjusted() >= precision - scale:
+        raise ConversionError(f"{value!r} is too large for DECIMAL({precision},{scale})")
+    step = Decimal(1).scaleb(-scale)
+    # A context wide enough for any value that passed the size check: quantize never raises on it.
+    with localcontext() as context:
+        context.prec = precision + scale + 2
+        try:
+            quantized = number.quantize(step)
+        except InvalidOperation:  # pragma: no cover - excluded by the size check above
+            raise ConversionError(f"{value!r} is too large for DECIMAL({precision},{scale})") from None
+        if quantized != number:
+            raise ConversionError(f"{value!r} has more than {scale} decimals")
     if len(quantized.as_tuple().digits) > precision:
         raise ConversionError(f"{value!r} is too large for DECIMAL({precision},{scale})")
     return quantized
 
 
 def to_utc_datetime(value: Any) -> datetime | None:
-    """ISO 8601 (with Z or offset; naive means UTC) or epoch milliseconds -> aware UTC datetime. Blank ->
-    None."""
+    """ISO 8601 (with Z or offset; naive means UTC), the compact date `YYYYMMDD`, or epoch milliseconds ->
+    aware UTC datetime. Blank -> None.
+
+    Eight digits are a compact date, never epoch ms: as epoch ms they would be the first day of 1970, a date
+    no CRM means ("20261031" was once read as 1970-01-01). Eight digits that are not a calendar date are
+    refused.
+    """
     if _blank(value):
         return None
     if isinstance(value, datetime):
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     text = str(value).strip()
-    if text.isdigit() or (text.startswith("-") and text[1:].isdigit()):
+    if len(text) == COMPACT_DATE_LENGTH and text.isdigit() and text.isascii():
+        try:
+            day = datetime.strptime(text, "%Y%m%d")
+        except ValueError:
+            raise ConversionError(f"not a date: {text!r} (8 digits, not a YYYYMMDD calendar date)") from None
+        return day.replace(tzinfo=UTC)
+    if text.isascii() and (text.isdigit() or (text.startswith("-") and text[1:].isdigit())):
         try:
             return _EPOCH + timedelta(milliseconds=int(text))  # HubSpot v1-style epoch ms
         except OverflowError:
-            raise ConversionError(f"epoch milliseconds out of range: {text!r}") from None
+            raise ConversionError(f"epoch milliseconds out of range: {text[:40]!r}") from None
     try:
         parsed = datetime.fromisoformat(text)
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     except ValueError:
-        raise ConversionError(f"not an ISO 8601 date-time or epoch ms: {text!r}") from None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        raise ConversionError(f"not an ISO 8601 date-time or epoch ms: {text[:80]!r}") from None
+    except OverflowError:  # 0001-01-01T00:00+01:00 has no UTC time
+        raise ConversionError(f"date-time out of range: {text[:80]!r}") from None
 
 
 def to_date(value: Any) -> date | None:
@@ -516,7 +575,7 @@ def to_date(value: Any) -> date | None:
     if isinstance(value, date):
         return value
     text = str(value).strip()
-    if len(text) == 10 and text[4] == "-":
+    if len(text) == 10 and text[4:5] == "-":
         try:
             return date.fromisoformat(text)
         except ValueError:
@@ -524,7 +583,7 @@ def to_date(value: Any) -> date | None:
     try:
         return to_utc_datetime(text).date()  # type: ignore[union-attr]
     except ConversionError:
-        raise ConversionError(f"not a date: {text!r} (use YYYY-MM-DD)") from None
+        raise ConversionError(f"not a date: {text[:80]!r} (use YYYY-MM-DD)") from None
 
 
 def to_bool(value: Any) -> bool | None:
@@ -538,20 +597,26 @@ def to_bool(value: Any) -> bool | None:
         return True
     if text in _FALSE:
         return False
-    raise ConversionError(f"not a boolean: {value!r} (use true or false)")
+    raise ConversionError(f"not a boolean: {text[:80]!r} (use true or false)")
 
 
 def to_bigint(value: Any) -> int | None:
+    """'12' (or a whole decimal, '12.0') -> int within BIGINT's range. Blank -> None."""
     if _blank(value):
         return None
-    text = str(value).strip()
+    text = _number_text(value)
     try:
-        return int(text)
+        number = int(text)
     except ValueError:
         try:
-            number = Decimal(text)
+            decimal_number = Decimal(text)
         except InvalidOperation:
             raise ConversionError(f"not an integer: {text!r}") from None
-        if number != number.to_integral_value():
+        if not decimal_number.is_finite() or decimal_number.adjusted() > 19:
+            raise ConversionError(f"not an integer in BIGINT range: {text!r}") from None
+        if decimal_number != decimal_number.to_integral_value():
             raise ConversionError(f"not an integer: {text!r}") from None
-        return int(number)
+        number = int(decimal_number)
+    if not BIGINT_RANGE[0] <= number <= BIGINT_RANGE[1]:
+        raise ConversionError(f"not an integer in BIGINT range: {text!r}")
+    return number

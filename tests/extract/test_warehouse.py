@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import duckdb
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connectors import warehouse as wh
 
@@ -119,6 +122,16 @@ def test_commit_stream_is_all_or_nothing(con):
     ]
 
 
+def test_rejects_keep_a_hostile_raw_value_readable(con):
+    # A lone surrogate cannot be encoded as UTF-8: the reject stores its escape instead of failing the load.
+    n = wh.record_rejects(con, "r1", "hubspot", [wh.Reject("7", "firstname", "a\ud800b", "bad text")])
+    assert n == 1
+    assert con.execute("SELECT value FROM ops.rejects").fetchall() == [("a\\ud800b",)]
+    wh.record_rejects(con, "r2", "spend", [wh.Reject(None, "campaign", "x" * 200_000, "cell too long")])
+    stored = con.execute("SELECT value FROM ops.rejects WHERE run_id = 'r2'").fetchall()[0][0]
+    assert stored.startswith("xxx") and len(stored) == wh.REJECT_VALUE_CHARS + 1
+
+
 def test_rejects_are_recorded_with_record_field_value_and_reason(con):
     n = wh.record_rejects(
         con,
@@ -154,6 +167,12 @@ def test_rejects_are_recorded_with_record_field_value_and_reason(con):
         (wh.to_utc_datetime, "1704067200000", datetime(2024, 1, 1, tzinfo=UTC)),
         (wh.to_date, "2026-10-30", date(2026, 10, 30)),
         (wh.to_date, "1430438400000", date(2015, 5, 1)),
+        # Eight digits are a compact ISO date, never epoch milliseconds in January 1970.
+        (wh.to_date, "20261031", date(2026, 10, 31)),
+        (wh.to_utc_datetime, "20261031", datetime(2026, 10, 31, tzinfo=UTC)),
+        (wh.to_decimal, "1e3", Decimal("1000.00")),
+        (wh.to_decimal, "9999999999999999.99", Decimal("9999999999999999.99")),
+        (wh.to_bigint, "9223372036854775807", 2**63 - 1),
         (wh.to_bool, "TRUE", True),
         (wh.to_bool, "false", False),
         (wh.to_bigint, "12", 12),
@@ -173,8 +192,53 @@ def test_converters_read_hubspot_strings(func, raw, expected):
         (wh.to_date, "2026-13-01", "not a valid date"),
         (wh.to_bool, "maybe", "not a boolean"),
         (wh.to_bigint, "1.5", "not an integer"),
+        # Values that once escaped as decimal.InvalidOperation and failed a whole HubSpot stream.
+        (wh.to_decimal, "1e30", "too large"),
+        (wh.to_decimal, "1e309", "too large"),
+        (wh.to_decimal, "-1e309", "too large"),
+        (wh.to_decimal, "1" * 27, "too large"),
+        (wh.to_decimal, "1e-999999999", "more than 2 decimals"),
+        (wh.to_decimal, "9" * 5000, "characters long"),
+        (wh.to_decimal, "\ud800", "not a number"),
+        # Read by Python, meant by no one: refused instead of silently accepted.
+        (wh.to_decimal, "1_000", "no '_'"),
+        (wh.to_bigint, "1_000", "no '_'"),
+        (wh.to_decimal, "\u0661\u0662\u0663", "only the digits 0-9"),
+        (wh.to_bigint, "1e30", "BIGINT range"),
+        (wh.to_bigint, "9223372036854775808", "BIGINT range"),
+        (wh.to_bigint, "Infinity", "BIGINT range"),
+        (wh.to_date, "20261399", "not a date"),
+        (wh.to_utc_datetime, "99999999999999999999999", "out of range"),
+        (wh.to_utc_datetime, "0001-01-01T00:00:00+01:00", "out of range"),
     ],
 )
 def test_converters_refuse_bad_values_with_a_reason(func, raw, reason):
     with pytest.raises(wh.ConversionError, match=reason):
         func(raw)
+
+
+CONVERTERS = (
+    wh.to_decimal,
+    lambda v: wh.to_decimal(v, 4),
+    wh.to_bigint,
+    wh.to_date,
+    wh.to_utc_datetime,
+    wh.to_bool,
+)
+# Text an API or a sheet can send: digits, signs, exponents and separators mixed with anything at all.
+NUMBERISH = st.text(alphabet="0123456789+-.,eE_ :TZnaNIfity\u00a0\u0661", max_size=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(NUMBERISH, st.text(max_size=60)))
+def test_every_converter_answers_a_value_or_a_conversion_error(raw):
+    # Whatever arrives, one value never stops a load: either a typed value or a ConversionError (a reject).
+    for convert in CONVERTERS:
+        with contextlib.suppress(wh.ConversionError):
+            convert(raw)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.decimals(allow_nan=False, allow_infinity=False, places=2, min_value=0, max_value=10**15))
+def test_money_round_trips_exactly(amount):
+    assert wh.to_decimal(str(amount)) == amount
