@@ -122,7 +122,13 @@ class HubSpotError(Exception):
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    content = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    try:
+        content = text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate stored in a property (HubSpot keeps what an integration wrote): sent as the
+        # "\ud800" escape (as JSON writers in Java or JavaScript do): the client meets it as in production.
+        content = json.dumps(payload, separators=(",", ":")).encode()
     return Response(content, status_code=status, headers=headers, media_type=JSON_MEDIA_TYPE)
 
 
