@@ -84,7 +84,9 @@ class ModelOptions(BaseModel):
 
     lookback_days: int = Field(default=90, ge=1, le=3650)
     half_life_days: Decimal = Field(default=Decimal("7"), gt=0)
-    default_margin_rate: Decimal = Field(default=Decimal("0.40"), ge=0, le=1)
+    # No default: a won deal without line-item cost of goods and without a rate for its pipeline has an
+    # unknown margin (ROI on margin n/a), never a guessed one. Set it only if you know your average margin.
+    default_margin_rate: Decimal | None = Field(default=None, ge=0, le=1)
     margin_rates: dict[str, Decimal] = Field(default_factory=dict)  # per deal pipeline id
     publish_model: str = "markov"
 

@@ -32,6 +32,10 @@ from flows.cli_sandbox import sandbox_app
 from flows.common import PipelineStepError
 from flows.locking import WarehouseBusyError
 from flows.reporting import (
+    MONEY_HEADERS,
+    MULTIPLE_HEADERS,
+    NOT_AVAILABLE,
+    PERCENT_HEADERS,
     ROI_COLUMNS,
     ROI_DIMENSIONS,
     as_text,
@@ -443,7 +447,8 @@ def status(
 
 
 def export_rows(con: Any, by: str, model: str) -> tuple[list[str], list[list[Any]]]:
-    """Header + rows of the export: dimension columns then investment, revenue, margin, ROI (exact values)."""
+    """Header + rows of the export: dimension columns, then investment, revenue, margin and its source, ROI
+    on revenue and on margin, ROAS, cost per euro of revenue, won deals, leads (exact; unknown -> None)."""
     rows = roi_rows(con, by, model)
     _, keys = ROI_DIMENSIONS[by]
     header = ["attribution_model", *keys, *(label for _, label in ROI_COLUMNS)]
@@ -462,7 +467,7 @@ def write_csv(path: Path, header: list[str], body: list[list[Any]]) -> None:
 
 def write_xlsx(path: Path, header: list[str], body: list[list[Any]], *, title: str) -> None:
     from openpyxl import Workbook
-    from openpyxl.styles import Font
+    from openpyxl.styles import Alignment, Font
 
     workbook = Workbook()
     sheet = workbook.active
@@ -470,16 +475,24 @@ def write_xlsx(path: Path, header: list[str], body: list[list[Any]], *, title: s
     sheet.append(header)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
-    money = {"investment", "revenue", "margin"}
-    ratios = {"roi", "roas"}
+    figures = MONEY_HEADERS | PERCENT_HEADERS | MULTIPLE_HEADERS
     for row in body:
-        sheet.append(row)  # Decimals are written as numbers with their exact digits
+        # Decimals are written as numbers with their exact digits. An unknown figure (a margin without cost of
+        # goods or margin rate, a ratio without cost) reads "n/a", never 0.
+        sheet.append(row)
         for index, name in enumerate(header, start=1):
             cell = sheet.cell(row=sheet.max_row, column=index)
-            if name in money:
+            if cell.value is None and name in figures:
+                cell.value = NOT_AVAILABLE
+                cell.alignment = Alignment(horizontal="right")
+            if not isinstance(cell.value, Decimal | int | float):
+                continue
+            if name in MONEY_HEADERS:
                 cell.number_format = "#,##0.00"
-            elif name in ratios and isinstance(cell.value, Decimal | int | float):
-                cell.number_format = "0.00%" if name == "roi" else "0.00"
+            elif name in PERCENT_HEADERS:
+                cell.number_format = "0.0%"
+            elif name in MULTIPLE_HEADERS:
+                cell.number_format = "0.00"
     for column in sheet.columns:
         width = max(len(as_text(c.value)) for c in column) + 2
         sheet.column_dimensions[column[0].column_letter].width = min(width, 40)
@@ -499,7 +512,7 @@ def export(
     ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Write investment, revenue, margin and ROI per channel/source/campaign (exact decimals)."""
+    """Write investment, revenue, margin, ROI on revenue and on margin per channel/source/campaign (exact)."""
     with cli_errors():
         settings = _settings(config)
         chosen = model or default_model(settings)

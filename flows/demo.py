@@ -19,7 +19,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from flows.common import PipelineStepError
-from flows.reporting import attribution_models, roi_rows
+from flows.reporting import NOT_AVAILABLE, attribution_models, roi_rows
 from flows.sandbox_mode import sandbox_environment, sandbox_history, sandbox_today
 from flows.settings import open_warehouse
 
@@ -30,28 +30,51 @@ SAMPLE_RECORDS = 3
 
 def _percent(value: Any) -> str:
     if value is None:
-        return "n/a"
-    return f"{Decimal(value) * 100:.1f} %"
+        return NOT_AVAILABLE
+    return f"{Decimal(value) * 100:,.1f} %"
 
 
 def _money(value: Any) -> str:
-    return "" if value is None else f"{Decimal(value):,.2f}"
+    """Whole euros with thousands separators: the terminal table is for reading, the export keeps cents."""
+    return NOT_AVAILABLE if value is None else f"{Decimal(value):,.0f}"
+
+
+def _multiple(value: Any) -> str:
+    return NOT_AVAILABLE if value is None else f"{Decimal(value):,.2f}"
+
+
+def roi_by_channel_table(con: Any, model: str) -> Table:
+    """One model's all-time ROI by channel on both bases: revenue (CA) and gross margin."""
+    table = Table(title=f"ROI by channel, all time, {model} (EUR)", title_justify="left")
+    table.add_column("channel", no_wrap=True)
+    for header in ("cost", "revenue", "margin", "ROI revenue", "ROI margin", "ROAS"):
+        table.add_column(header, justify="right", no_wrap=True)
+    for row in roi_rows(con, "channel", model):
+        table.add_row(
+            row["channel"],
+            _money(row["cost"]),
+            _money(row["revenue"]),
+            _money(row["gross_margin"]),
+            _percent(row["roi_on_revenue"]),
+            _percent(row["roi_on_margin"]),
+            _multiple(row["roas"]),
+        )
+    return table
 
 
 def roi_side_by_side(con: Any, models: list[str]) -> Table:
-    table = Table(title="ROI by channel, all time (EUR)", title_justify="left")
-    table.add_column("channel", no_wrap=True, min_width=14)
-    table.add_column("investment", justify="right")
-    table.add_column(f"revenue {models[-1]}", justify="right")
+    """ROI on revenue and on margin by channel under a few attribution models, side by side."""
+    table = Table(title="ROI on revenue / on margin by channel and model, all time", title_justify="left")
+    table.add_column("channel", no_wrap=True)
     for model in models:
-        table.add_column(f"ROI {model}", justify="right")
+        table.add_column(model, justify="right", no_wrap=True)
     by_model = {m: {r["channel"]: r for r in roi_rows(con, "channel", m)} for m in models}
     channels = sorted({c for rows in by_model.values() for c in rows})
     for channel in channels:
-        first = next(rows[channel] for rows in by_model.values() if channel in rows)
-        last = by_model[models[-1]].get(channel, {})
-        cells = [channel, _money(first["cost"]), _money(last.get("won_revenue"))]
-        cells += [_percent(by_model[m].get(channel, {}).get("roi")) for m in models]
+        cells = [channel]
+        for model in models:
+            row = by_model[model].get(channel, {})
+            cells.append(f"{_percent(row.get('roi_on_revenue'))} / {_percent(row.get('roi_on_margin'))}")
         table.add_row(*cells)
     return table
 
@@ -128,6 +151,7 @@ def run_demo(console: Console, *, contacts: int, seed: int, out: Path) -> int:
         with open_warehouse(database) as con:
             available = attribution_models(con)
             models = [m for m in DEMO_MODELS if m in available] or available[:3]
+            console.print(roi_by_channel_table(con, models[-1]))
             console.print(roi_side_by_side(con, models))
             export_path = out / "roi_by_source.xlsx"
             header, body = export_rows(con, "source", models[-1])

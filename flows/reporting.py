@@ -17,17 +17,25 @@ ROI_DIMENSIONS = {
     "source": ("roi_by_source", ["channel", "source"]),
     "campaign": ("roi_by_campaign", ["channel", "source", "medium", "campaign"]),
 }
-# What the export and the demo show per row, in this order: (mart column, header).
+# What the export and the demo show per row, in this order: (mart column, header). Both ROI bases side by
+# side: on revenue ((revenue - cost) / cost) and on gross margin ((margin - cost) / cost, n/a when unknown).
 ROI_COLUMNS = [
     ("cost", "investment"),
-    ("won_revenue", "revenue"),
+    ("revenue", "revenue"),
     ("gross_margin", "margin"),
-    ("roi", "roi"),
+    ("margin_source", "margin_source"),
+    ("roi_on_revenue", "roi_on_revenue"),
+    ("roi_on_margin", "roi_on_margin"),
     ("roas", "roas"),
+    ("cost_per_euro_of_revenue", "cost_per_euro_of_revenue"),
     ("won_deals", "won_deals"),
     ("leads", "leads"),
-    ("roi_basis", "roi_basis"),
 ]
+# Headers by kind, for formatting (spreadsheet number formats, terminal tables).
+MONEY_HEADERS = frozenset({"investment", "revenue", "margin"})
+PERCENT_HEADERS = frozenset({"roi_on_revenue", "roi_on_margin"})
+MULTIPLE_HEADERS = frozenset({"roas", "cost_per_euro_of_revenue"})
+NOT_AVAILABLE = "n/a"  # how an unknown figure is shown (never as 0)
 
 
 # Shown when the configured model is not among the built ones (first one present wins).
@@ -118,7 +126,7 @@ def roi_rows(
     return _rows(
         con,
         f"select attribution_model, {columns} from main.{table} where {where} "
-        f"order by attribution_model, won_revenue desc nulls last, {order}",
+        f"order by attribution_model, revenue desc nulls last, {order}",
         [model] if model else [],
     )
 

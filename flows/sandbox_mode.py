@@ -7,6 +7,7 @@ downstream knows the difference. The previous environment is restored on exit.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,7 +35,10 @@ def sandbox_history(sb: Any) -> tuple[date, date]:
 
 
 def sandbox_env(sb: Any, *, database: Path | None) -> dict[str, str]:
-    """The environment that points every connector at the running sandbox `sb`."""
+    """The environment that points every connector at the running sandbox `sb`, with the sandbox shop's
+    `[models]` settings (margin rates per pipeline) as MODELS__* variables."""
+    from sandbox.generator import model_settings
+
     spend = Path(sb.out_dir) / SPEND_FILE_NAME
     env = {
         "HUBSPOT_ACCESS_TOKEN": sb.access_token,
@@ -42,6 +46,8 @@ def sandbox_env(sb: Any, *, database: Path | None) -> dict[str, str]:
         "GA4_PROPERTY_ID": str(sb.ga4_property_id),
         "GA4_API_ENDPOINT": sb.base_url,
     }
+    for key, value in model_settings().items():
+        env[f"MODELS__{key.upper()}"] = json.dumps(value)
     if spend.exists():
         env["ROI_SPEND_FILE"] = str(spend)
     if database is not None:

@@ -43,20 +43,37 @@ DEFAULT_PARAMS: dict[str, Any] = {
 DEFAULT_FX_RATES = {"EUR": Decimal("1")}  # units of home currency per unit of the currency
 DEFAULT_MARGIN_RATES: dict[str, Decimal] = {}
 
-# Money division with exact half-up rounding to cents: DuckDB's decimal '/' returns DOUBLE, so divide scaled
-# HUGEINTs instead. Inputs must have at most 6 decimals (ours have 2 or 4).
-MONEY_DIVISION_MACRO = """
+# Exact division: DuckDB's decimal "/" returns DOUBLE, which loses cents above 2^53 cents (9 * 10^13 EUR)
+# and makes ratios approximate. roi_div_units divides scaled HUGEINTs instead and returns the quotient as a
+# whole number of 1/per_unit, rounded half away from zero. Inputs must have at most 6 decimals (ours have 0, 2
+# or 4) and stay below 10^24 in absolute value; money sums stay below 10^18 (amounts up to 10^12 EUR).
+MONEY_DIVISION_MACROS = (
+    """
+create or replace macro roi_div_units(num, den, per_unit) as (
+    sign(num) * sign(den)
+    * ((2 * abs((num * 1000000)::hugeint) * per_unit + abs((den * 1000000)::hugeint))
+       // (2 * abs((den * 1000000)::hugeint)))
+)
+""",
+    # money to the cent
+    """
 create or replace macro roi_div_money(num, den) as (
     case
         when num is null or den is null or den = 0 then null
-        else (
-            (sign(num) * sign(den)
-             * ((2 * abs((num * 1000000)::hugeint) * 100 + abs((den * 1000000)::hugeint))
-                // (2 * abs((den * 1000000)::hugeint))))::decimal(38, 0) * 0.01
-        )::decimal(18, 2)
+        else (roi_div_units(num, den, 100)::decimal(38, 0) * 0.01)::decimal(38, 2)
     end
 )
-"""
+""",
+    # ratios (ROI, ROAS, rates) to 6 decimals
+    """
+create or replace macro roi_div_ratio(num, den) as (
+    case
+        when num is null or den is null or den = 0 then null
+        else (roi_div_units(num, den, 1000000)::decimal(38, 0) * 0.000001)::decimal(38, 6)
+    end
+)
+""",
+)
 
 
 class ModelBuildError(RuntimeError):
@@ -302,7 +319,8 @@ create or replace macro roi_condition_holds(operator, match_values, value) as co
 
 def define_macros(con: duckdb.DuckDBPyConnection, plan: TaggingPlan) -> None:
     con.execute(f"create or replace macro roi_normalise(x) as ({plan.normalise_sql('x')})")
-    con.execute(MONEY_DIVISION_MACRO)
+    for macro in MONEY_DIVISION_MACROS:
+        con.execute(macro)
     con.execute(RULE_CONDITION_MACRO)
 
 

@@ -46,10 +46,18 @@ PRODUCTS = {
         {"EUR": (15000, 9600), "USD": (16300, 10435), "GBP": (12800, 8205)},
     ),
 }
-# Deals without line items get this share of their EUR amount as gross margin (models config default).
-DEFAULT_MARGIN_RATE = Decimal("0.5")
+# Deals without line items get their pipeline's margin rate x their EUR amount as gross margin. The shop knows
+# these rates, so they are part of the sandbox's model settings ([models.margin_rates] in roi.toml), which
+# sandbox mode and `roi demo` pass on: nothing is assumed by the pipeline itself.
+MARGIN_RATES = {"default": Decimal("0.5"), "wholesale": Decimal("0.5")}
 
 PIPELINES = SANDBOX_PIPELINES
+
+
+def model_settings() -> dict[str, dict[str, str]]:
+    """The sandbox shop's `[models]` settings (as roi.toml would hold them): margin rates per pipeline."""
+    return {"margin_rates": {p: str(r) for p, r in MARGIN_RATES.items()}}
+
 
 CONTACT_ID_START = 1001
 DEAL_ID_START = 5_000_001
@@ -752,8 +760,9 @@ class _Builder:
         cogs_cents = (qty * cost).sum(axis=1)
         home_cents = (amount_cents * rate + 50) // 100  # half-up to the cent (amounts are positive)
         has_items = rng.random(m) >= SHARE_DEALS_WITHOUT_LINE_ITEMS
-        # Margin in 1/10,000 EUR: exact; deals without line items use the default margin rate.
-        margin_1e4 = np.where(has_items, (amount_cents - cogs_cents) * rate, home_cents * 50)
+        # Margin in 1/10,000 EUR: exact; deals without line items use their pipeline's margin rate.
+        rate_1e2 = np.array([int(MARGIN_RATES[p] * 100) for p in PIPELINES])[b2b.astype(np.int32)]
+        margin_1e4 = np.where(has_items, (amount_cents - cogs_cents) * rate, home_cents * rate_1e2)
         # Stage: older deals are mostly closed; recent ones mostly open.
         age = self.last_day - day
         p_closed = np.clip(age / 45.0, 0.05, 0.9)
@@ -1315,7 +1324,7 @@ class _Builder:
             "now": DATA_SET_NOW.isoformat().replace("+00:00", "Z"),
             "home_currency": HOME_CURRENCY,
             "rates_to_eur": {c: f"{Decimal(p) / Decimal(100):.2f}" for c, p in RATE_TO_EUR_PCT.items()},
-            "default_margin_rate": str(DEFAULT_MARGIN_RATE),
+            "margin_rates": {p: str(r) for p, r in MARGIN_RATES.items()},
             "won_deals_by_first_touch_channel": {
                 CHANNEL_IDS[c]: int((counted & (deal_channel == c)).sum()) for c in range(len(CHANNEL_IDS))
             },

@@ -92,13 +92,18 @@ def test_nightly_extracts_builds_publishes_and_leaves_artifacts(nightly_run, flo
     table = artifacts["roi-by-channel"]
     model = table[0]["attribution_model"]
     con = duckdb.connect(str(db), read_only=True)
-    mart = dict(
-        con.execute(
-            "select channel, roi from roi_by_channel where month is null and attribution_model = ?", [model]
-        ).fetchall()
-    )
+    mart_rows = con.execute(
+        "select channel, roi_on_revenue, roi_on_margin from roi_by_channel "
+        "where month is null and attribution_model = ?",
+        [model],
+    ).fetchall()
     con.close()
-    assert {row["channel"]: (Decimal(row["roi"]) if row["roi"] else None) for row in table} == mart
+
+    def figure(text: str) -> Decimal | None:
+        return Decimal(text) if text else None
+
+    shown = {row["channel"]: (figure(row["roi_on_revenue"]), figure(row["roi_on_margin"])) for row in table}
+    assert shown == {channel: tuple(rois) for channel, *rois in mart_rows} and len(shown) > 3
 
 
 def test_failing_data_test_blocks_publishing(flow_sandbox, flow_env, tmp_path, monkeypatch):
@@ -242,23 +247,31 @@ def test_exported_spreadsheet_roi_equals_the_roi_by_source_mart(nightly_run, flo
     sheet = load_workbook(output).active
     header = [c.value for c in sheet[1]]
     assert header[:3] == ["attribution_model", "channel", "source"]
-    assert {"investment", "revenue", "margin", "roi"} <= set(header)
+    assert {"investment", "revenue", "margin", "roi_on_revenue", "roi_on_margin", "margin_source"} <= set(
+        header
+    )
+    on_revenue, on_margin = header.index("roi_on_revenue"), header.index("roi_on_margin")
     exported = {
-        (row[1], row[2]): row[header.index("roi")] for row in sheet.iter_rows(min_row=2, values_only=True)
+        (row[1], row[2]): (row[on_revenue], row[on_margin])
+        for row in sheet.iter_rows(min_row=2, values_only=True)
     }
     con = duckdb.connect(str(db), read_only=True)
     mart = {
-        (channel, source): roi
-        for channel, source, roi in con.execute(
-            "select channel, source, roi from roi_by_source where month is null and attribution_model = ?",
+        (channel, source): rois
+        for channel, source, *rois in con.execute(
+            "select channel, source, roi_on_revenue, roi_on_margin from roi_by_source "
+            "where month is null and attribution_model = ?",
             [model],
         ).fetchall()
     }
     con.close()
     assert len(exported) == len(mart) > 3
-    for key, roi in mart.items():
-        value = exported[key]
-        assert (None if value is None else Decimal(str(value))) == roi, key
+
+    def cell_value(value: object) -> Decimal | None:
+        return None if value == "n/a" else Decimal(str(value))
+
+    for key, rois in mart.items():
+        assert tuple(cell_value(v) for v in exported[key]) == tuple(rois), key
 
 
 def test_status_audit_and_dry_run_publish_from_the_cli(nightly_run, flow_sandbox, flow_env):

@@ -42,7 +42,7 @@ INPUT_DDL = """
 create or replace table cfg_params (name varchar, value varchar);
 create or replace table int_deals (
     deal_id bigint, primary_contact_id bigint, is_won boolean,
-    won_revenue decimal(18, 2), gross_margin decimal(18, 2));
+    won_revenue decimal(38, 2), gross_margin decimal(38, 2));
 create or replace table int_deal_touchpoints (
     deal_id bigint, contact_id bigint, touchpoint_id varchar, touchpoint_at timestamptz, channel varchar,
     source varchar, medium varchar, campaign varchar, term varchar, content varchar, touch_index integer,
@@ -577,7 +577,7 @@ def test_attribution_credits_cover_every_deal_and_keep_money_exact(tmp_path: Pat
     types = dict(
         con.execute("select column_name, column_type from (describe attribution_credits)").fetchall()
     )
-    assert types["revenue"] == types["gross_margin"] == "DECIMAL(18,2)"
+    assert types["revenue"] == types["gross_margin"] == "DECIMAL(38,2)"
 
     per_deal = con.execute(
         "select deal_id, count(distinct attribution_model), sum(revenue), sum(gross_margin) "

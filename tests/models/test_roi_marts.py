@@ -15,8 +15,8 @@ from raw_fixtures import RawData
 from models.runner import ModelBuildError, build, run_data_tests
 
 AS_OF = "2026-06-30"
-# No default margin: deals without line-item costs report ROI on revenue (roi_basis = 'revenue').
-PARAMS = {"as_of": AS_OF, "default_margin_rate": None}
+# No default margin: a won deal without line-item costs and without a pipeline rate has an unknown margin.
+PARAMS = {"as_of": AS_OF}
 SHOP = "https://www.bougies-lumiere.fr/"
 
 
@@ -113,70 +113,110 @@ def test_worked_examples_roi_under_every_model(built_examples):
     rows = query(
         worked_examples,
         """
-        select attribution_model, channel, cost, won_revenue, gross_margin, roi, roas, roi_basis,
-               cost_is_zero,
+        select attribution_model, channel, cost, revenue, gross_margin, margin_source, roi_on_revenue,
+               roi_on_margin, roas, cost_per_euro_of_revenue, cost_is_zero,
                leads, customers, cost_per_lead, cac, lead_value
         from roi_by_channel where month is null and channel in ('paid_social', 'email', 'events')
         order by attribution_model, channel
     """,
     )
     models = {r[0] for r in rows}
-    assert {"first_touch", "last_touch", "linear", "markov"} <= models
+    assert len(models) == 11
     by_channel = {(r[0], r[1]): r[2:] for r in rows}
     for model in models:
-        cost, revenue, margin, roi, roas, basis, zero, leads, customers, cpl, cac, lead_value = by_channel[
+        # the first article: ROI on revenue (CA) 12.5 % and 150 %; no margin information -> n/a, not a guess
+        (cost, revenue, margin, source, on_revenue, on_margin, roas, per_euro, zero, *counts) = by_channel[
             (model, "paid_social")
         ]
-        assert (cost, revenue, margin) == (Decimal("4000.00"), Decimal("4500.00"), Decimal("4500.00"))
-        assert roi == Decimal("0.125000") and roas == Decimal("1.125000") and basis == "revenue" and not zero
+        assert (cost, revenue, margin, source) == (Decimal("4000.00"), Decimal("4500.00"), None, "none")
+        assert (on_revenue, on_margin, roas) == (Decimal("0.125000"), None, Decimal("1.125000"))
+        assert per_euro == Decimal("0.888889") and not zero
+        leads, customers, cpl, cac, lead_value = counts
         assert (leads, customers, cpl, cac, lead_value) == (
             1,
             1,
             Decimal("4000.00"),
             Decimal("4000.00"),
-            Decimal("4500.00"),
+            None,
         )
-        cost, revenue, margin, roi, *_ = by_channel[(model, "email")]
-        assert (cost, revenue, roi) == (Decimal("2000.00"), Decimal("5000.00"), Decimal("1.500000"))
-        cost, revenue, margin, roi, roas, basis, *_ = by_channel[(model, "events")]
-        assert (cost, revenue, margin) == (Decimal("2.00"), Decimal("8.00"), Decimal("4.00"))
-        assert roi == Decimal("1.000000") and roas == Decimal("4.000000") and basis == "margin"
+        cost, revenue, margin, source, on_revenue, on_margin, roas, *_ = by_channel[(model, "email")]
+        assert (cost, revenue, on_revenue, roas) == (
+            Decimal("2000.00"),
+            Decimal("5000.00"),
+            Decimal("1.500000"),
+            Decimal("2.500000"),
+        )
+        assert (margin, on_margin) == (None, None)
+        # the second article's candle: sold 8 EUR, cost of goods 4 EUR -> margin 4.00, both bases shown
+        cost, revenue, margin, source, on_revenue, on_margin, roas, *_ = by_channel[(model, "events")]
+        assert (cost, revenue, margin, source) == (
+            Decimal("2.00"),
+            Decimal("8.00"),
+            Decimal("4.00"),
+            "line_items",
+        )
+        assert (on_revenue, on_margin, roas) == (
+            Decimal("3.000000"),
+            Decimal("1.000000"),
+            Decimal("4.000000"),
+        )
 
     # the campaign mart carries the same figures on the canonical campaign names (variants mapped back)
     campaigns = query(
         worked_examples,
         """
-        select source, medium, campaign, roi from roi_by_campaign
+        select source, medium, campaign, roi_on_revenue, roi_on_margin from roi_by_campaign
         where month is null and attribution_model = 'first_touch' and cost > 0 order by campaign
     """,
     )
     assert campaigns == [
-        ("linkedin", "paid_social", "b2b_boutiques", Decimal("0.125000")),
-        ("salon_maison_objet", "offline", "salon_maison_objet", Decimal("1.000000")),
-        ("newsletter", "email", "vente_hiver", Decimal("1.500000")),
+        ("linkedin", "paid_social", "b2b_boutiques", Decimal("0.125000"), None),
+        ("salon_maison_objet", "offline", "salon_maison_objet", Decimal("3.000000"), Decimal("1.000000")),
+        ("newsletter", "email", "vente_hiver", Decimal("1.500000"), None),
     ]
     # monthly rows: everything happened in March 2026
     march = query(
         worked_examples,
         """
-        select sum(cost), sum(won_revenue) from roi_by_channel
+        select sum(cost), sum(revenue) from roi_by_channel
         where attribution_model = 'linear' and month = date '2026-03-01'
     """,
     )
     assert march == [(Decimal("6002.00"), Decimal("9508.00"))]
 
 
-def test_margin_rate_turns_revenue_basis_into_margin(worked_examples):
+def test_pipeline_margin_rate_gives_a_margin_and_mixed_sources_are_named(worked_examples):
     build(worked_examples, params={**PARAMS, "margin_rates": {"wholesale": "0.36"}}, run_tests=False)
     rows = query(
         worked_examples,
         """
-        select gross_margin, roi, roi_basis from roi_by_channel
-        where month is null and attribution_model = 'first_touch' and channel = 'paid_social'
+        select channel, gross_margin, margin_source, roi_on_revenue, roi_on_margin from roi_by_channel
+        where month is null and attribution_model = 'first_touch' order by channel
     """,
     )
-    # 4,500 x 0.36 = 1,620 margin on 4,000 cost
-    assert rows == [(Decimal("1620.00"), Decimal("-0.595000"), "margin")]
+    # 4,500 x 0.36 = 1,620 margin on 4,000 cost; ROI on revenue unchanged. The newsletter deal (default
+    # pipeline, no rate, no line items) stays unknown.
+    assert rows == [
+        ("email", None, "none", Decimal("1.500000"), None),
+        ("events", Decimal("4.00"), "line_items", Decimal("3.000000"), Decimal("1.000000")),
+        ("paid_social", Decimal("1620.00"), "margin_rate", Decimal("0.125000"), Decimal("-0.595000")),
+    ]
+    # an explicit default rate covers the default pipeline too; line items still win over any rate
+    build(
+        worked_examples,
+        params={**PARAMS, "margin_rates": {"wholesale": "0.36"}, "default_margin_rate": "0.5"},
+        run_tests=False,
+    )
+    sources = query(
+        worked_examples,
+        "select channel, margin_source, gross_margin from roi_by_channel "
+        "where month is null and attribution_model = 'linear' order by channel",
+    )
+    assert sources == [
+        ("email", "margin_rate", Decimal("2500.00")),
+        ("events", "line_items", Decimal("4.00")),
+        ("paid_social", "margin_rate", Decimal("1620.00")),
+    ]
 
 
 def test_zero_cost_gives_null_ratios_and_a_flag(raw_data):
@@ -203,11 +243,12 @@ def test_zero_cost_gives_null_ratios_and_a_flag(raw_data):
     rows = query(
         db,
         """
-        select source, cost, won_revenue, roi, roas, cost_per_revenue, cost_per_lead, cac, cost_is_zero
+        select source, cost, revenue, roi_on_revenue, roi_on_margin, roas, cost_per_euro_of_revenue,
+            cost_per_lead, cac, cost_is_zero
         from roi_by_source where month is null and attribution_model = 'first_touch'
     """,
     )
-    assert rows == [("google", Decimal("0.00"), Decimal("120.00"), None, None, None, None, None, True)]
+    assert rows == [("google", Decimal("0.00"), Decimal("120.00"), None, None, None, None, None, None, True)]
 
 
 def test_spend_spread_over_days_to_the_cent_in_home_currency(raw_data):
@@ -263,13 +304,34 @@ def test_cost_counted_once_per_campaign_by_the_winner_rule(raw_data):
     marts = query(
         db,
         """
-        select channel, cost, sessions, won_revenue, roi from roi_by_channel
+        select channel, cost, sessions, revenue, gross_margin, margin_source, roi_on_revenue, roi_on_margin
+        from roi_by_channel
         where month is null and attribution_model = 'w_shaped' order by channel
     """,
     )
+    # nothing won: margin is known to be 0, both ROIs are -100 %
+    minus_one = Decimal("-1.000000")
     assert marts == [
-        ("paid_search", Decimal("480.15"), 70, Decimal("0.00"), Decimal("-1.000000")),
-        ("paid_social", Decimal("250.00"), 5, Decimal("0.00"), Decimal("-1.000000")),
+        (
+            "paid_search",
+            Decimal("480.15"),
+            70,
+            Decimal("0.00"),
+            Decimal("0.00"),
+            "no_won_deals",
+            minus_one,
+            minus_one,
+        ),
+        (
+            "paid_social",
+            Decimal("250.00"),
+            5,
+            Decimal("0.00"),
+            Decimal("0.00"),
+            "no_won_deals",
+            minus_one,
+            minus_one,
+        ),
     ]
 
 
@@ -277,7 +339,7 @@ def test_reconciliation_tests_catch_a_tampered_mart(worked_examples):
     con = duckdb.connect(str(worked_examples))
     try:
         con.execute(
-            "update roi_by_channel set cost = cost + 1, won_revenue = won_revenue - 1 "
+            "update roi_by_channel set cost = cost + 1, revenue = revenue - 1 "
             "where channel = 'email' and month is null and attribution_model = 'linear'"
         )
         failed = {t.name: t for t in run_data_tests(con) if not t.passed}

@@ -27,7 +27,7 @@ def sandbox_build(tmp_path_factory):
     params = {
         "as_of": dataset.now.date().isoformat(),
         "lookback_days": 3650,
-        "default_margin_rate": truth["default_margin_rate"],
+        "margin_rates": truth["margin_rates"],
         "fx_rates": truth["rates_to_eur"],
     }
     result = build(db, params=params)
@@ -61,7 +61,7 @@ def test_first_touch_revenue_margin_and_cost_per_channel(sandbox_build):
     dataset, _, con = sandbox_build
     truth = dataset.ground_truth
     rows = con.execute("""
-        select channel, won_deals, won_revenue, gross_margin, cost from roi_by_channel
+        select channel, won_deals, revenue, gross_margin, cost from roi_by_channel
         where attribution_model = 'first_touch' and month is null
     """).fetchall()
     ours = {r[0]: r[1:] for r in rows}

@@ -14,6 +14,7 @@ from hubspot import HubSpot
 
 from connectors.config import Settings, load_settings
 from connectors.hubspot.properties import PIPELINE_PROPERTIES, owned_property_names
+from sandbox.generator import model_settings
 from sandbox.server import SandboxServer
 
 # Small on purpose (the whole suite shares 2 cores): still more than 100 contacts, so batching is exercised.
@@ -37,6 +38,7 @@ def sandbox_settings(sb: SandboxServer, db_path: Path) -> Settings:
         ga4_api_endpoint=sb.base_url,
         database=db_path,
         spend_file=Path(sb.out_dir) / "spend.csv",
+        models=model_settings(),
     )
 
 

@@ -419,8 +419,9 @@ def test_desired_values_follow_the_marts_and_the_generators_ground_truth(portal,
     with duckdb.connect(str(warehouse)) as con:
         channel_roi = dict(
             con.execute(
-                "SELECT channel, CAST(CAST(round(roi, 4) AS DECIMAL(18, 4)) AS VARCHAR) FROM roi_by_channel "
-                "WHERE attribution_model = 'markov' AND month IS NULL AND roi IS NOT NULL"
+                "SELECT channel, CAST(CAST(round(roi_on_margin, 4) AS DECIMAL(18, 4)) AS VARCHAR) "
+                "FROM roi_by_channel "
+                "WHERE attribution_model = 'markov' AND month IS NULL AND roi_on_margin IS NOT NULL"
             ).fetchall()
         )
         best_credit = dict(
@@ -438,7 +439,9 @@ def test_desired_values_follow_the_marts_and_the_generators_ground_truth(portal,
         }
         won_margin = {
             d: str(m)
-            for d, m in con.execute("SELECT deal_id, gross_margin FROM int_deals WHERE is_won").fetchall()
+            for d, m in con.execute(
+                "SELECT deal_id, gross_margin FROM int_deals WHERE is_won AND gross_margin IS NOT NULL"
+            ).fetchall()
         }
         credited_revenue = con.execute(
             "SELECT sum(revenue) FROM attribution_credits WHERE attribution_model = 'markov' "

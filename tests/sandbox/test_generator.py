@@ -233,7 +233,8 @@ def test_ground_truth_agrees_with_the_crm_and_the_spend_file(dataset: Dataset, w
                 for i in items
             )
         else:
-            margin[channel] += Decimal(p["amount_in_home_currency"]) * Decimal(truth["default_margin_rate"])
+            rate_of_pipeline = Decimal(truth["margin_rates"][p["pipeline"]])
+            margin[channel] += Decimal(p["amount_in_home_currency"]) * rate_of_pipeline
     for channel in CHANNEL_IDS:
         assert Decimal(truth["won_revenue_by_first_touch_channel"][channel]) == revenue[channel]
         assert Decimal(truth["gross_margin_by_first_touch_channel"][channel]) == margin[channel].quantize(

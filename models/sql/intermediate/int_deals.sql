@@ -1,10 +1,12 @@
 -- One row per deal with what ROI needs, in the home currency (EUR):
 --   won_revenue   amount_in_home_currency of won deals (0 otherwise)
 --   gross_margin  won deals only: revenue minus line items' unit cost x quantity when every line item has a cost
---                 (costs converted with the deal's amount_in_home_currency / amount ratio), else revenue x the
---                 pipeline's margin rate (cfg_margin_rates, then default_margin_rate), else the revenue itself
---                 with roi_basis = 'revenue'
+--                 (costs converted with the deal's amount_in_home_currency / amount ratio; margin_source
+--                 'line_items'), else revenue x the pipeline's configured margin rate (cfg_margin_rates, then an
+--                 explicitly configured default_margin_rate; 'margin_rate'), else NULL ('none'): a margin is never
+--                 guessed. 0 for deals that are not won.
 --   weighted_amount  open deals: amount x stage probability
+-- Money is DECIMAL(38, 2): amounts up to 10^12 EUR, and their sums, never overflow.
 with deals as (
     select * from stg_hubspot__deals
 ),
@@ -45,7 +47,7 @@ enriched as (
         stages.probability,
         coalesce(stages.is_closed, deals.is_closed_flag, false) as is_closed,
         coalesce(stages.is_won, deals.is_closed_won_flag, false) as is_won,
-        coalesce(deals.amount_in_home_currency, round(deals.amount * fx.rate_to_home, 2))::decimal(18, 2)
+        coalesce(deals.amount_in_home_currency, round(deals.amount * fx.rate_to_home, 2))::decimal(38, 2)
             as amount_home,
         line_costs.line_items,
         line_costs.costed_line_items,
@@ -70,7 +72,7 @@ costed as (
                 case
                     when amount is not null and amount <> 0 and amount_in_home_currency is not null
                         then roi_div_money(cost_in_deal_currency * amount_in_home_currency, amount)
-                    else round(cost_in_deal_currency, 2)::decimal(18, 2)
+                    else round(cost_in_deal_currency, 2)::decimal(38, 2)
                 end
         end as cost_of_goods_home
     from enriched
@@ -92,23 +94,20 @@ final as (
         currency,
         amount,
         amount_home,
-        case when is_won then coalesce(amount_home, 0) else 0 end::decimal(18, 2) as won_revenue,
+        case when is_won then coalesce(amount_home, 0) else 0 end::decimal(38, 2) as won_revenue,
         case
             when not is_won then 0
             when cost_of_goods_home is not null then coalesce(amount_home, 0) - cost_of_goods_home
             when margin_rate is not null then round(coalesce(amount_home, 0) * margin_rate, 2)
-            else coalesce(amount_home, 0)
-        end::decimal(18, 2) as gross_margin,
+        end::decimal(38, 2) as gross_margin,
         case
             when cost_of_goods_home is not null then 'line_items'
             when margin_rate is not null then 'margin_rate'
-            else 'revenue'
+            else 'none'
         end as margin_source,
-        case when cost_of_goods_home is not null or margin_rate is not null then 'margin' else 'revenue' end
-            as roi_basis,
         cost_of_goods_home,
         case when not is_closed then round(coalesce(amount_home, 0) * coalesce(probability, 0), 2) else 0 end
-            ::decimal(18, 2) as weighted_amount,
+            ::decimal(38, 2) as weighted_amount,
         primary_contact_id,
         coalesce(contacts, 0) as contacts
     from costed

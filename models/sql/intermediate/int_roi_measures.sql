@@ -24,11 +24,16 @@ credits as (
             as month,
         credits.channel, credits.source, credits.medium, credits.campaign,
         sum(case when deals.is_won then credits.credit else 0 end) as won_deals,
-        sum(case when deals.is_won then credits.revenue else 0 end) as won_revenue,
-        sum(case when deals.is_won then credits.gross_margin else 0 end) as gross_margin,
-        sum(credits.credit::decimal(38, 12) * deals.weighted_amount) as weighted_pipeline,
-        sum(case when deals.is_won and deals.roi_basis = 'revenue' then credits.credit else 0 end)
-            as revenue_basis_won_deals
+        sum(case when deals.is_won then credits.revenue else 0 end) as revenue,
+        -- margin: the known part, and the credit of won deals whose margin is unknown (the rollup then shows NULL)
+        sum(case when deals.is_won then credits.gross_margin end) as known_gross_margin,
+        sum(case when deals.is_won and deals.margin_source = 'none' then credits.credit else 0 end)
+            as won_deals_without_margin,
+        sum(case when deals.is_won and deals.margin_source = 'line_items' then credits.credit else 0 end)
+            as won_deals_margin_from_line_items,
+        sum(case when deals.is_won and deals.margin_source = 'margin_rate' then credits.credit else 0 end)
+            as won_deals_margin_from_rate,
+        sum(credits.credit::decimal(38, 12) * deals.weighted_amount) as weighted_pipeline
     from attribution_credits as credits
     join int_deals as deals on deals.deal_id = credits.deal_id
     cross join params
@@ -97,24 +102,28 @@ final as (
     select
         models.attribution_model,
         month, channel, source, medium, campaign,
-        cost::decimal(18, 2) as cost,
+        cost::decimal(38, 2) as cost,
         sessions::bigint as sessions,
         leads, mqls, sqls, customers,
         null::double as won_deals,
-        null::decimal(18, 2) as won_revenue,
-        null::decimal(18, 2) as gross_margin,
-        null::decimal(38, 12) as weighted_pipeline,
-        null::double as revenue_basis_won_deals
+        null::decimal(38, 2) as revenue,
+        null::decimal(38, 2) as known_gross_margin,
+        null::double as won_deals_without_margin,
+        null::double as won_deals_margin_from_line_items,
+        null::double as won_deals_margin_from_rate,
+        null::decimal(38, 12) as weighted_pipeline
     from model_independent
     cross join models
     union all by name
     select
         attribution_model, month, channel, source, medium, campaign,
         won_deals,
-        won_revenue::decimal(18, 2) as won_revenue,
-        gross_margin::decimal(18, 2) as gross_margin,
-        weighted_pipeline::decimal(38, 12) as weighted_pipeline,
-        revenue_basis_won_deals
+        revenue::decimal(38, 2) as revenue,
+        known_gross_margin::decimal(38, 2) as known_gross_margin,
+        won_deals_without_margin,
+        won_deals_margin_from_line_items,
+        won_deals_margin_from_rate,
+        weighted_pipeline::decimal(38, 12) as weighted_pipeline
     from credits
 )
 

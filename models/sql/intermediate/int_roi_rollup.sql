@@ -5,12 +5,23 @@
 -- Each grain has monthly rows and all-time rows (`month` NULL). Dimensions a grain does not group by are NULL; the
 -- grain comes from grouping(), not from those NULLs, because source and campaign can be NULL in the data too.
 -- Additive measures come from int_roi_measures (cost and sessions are the same under every model; leads ... customers
--- are contacts counted at their lead-creation touch; won_deals / won_revenue / gross_margin / weighted_pipeline are
--- the model's deal credits). Ratios on cost are NULL when cost is 0 (cost_is_zero), never an error or infinity:
---   roi = (gross_margin - cost) / cost         roas = won_revenue / cost       cost_per_revenue = cost / won_revenue
---   cost_per_lead = cost / leads               cac = cost / customers          lead_to_customer_rate = customers / leads
+-- are contacts counted at their lead-creation touch; won_deals / revenue / gross_margin / weighted_pipeline are the
+-- model's deal credits). Money is DECIMAL(38, 2); ratios are DECIMAL(38, 6), divided exactly (roi_div_ratio, half
+-- away from zero) so that amounts up to 10^12 EUR against a cost of 0.01 EUR still fit.
+-- Both ROI bases, side by side (the first uses revenue, "CA"; the second the gross margin):
+--   roi_on_revenue = (revenue - cost) / cost       roi_on_margin = (gross_margin - cost) / cost
+--   roas = revenue / cost                          cost_per_euro_of_revenue = cost / revenue
+--   cost_per_lead = cost / leads                   cac = cost / customers      lead_to_customer_rate = customers / leads
 --   lead_value = lead_to_customer_rate x gross_margin / won_deals (the average won deal's margin)
--- roi_basis is 'revenue' when any won deal credited here has no margin (no line-item costs and no margin rate).
+-- Ratios on cost are NULL when cost is 0 (cost_is_zero), never an error or infinity.
+-- gross_margin is NULL when a won deal credited in the row has no margin information (no line-item cost of goods and
+-- no configured margin rate for its pipeline): a partial sum would understate the margin, and a margin is never
+-- guessed. roi_on_margin and lead_value are NULL with it. margin_source says where the row's margin comes from:
+--   'line_items'   every won deal credited here has hs_cost_of_goods_sold on all its line items
+--   'margin_rate'  every one has a configured margin rate (its pipeline's, or an explicit default_margin_rate)
+--   'mixed'        some of each
+--   'none'         at least one has neither: gross_margin NULL
+--   'no_won_deals' nothing won is credited here: margin 0
 with measures as (
     select * from int_roi_measures
 ),
@@ -28,17 +39,19 @@ totals as (
         source,
         medium,
         campaign,
-        coalesce(sum(cost), 0)::decimal(18, 2) as cost,
+        coalesce(sum(cost), 0)::decimal(38, 2) as cost,
         coalesce(sum(sessions), 0)::bigint as sessions,
         coalesce(sum(leads), 0)::bigint as leads,
         coalesce(sum(mqls), 0)::bigint as mqls,
         coalesce(sum(sqls), 0)::bigint as sqls,
         coalesce(sum(customers), 0)::bigint as customers,
         coalesce(sum(won_deals), 0)::double as won_deals,
-        coalesce(sum(won_revenue), 0)::decimal(18, 2) as won_revenue,
-        coalesce(sum(gross_margin), 0)::decimal(18, 2) as gross_margin,
-        round(coalesce(sum(weighted_pipeline), 0), 2)::decimal(18, 2) as weighted_pipeline,
-        coalesce(sum(revenue_basis_won_deals), 0) as revenue_basis_won_deals
+        coalesce(sum(revenue), 0)::decimal(38, 2) as revenue,
+        coalesce(sum(known_gross_margin), 0)::decimal(38, 2) as known_gross_margin,
+        round(coalesce(sum(weighted_pipeline), 0), 2)::decimal(38, 2) as weighted_pipeline,
+        coalesce(sum(won_deals_without_margin), 0) as won_deals_without_margin,
+        coalesce(sum(won_deals_margin_from_line_items), 0) as won_deals_margin_from_line_items,
+        coalesce(sum(won_deals_margin_from_rate), 0) as won_deals_margin_from_rate
     from measures
     group by grouping sets (
         (attribution_model, month, channel),
@@ -50,22 +63,39 @@ totals as (
     )
 ),
 
-final as (
-    -- revenue_basis_won_deals only decides roi_basis
+margins as (
     select
-        * exclude (revenue_basis_won_deals),
-        case when cost <> 0 then round((gross_margin - cost) / cost, 6) end::decimal(18, 6) as roi,
-        case when cost <> 0 then round(won_revenue / cost, 6) end::decimal(18, 6) as roas,
-        case when cost <> 0 and won_revenue <> 0 then round(cost / won_revenue, 6) end::decimal(18, 6)
-            as cost_per_revenue,
+        *,
+        case
+            when won_deals_without_margin > 0 then 'none'
+            when won_deals_margin_from_line_items > 0 and won_deals_margin_from_rate > 0 then 'mixed'
+            when won_deals_margin_from_line_items > 0 then 'line_items'
+            when won_deals_margin_from_rate > 0 then 'margin_rate'
+            else 'no_won_deals'
+        end as margin_source
+    from totals
+),
+
+final as (
+    select
+        grain, attribution_model, month, channel, source, medium, campaign,
+        cost, sessions, leads, mqls, sqls, customers, won_deals, revenue,
+        case when margin_source <> 'none' then known_gross_margin end::decimal(38, 2) as gross_margin,
+        margin_source,
+        weighted_pipeline,
+        case when cost <> 0 then roi_div_ratio(revenue - cost, cost) end as roi_on_revenue,
+        case when cost <> 0 and margin_source <> 'none' then roi_div_ratio(known_gross_margin - cost, cost) end
+            as roi_on_margin,
+        case when cost <> 0 then roi_div_ratio(revenue, cost) end as roas,
+        case when cost <> 0 and revenue <> 0 then roi_div_ratio(cost, revenue) end as cost_per_euro_of_revenue,
         case when cost <> 0 then roi_div_money(cost, leads) end as cost_per_lead,
         case when cost <> 0 then roi_div_money(cost, customers) end as cac,
-        case when leads > 0 then round(customers / leads, 6) end::decimal(18, 6) as lead_to_customer_rate,
-        case when leads > 0 and won_deals > 0 then round(customers / leads * gross_margin / won_deals, 2) end
-            ::decimal(18, 2) as lead_value,
-        case when revenue_basis_won_deals > 0 then 'revenue' else 'margin' end as roi_basis,
+        case when leads > 0 then roi_div_ratio(customers, leads) end as lead_to_customer_rate,
+        case when leads > 0 and won_deals > 0 and margin_source <> 'none'
+            then round(customers / leads * known_gross_margin / won_deals, 2)
+        end::decimal(38, 2) as lead_value,
         cost = 0 as cost_is_zero
-    from totals
+    from margins
 )
 
 select * from final

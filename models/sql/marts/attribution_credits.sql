@@ -1,9 +1,11 @@
 -- Every deal (won, open and lost) under every attribution model: one row per credited touchpoint, credits summing
 -- to 1 per deal and model. Deals without any touchpoint in the lookback window get one 'unattributed' row (credit 1)
 -- so that no revenue or pipeline disappears from the ROI marts.
--- Money stays exact: revenue = credit x won revenue and gross_margin = credit x gross margin are computed in DECIMAL,
--- rounded to the cent, and the rounding remainder goes to the deal's largest credit, so per deal and model the rows
--- add up to the deal's amounts to the cent.
+-- Money stays exact for amounts up to 10^12 EUR (and far beyond): revenue = credit x won revenue and gross_margin =
+-- credit x gross margin are computed in whole cents on HUGEINTs (credit scaled to 10^18, amount in cents), rounded
+-- half away from zero, and the rounding remainder goes to the deal's largest credit, so per deal and model the rows
+-- add up to the deal's amounts to the cent. A deal whose margin is unknown (int_deals.margin_source = 'none') keeps
+-- a NULL gross_margin on every row: it is never guessed.
 with model_credits as (
     -- every model yields (deal_id, touch_index, credit)
     select 'first_touch' as attribution_model, * from first_touch
@@ -52,7 +54,7 @@ credits as (
     select * from unattributed
 ),
 
-rounded as (
+scaled as (
     select
         credits.attribution_model,
         credits.deal_id,
@@ -61,11 +63,24 @@ rounded as (
         credits.primary_contact_id,
         deals.won_revenue,
         deals.gross_margin as deal_gross_margin,
-        -- credit to 12 decimals (exact enough for any amount below 10^9), the product rounded half away from zero
-        (credits.credit::decimal(18, 12) * deals.won_revenue)::decimal(18, 2) as revenue_cents,
-        (credits.credit::decimal(18, 12) * deals.gross_margin)::decimal(18, 2) as gross_margin_cents
+        round(credits.credit * 1e18)::hugeint as credit_e18,
+        (deals.won_revenue * 100)::hugeint as revenue_total_cents,
+        (deals.gross_margin * 100)::hugeint as gross_margin_total_cents
     from credits
     join deals on deals.deal_id = credits.deal_id
+),
+
+rounded as (
+    -- |cents x credit_e18| < 10^14 x 10^18 for amounts up to 10^12: far inside HUGEINT (1.7 x 10^38)
+    select
+        * exclude (revenue_total_cents, gross_margin_total_cents, credit_e18),
+        (sign(revenue_total_cents * credit_e18)
+            * ((abs(revenue_total_cents * credit_e18) + 500000000000000000) // 1000000000000000000)
+        )::decimal(38, 0) * 0.01 as revenue_cents,
+        (sign(gross_margin_total_cents * credit_e18)
+            * ((abs(gross_margin_total_cents * credit_e18) + 500000000000000000) // 1000000000000000000)
+        )::decimal(38, 0) * 0.01 as gross_margin_cents
+    from scaled
 ),
 
 deal_totals as (
@@ -93,12 +108,12 @@ remainders as (
             when coalesce(rounded.touch_index, 0) = deal_totals.remainder_touch_index
                 then deal_totals.revenue_remainder
             else 0
-        end)::decimal(18, 2) as revenue,
+        end)::decimal(38, 2) as revenue,
         (rounded.gross_margin_cents + case
             when coalesce(rounded.touch_index, 0) = deal_totals.remainder_touch_index
                 then deal_totals.gross_margin_remainder
             else 0
-        end)::decimal(18, 2) as gross_margin
+        end)::decimal(38, 2) as gross_margin
     from rounded
     join deal_totals
         on deal_totals.attribution_model = rounded.attribution_model

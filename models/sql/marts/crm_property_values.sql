@@ -20,14 +20,14 @@ credits as (
 ),
 
 channel_roi as (
-    select channel, roi, roas, cost_per_lead
+    select channel, roi_on_margin as roi, roas, cost_per_lead
     from roi_by_channel
     join params on roi_by_channel.attribution_model = params.publish_model
     where roi_by_channel.month is null
 ),
 
 campaign_roi as (
-    select channel, source, medium, campaign, roi, roas, cost_per_lead
+    select channel, source, medium, campaign, roi_on_margin as roi, roas, cost_per_lead
     from roi_by_campaign
     join params on roi_by_campaign.attribution_model = params.publish_model
     where roi_by_campaign.month is null
@@ -47,7 +47,11 @@ contact_first_touch as (
 ),
 
 contact_money as (
-    select contact_id, sum(revenue) as revenue, sum(gross_margin) as gross_margin
+    -- a contact's margin is unknown (no value sent) when one of its won deals has no margin information
+    select
+        contact_id,
+        sum(revenue) as revenue,
+        case when bool_or(gross_margin is null) then null else sum(gross_margin) end as gross_margin
     from credits
     where contact_id is not null
     group by contact_id
@@ -132,12 +136,12 @@ contact_rows as (
             ('roi_acquisition_channel', channel),
             ('roi_acquisition_source', source),
             ('roi_acquisition_campaign', campaign),
-            ('roi_attributed_revenue', cast(cast(round(revenue, 2) as decimal(18, 2)) as varchar)),
-            ('roi_attributed_margin', cast(cast(round(gross_margin, 2) as decimal(18, 2)) as varchar)),
-            ('roi_channel_roi', cast(cast(round(channel_roi, 4) as decimal(18, 4)) as varchar)),
-            ('roi_channel_cost_per_lead', cast(cast(round(channel_cost_per_lead, 2) as decimal(18, 2)) as varchar)),
-            ('roi_campaign_roi', cast(cast(round(campaign_roi, 4) as decimal(18, 4)) as varchar)),
-            ('roi_campaign_cost_per_lead', cast(cast(round(campaign_cost_per_lead, 2) as decimal(18, 2)) as varchar))
+            ('roi_attributed_revenue', cast(cast(round(revenue, 2) as decimal(38, 2)) as varchar)),
+            ('roi_attributed_margin', cast(cast(round(gross_margin, 2) as decimal(38, 2)) as varchar)),
+            ('roi_channel_roi', cast(cast(round(channel_roi, 4) as decimal(38, 4)) as varchar)),
+            ('roi_channel_cost_per_lead', cast(cast(round(channel_cost_per_lead, 2) as decimal(38, 2)) as varchar)),
+            ('roi_campaign_roi', cast(cast(round(campaign_roi, 4) as decimal(38, 4)) as varchar)),
+            ('roi_campaign_cost_per_lead', cast(cast(round(campaign_cost_per_lead, 2) as decimal(38, 2)) as varchar))
     ) as pairs(property, value)
 ),
 
@@ -152,12 +156,12 @@ deal_rows as (
         values
             ('roi_attributed_channel', channel),
             ('roi_attributed_campaign', campaign),
-            ('roi_channel_roi', cast(cast(round(channel_roi, 4) as decimal(18, 4)) as varchar)),
-            ('roi_channel_roas', cast(cast(round(channel_roas, 4) as decimal(18, 4)) as varchar)),
-            ('roi_campaign_roi', cast(cast(round(campaign_roi, 4) as decimal(18, 4)) as varchar)),
-            ('roi_campaign_roas', cast(cast(round(campaign_roas, 4) as decimal(18, 4)) as varchar)),
+            ('roi_channel_roi', cast(cast(round(channel_roi, 4) as decimal(38, 4)) as varchar)),
+            ('roi_channel_roas', cast(cast(round(channel_roas, 4) as decimal(38, 4)) as varchar)),
+            ('roi_campaign_roi', cast(cast(round(campaign_roi, 4) as decimal(38, 4)) as varchar)),
+            ('roi_campaign_roas', cast(cast(round(campaign_roas, 4) as decimal(38, 4)) as varchar)),
             -- margin is only known once the deal is won (int_deals gives 0 before)
-            ('roi_gross_margin', case when is_won then cast(cast(round(gross_margin, 2) as decimal(18, 2)) as varchar) end),
+            ('roi_gross_margin', case when is_won then cast(cast(round(gross_margin, 2) as decimal(38, 2)) as varchar) end),
             ('roi_attribution_model', publish_model)
     ) as pairs(property, value)
 ),
