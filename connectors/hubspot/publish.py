@@ -8,6 +8,10 @@ changed properties), through the portal's shared rate limiter, retrying 429 / 5x
 - 207 answers are read record by record; a batch refused as a whole (4xx) is split in halves until the bad
   record is alone; records HubSpot no longer has (deleted, merged) are logged and skipped.
 - Failed records are never marked published, so the next run's diff picks them up again.
+- Each batch's accepted values are written to ops.published_values as soon as HubSpot acknowledges it (one
+  small transaction per batch), and a new batch is sent only when a finished one is recorded: a run killed
+  during publish re-sends at most the batches that were in flight (`workers`, 4 by default, of up to 100
+  records), never what HubSpot had already acknowledged and the warehouse recorded.
 - `roi_computed_at` is not part of the diff: it is stamped (run start, epoch ms) only on records whose other
   values change, so a run with no change in the data sends nothing and the pipeline converges.
 - A value that disappears from the mart while the record still exists is cleared explicitly with "" (HubSpot's
@@ -55,7 +59,6 @@ BATCH_SIZE = 100  # HubSpot's maximum inputs per batch/update call
 SEND_WORKERS = 4  # concurrent batch calls; the shared limiter, not this number, bounds the request rate
 MAX_ATTEMPTS = 6  # per call, for 429 / 5xx / dropped connections (client.HubSpotCaller retries)
 SAMPLE_SIZE = 20
-FLUSH_EVERY_BATCHES = 50  # how often accepted values are written to ops.published_values during a run
 DESIRED_TABLE = "main.crm_property_values"
 NOT_FOUND_CATEGORIES = frozenset({"OBJECT_NOT_FOUND", "NOT_FOUND"})
 # A whole batch refused with these can be one bad record's fault: split it to find the record.
@@ -678,14 +681,10 @@ def _send_all(
     result: PublishResult,
     workers: int,
 ) -> None:
-    """Send every batch (a few at a time); outcomes are recorded on this thread only (DuckDB unshared)."""
-    pending_accepted: list[_Change] = []
-    pending_failures: list[RecordFailure] = []
-    done_batches = 0
+    """Send every batch, `workers` at a time; each outcome is recorded (on this thread: DuckDB is unshared)
+    before the next batch is sent, so at most `workers` acknowledged batches are ever unrecorded."""
 
     def account(outcome: _Outcome) -> None:
-        nonlocal done_batches
-        done_batches += 1
         for change in outcome.accepted:
             result.records_sent[change.object_type] = result.records_sent.get(change.object_type, 0) + 1
             for prop in change.properties:
@@ -698,29 +697,22 @@ def _send_all(
                 else:
                     counts.failed += 1
             result.failures.append(failure)
-            pending_failures.append(failure)
-        pending_accepted.extend(outcome.accepted)
-        if done_batches % FLUSH_EVERY_BATCHES == 0:
-            flush()
+        _record_published(con, outcome.accepted, result.run_id)
+        _record_failures(con, [failure for _change, failure in outcome.failures], result.run_id)
 
-    def flush() -> None:
-        _record_published(con, pending_accepted, result.run_id)
-        _record_failures(con, pending_failures, result.run_id)
-        pending_accepted.clear()
-        pending_failures.clear()
-
-    batches = _batches(changes)
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hubspot-publish") as pool:
+    workers = max(1, workers)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hubspot-publish") as pool:
         in_flight: set[Future[_Outcome]] = set()
-        for object_type, batch in batches:
-            in_flight.add(pool.submit(_send_batch, client, call, object_type, batch))
-            if len(in_flight) >= workers * 2:
+        for object_type, batch in _batches(changes):
+            if len(in_flight) >= workers:
                 done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in done:
                     account(future.result())
-        for future in in_flight:
-            account(future.result())
-    flush()
+            in_flight.add(pool.submit(_send_batch, client, call, object_type, batch))
+        while in_flight:
+            done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                account(future.result())
     if result.records_failed:
         log.warning(
             "publish %s: %d records failed and will be retried next run", result.run_id, result.records_failed
