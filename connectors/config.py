@@ -89,6 +89,13 @@ class ModelOptions(BaseModel):
     default_margin_rate: Decimal | None = Field(default=None, ge=0, le=1)
     margin_rates: dict[str, Decimal] = Field(default_factory=dict)  # per deal pipeline id
     publish_model: str = "markov"
+    # Home-currency (EUR) units for one unit of each other currency: USD = "0.92" is 1 USD = 0.92 EUR.
+    # Spend rows and HubSpot deals (deal_currency_code) in a currency without a rate are rejected, with the
+    # line to add here.
+    fx_rates: dict[str, Decimal] = Field(default_factory=dict)
+    # Optional CSV `month,currency,rate` (2026-03,USD,0.9187): a month's spend and deals convert at that
+    # month's rate; months missing from it use fx_rates.
+    fx_rates_file: Path | None = None
 
     @field_validator("publish_model")
     @classmethod
@@ -101,6 +108,29 @@ class ModelOptions(BaseModel):
                 f"unknown attribution model {model!r}; use one of {', '.join(ATTRIBUTION_MODELS)}"
             )
         return model
+
+    @field_validator("fx_rates", mode="before")
+    @classmethod
+    def _currency_codes(cls, rates: Any) -> Any:
+        if not isinstance(rates, dict):
+            return rates
+        codes = {}
+        for code, rate in rates.items():
+            key = str(code).strip().upper()
+            if not re.fullmatch(r"[A-Z]{3}", key):
+                raise ValueError(f"{code!r} is not a currency code; write a 3-letter ISO 4217 code (USD)")
+            codes[key] = rate
+        return codes
+
+    @field_validator("fx_rates")
+    @classmethod
+    def _positive_rates(cls, rates: dict[str, Decimal]) -> dict[str, Decimal]:
+        for code, rate in rates.items():
+            if not rate.is_finite() or rate <= 0:
+                raise ValueError(
+                    f'rate for {code} is {rate}; write a positive number such as {code} = "0.92"'
+                )
+        return rates
 
     @field_validator("margin_rates")
     @classmethod
@@ -217,6 +247,12 @@ class Settings(BaseSettings):
                 )
         if "spend" in needs and self.spend_file is not None and not Path(self.spend_file).is_file():
             found.append(f"Spend file {self.spend_file} does not exist: fix ROI_SPEND_FILE or spend_file.")
+        rates_file = self.models.fx_rates_file
+        if rates_file is not None and not Path(rates_file).is_file():
+            found.append(
+                f"Exchange rates file {rates_file} does not exist: fix fx_rates_file under [models] "
+                "(a CSV month,currency,rate) or remove it."
+            )
         if self.tagging_plan is not None and not Path(self.tagging_plan).is_file():
             found.append(
                 f"Tagging plan {self.tagging_plan} does not exist: fix ROI_TAGGING_PLAN or tagging_plan."

@@ -51,8 +51,9 @@ REJECT_SOURCE = "spend_file"
 RUN_KIND = "spend"
 AMOUNT_MAX_DECIMALS = 2
 AMOUNT_MAX_DIGITS = 18  # DECIMAL(18,2)
-# ISO 4217 codes a marketing team is likely to be billed in; more can be passed as `extra_currencies`
-# (settings attribute `spend_currencies`).
+# ISO 4217 codes a marketing team is likely to be billed in; every currency that has a rate in the settings
+# ([models.fx_rates] or the monthly rates file) is accepted too (`extra_currencies`). Converting is the
+# models' job: a known code without a rate is rejected there, with the roi.toml line to add.
 KNOWN_CURRENCIES = frozenset(
     {
         *("EUR", "USD", "GBP", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK", "HUF", "RON", "BGN", "ISK", "TRY"),
@@ -255,8 +256,8 @@ def parse_currency(value: Any, known: frozenset[str]) -> str:
         raise SpendValueError("currency is empty; write an ISO 4217 code such as EUR")
     if text not in known:
         raise SpendValueError(
-            f"currency {value!r} is not a known ISO 4217 code; use e.g. EUR "
-            "(or pass it in extra_currencies if it is real)"
+            f"currency {value!r} is not a known ISO 4217 code; use e.g. EUR (if {text} is real, add its rate "
+            f'as {text} = "<EUR for 1 {text}>" under [models.fx_rates] in roi.toml)'
         )
     return text
 

@@ -100,6 +100,15 @@ def extract_ga4_step(
     return extract_ga4(settings, database_path(settings), run_id, start=start, end=end, today=today)
 
 
+def rated_currencies(settings: Any) -> set[str]:
+    """Currencies with a rate in [models.fx_rates] or the rates file: the spend loader accepts them."""
+    from models.fx_rates import configured_currencies
+    from models.runner import DEFAULT_PARAMS
+
+    models = settings.models
+    return configured_currencies(models.fx_rates, models.fx_rates_file, DEFAULT_PARAMS["home_currency"])
+
+
 @_step("load-spend-file", retries=0)
 def load_spend_step(config_path: str | None, run_id: str) -> Any:
     from connectors.spend import load_spend
@@ -108,7 +117,13 @@ def load_spend_step(config_path: str | None, run_id: str) -> Any:
     path = spend_file(settings)
     if path is None:
         return None
-    return load_spend(path, database_path(settings), run_id, sheet=settings.spend.sheet)
+    return load_spend(
+        path,
+        database_path(settings),
+        run_id,
+        sheet=settings.spend.sheet,
+        extra_currencies=rated_currencies(settings),
+    )
 
 
 @_step("build-models", retries=0)

@@ -22,6 +22,7 @@ from typing import Any
 
 import duckdb
 
+from models.fx_rates import FxRatesError, MonthlyRate, fixed_rates, load_monthly_rates
 from models.tagging_plan import TaggingPlan, load_tagging_plan
 
 MODELS_DIR = Path(__file__).parent / "sql"
@@ -39,8 +40,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "home_currency": "EUR",
     "reporting_time_zone": "Europe/Paris",
     "as_of": None,  # None: today (UTC); open deals' paths run up to this date
+    "fx_rates_file": None,  # the monthly rates file (month,currency,rate); None: fixed rates only
 }
-DEFAULT_FX_RATES = {"EUR": Decimal("1")}  # units of home currency per unit of the currency
+DEFAULT_FX_RATES: dict[str, Any] = {}  # units of home currency per unit of the currency (home: always 1)
 DEFAULT_MARGIN_RATES: dict[str, Decimal] = {}
 
 # Exact division: DuckDB's decimal "/" returns DOUBLE, which loses cents above 2^53 cents (9 * 10^13 EUR)
@@ -207,18 +209,25 @@ def _upstream(models: dict[str, ModelRun], selected: Iterable[str]) -> set[str]:
 # Config tables
 
 
-def resolve_params(
-    params: dict[str, Any] | None,
-) -> tuple[dict[str, str], dict[str, Decimal], dict[str, Decimal]]:
-    """(cfg_params name->value, fx rates by currency, margin rates by pipeline) from defaults + `params`.
+@dataclass
+class ResolvedParams:
+    """What the config tables hold: cfg_params (name -> text), exchange rates, margin rates."""
+
+    cfg_params: dict[str, str | None]
+    fx: dict[str, Decimal]  # fixed rates by currency (home currency = 1)
+    fx_monthly: list[MonthlyRate]  # the monthly rates file, when configured
+    margins: dict[str, Decimal]  # by pipeline id
+
+
+def resolve_params(params: dict[str, Any] | None) -> ResolvedParams:
+    """Defaults + `params`, checked: cfg_params values, fixed and monthly exchange rates, margin rates.
 
     Accepted shapes: flat keys (`lookback_days`, `fx.USD`, `margin_rate.wholesale`), or nested `fx_rates` /
-    `margin_rates` mappings. None values keep the default; unknown keys are stored as they are (later models
-    may read them).
-
+    `margin_rates` mappings; `fx_rates_file` is the path of the monthly rates file (models/fx_rates.py). None
+    values keep the default; unknown keys are stored as they are (later models may read them).
     """
     merged: dict[str, Any] = dict(DEFAULT_PARAMS)
-    fx = dict(DEFAULT_FX_RATES)
+    fx_settings: dict[str, Any] = dict(DEFAULT_FX_RATES)
     margins = dict(DEFAULT_MARGIN_RATES)
 
     def decimal_of(key: str, value: Any) -> Decimal:
@@ -236,11 +245,11 @@ def resolve_params(
         if value is None:
             continue
         if key in ("fx_rates", "fx") and isinstance(value, dict):
-            fx.update({str(c).upper(): decimal_of(f"fx_rates.{c}", r) for c, r in value.items()})
+            fx_settings.update(value)
         elif key in ("margin_rates", "margin_rate") and isinstance(value, dict):
             margins.update({str(p): decimal_of(f"margin_rates.{p}", r) for p, r in value.items()})
         elif key.startswith("fx."):
-            fx[key[3:].upper()] = decimal_of(key, value)
+            fx_settings[key[3:]] = value
         elif key.startswith("margin_rate."):
             margins[key[len("margin_rate.") :]] = decimal_of(key, value)
         else:
@@ -265,7 +274,13 @@ def resolve_params(
         merged["as_of"] = date.fromisoformat(str(merged["as_of"])[:10]).isoformat()
     except ValueError:
         raise ModelBuildError(f"as_of={merged['as_of']!r} is not a date. Fix: write YYYY-MM-DD.") from None
-    fx[str(merged["home_currency"]).upper()] = Decimal("1")
+    home = str(merged["home_currency"]).upper()
+    merged["home_currency"] = home
+    try:
+        fx = fixed_rates(fx_settings, home)
+        fx_monthly = load_monthly_rates(merged["fx_rates_file"], home) if merged.get("fx_rates_file") else []
+    except FxRatesError as exc:
+        raise ModelBuildError(str(exc)) from None
 
     def as_text(value: Any) -> str | None:
         if value is None:
@@ -274,25 +289,23 @@ def resolve_params(
             return json.dumps(value, default=str)
         return str(value)
 
-    return {k: as_text(v) for k, v in merged.items()}, fx, margins
+    return ResolvedParams({k: as_text(v) for k, v in merged.items()}, fx, fx_monthly, margins)
 
 
-def load_config_tables(
-    con: duckdb.DuckDBPyConnection,
-    plan: TaggingPlan,
-    cfg_params: dict[str, str | None],
-    fx: dict[str, Decimal],
-    margins: dict[str, Decimal],
-) -> None:
+def load_config_tables(con: duckdb.DuckDBPyConnection, plan: TaggingPlan, resolved: ResolvedParams) -> None:
     tables = plan.config_tables()
-    tables["cfg_params"] = ([("name", "varchar"), ("value", "varchar")], sorted(cfg_params.items()))
+    tables["cfg_params"] = ([("name", "varchar"), ("value", "varchar")], sorted(resolved.cfg_params.items()))
     tables["cfg_fx_rates"] = (
         [("currency", "varchar"), ("rate_to_home", "decimal(18, 8)")],
-        sorted((c, str(r)) for c, r in fx.items()),
+        sorted((c, str(r)) for c, r in resolved.fx.items()),
+    )
+    tables["cfg_fx_monthly_rates"] = (
+        [("month", "date"), ("currency", "varchar"), ("rate_to_home", "decimal(18, 8)"), ("line", "integer")],
+        [(r.month.isoformat(), r.currency, str(r.rate_to_home), r.line) for r in resolved.fx_monthly],
     )
     tables["cfg_margin_rates"] = (
         [("pipeline", "varchar"), ("margin_rate", "decimal(9, 6)")],
-        sorted((p, str(r)) for p, r in margins.items()),
+        sorted((p, str(r)) for p, r in resolved.margins.items()),
     )
     for table, (columns, rows) in tables.items():
         column_sql = ", ".join(f"{name} {sql_type}" for name, sql_type in columns)
@@ -302,6 +315,22 @@ def load_config_tables(
             # One multi-row VALUES statement: executemany is slow in DuckDB 2.0 and these tables are small.
             values_sql = ", ".join(f"({placeholders})" for _ in rows)
             con.execute(f"insert into main.{table} values {values_sql}", [v for row in rows for v in row])
+
+
+# The reject reason of an amount in a currency without an exchange rate for that month: the exact line to add.
+FX_RATE_MISSING_MACRO = """
+create or replace macro roi_fx_rate_missing_reason(currency, month, home_currency, rates_file) as (
+    'no exchange rate for ' || currency || ' in ' || strftime(month, '%Y-%m') || ': add the line '
+    || currency || ' = "<' || home_currency || ' for 1 ' || currency || '>"'
+    || ' under [models.fx_rates] in roi.toml'
+    || case
+        when rates_file is not null
+            then ' (or the row ' || strftime(month, '%Y-%m') || ',' || currency || ',<rate> to '
+                || rates_file || ')'
+        else ''
+    end
+)
+"""
 
 
 # One condition of a tagging-plan rule (channel rules and spend-winner rules alike); NULL values never match.
@@ -322,6 +351,7 @@ def define_macros(con: duckdb.DuckDBPyConnection, plan: TaggingPlan) -> None:
     for macro in MONEY_DIVISION_MACROS:
         con.execute(macro)
     con.execute(RULE_CONDITION_MACRO)
+    con.execute(FX_RATE_MISSING_MACRO)
 
 
 def _ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -360,7 +390,7 @@ def build(
     started = time.perf_counter()
     db_path = Path(db_path)
     plan = tagging_plan if isinstance(tagging_plan, TaggingPlan) else load_tagging_plan(tagging_plan)
-    cfg_params, fx, margins = resolve_params(params)
+    resolved = resolve_params(params)
     models = discover_models(models_dir)
     wanted = _upstream(models, select) if select else set(models)
     order = [m for m in build_order(models) if m.name in wanted and m.name not in set(skip)]
@@ -372,7 +402,7 @@ def build(
         con.execute("begin transaction")
         try:
             define_macros(con, plan)
-            load_config_tables(con, plan, cfg_params, fx, margins)
+            load_config_tables(con, plan, resolved)
             for model in order:
                 sql = model.path.read_text(encoding="utf-8").strip().rstrip(";")
                 t0 = time.perf_counter()
@@ -397,7 +427,7 @@ def build(
         db_path=db_path,
         models=order,
         tests=tests,
-        params={k: v for k, v in cfg_params.items() if v is not None},
+        params={k: v for k, v in resolved.cfg_params.items() if v is not None},
         seconds=time.perf_counter() - started,
     )
 

@@ -30,6 +30,7 @@ where cost_is_zero is distinct from (cost = 0)
    or (not cost_is_zero and cost_per_euro_of_revenue is distinct from roi_div_ratio(cost, nullif(revenue, 0)))
    or (not cost_is_zero and cost_per_lead is distinct from roi_div_money(cost, nullif(leads, 0)))
    or (not cost_is_zero and cac is distinct from roi_div_money(cost, nullif(customers, 0)))
-   -- and the ratios agree with plain division to their precision (a check on roi_div_ratio itself)
-   or (not cost_is_zero and abs(roi_on_revenue - ((revenue - cost) / cost)::decimal(38, 10)) > 0.0000005)
-   or (not cost_is_zero and abs(roas - (revenue / cost)::decimal(38, 10)) > 0.0000005)
+   -- and the ratios agree with plain (DOUBLE) division to their precision, a check on roi_div_ratio itself
+   or (not cost_is_zero
+       and abs(roi_on_revenue - (revenue - cost) / cost) > 0.0000005 + abs(roi_on_revenue) * 1e-14)
+   or (not cost_is_zero and abs(roas - revenue / cost) > 0.0000005 + abs(roas) * 1e-14)

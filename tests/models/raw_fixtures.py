@@ -19,6 +19,7 @@ import pyarrow as pa
 from connectors.warehouse import ensure_schema
 
 RUN_ID = "test-run"
+SAME_AS_AMOUNT = object()  # RawData.deal: HubSpot's amount_in_home_currency equals the amount
 PROPERTY_ID = "123456789"
 
 # The contract's pipelines (docs/contracts.md section 1).
@@ -79,21 +80,22 @@ class RawData:
         deal_id: int,
         contact_ids: list[int],
         *,
-        amount: str,
+        amount: str | None,
         stage: str,
         created: str,
         closed: str | None = None,
         pipeline: str = "default",
-        currency: str = "EUR",
-        amount_home: str | None = None,
+        currency: str | None = "EUR",
+        amount_home: Any = SAME_AS_AMOUNT,
         **props: Any,
     ) -> RawData:
+        """A deal; `amount_home` is HubSpot's amount_in_home_currency (default: the amount; None: absent)."""
         self.add(
             "hubspot_deals",
             id=deal_id,
             amount=amount,
             deal_currency_code=currency,
-            amount_in_home_currency=amount_home or amount,
+            amount_in_home_currency=amount if amount_home is SAME_AS_AMOUNT else amount_home,
             dealstage=stage,
             pipeline=pipeline,
             createdate=created,

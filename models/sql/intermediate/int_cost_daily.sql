@@ -18,7 +18,8 @@ ga4_cost as (
         traffic.traffic_date as cost_date,
         utms.channel, utms.source, utms.medium, utms.campaign,
         'ga4' as cost_source,
-        round(traffic.ad_cost * fx.rate_to_home, 2)::decimal(18, 2) as cost
+        -- the property's currency at the month's rate (rates file), else the fixed rate
+        round(traffic.ad_cost::decimal(38, 2) * coalesce(monthly.rate_to_home, fx.rate_to_home), 2)::decimal(38, 2) as cost
     from stg_ga4__traffic_daily as traffic
     join utms_for_ga4 as utms
         on utms.raw_source = coalesce(traffic.raw_source, '')
@@ -28,6 +29,9 @@ ga4_cost as (
         and utms.raw_content = coalesce(traffic.raw_content, '')
     left join cfg_fx_rates as fx
         on fx.currency = coalesce(traffic.currency, (select value from cfg_params where name = 'home_currency'))
+    left join cfg_fx_monthly_rates as monthly
+        on monthly.currency = coalesce(traffic.currency, (select value from cfg_params where name = 'home_currency'))
+        and monthly.month = date_trunc('month', traffic.traffic_date)
     where traffic.ad_cost <> 0
 ),
 
@@ -93,7 +97,7 @@ final as (
         all_costs.medium,
         all_costs.campaign,
         all_costs.cost_source,
-        sum(all_costs.cost)::decimal(18, 2) as cost
+        sum(all_costs.cost)::decimal(38, 2) as cost
     from all_costs
     join winners
         on winners.source is not distinct from all_costs.source

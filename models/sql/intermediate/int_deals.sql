@@ -1,18 +1,16 @@
--- One row per deal with what ROI needs, in the home currency (EUR):
---   won_revenue   amount_in_home_currency of won deals (0 otherwise)
+-- One row per usable deal (int_deal_amounts without a reject_reason) with what ROI needs, in the home currency:
+--   won_revenue   the converted amount (int_deal_amounts.amount_home) of won deals, 0 otherwise; a zero amount is a
+--                 valid won deal
 --   gross_margin  won deals only: revenue minus line items' unit cost x quantity when every line item has a cost
---                 (costs converted with the deal's amount_in_home_currency / amount ratio; margin_source
+--                 (costs converted at the deal's rate; with HubSpot's amount_in_home_currency, at its
+--                 amount_in_home_currency / amount ratio; margin_source
 --                 'line_items'), else revenue x the pipeline's configured margin rate (cfg_margin_rates, then an
 --                 explicitly configured default_margin_rate; 'margin_rate'), else NULL ('none'): a margin is never
 --                 guessed. 0 for deals that are not won.
 --   weighted_amount  open deals: amount x stage probability
 -- Money is DECIMAL(38, 2): amounts up to 10^12 EUR, and their sums, never overflow.
 with deals as (
-    select * from stg_hubspot__deals
-),
-
-stages as (
-    select * from stg_hubspot__deal_stages
+    select * from int_deal_amounts where reject_reason is null
 ),
 
 params as (
@@ -25,7 +23,7 @@ line_costs as (
         links.deal_id,
         count(*) as line_items,
         count(items.unit_cost) as costed_line_items,
-        sum(items.quantity * items.unit_cost)::decimal(38, 4) as cost_in_deal_currency
+        sum(items.quantity::decimal(38, 4) * items.unit_cost)::decimal(38, 4) as cost_in_deal_currency
     from stg_hubspot__deal_line_items as links
     join stg_hubspot__line_items as items on items.line_item_id = links.line_item_id
     group by links.deal_id
@@ -44,11 +42,6 @@ contacts_per_deal as (
 enriched as (
     select
         deals.*,
-        stages.probability,
-        coalesce(stages.is_closed, deals.is_closed_flag, false) as is_closed,
-        coalesce(stages.is_won, deals.is_closed_won_flag, false) as is_won,
-        coalesce(deals.amount_in_home_currency, round(deals.amount * fx.rate_to_home, 2))::decimal(38, 2)
-            as amount_home,
         line_costs.line_items,
         line_costs.costed_line_items,
         line_costs.cost_in_deal_currency,
@@ -57,8 +50,6 @@ enriched as (
         contacts_per_deal.contacts
     from deals
     cross join params
-    left join stages on stages.stage_id = deals.stage_id and stages.pipeline_id = deals.pipeline_id
-    left join cfg_fx_rates as fx on fx.currency = deals.currency
     left join line_costs on line_costs.deal_id = deals.deal_id
     left join cfg_margin_rates as margin_rates on margin_rates.pipeline = deals.pipeline_id
     left join contacts_per_deal on contacts_per_deal.deal_id = deals.deal_id
@@ -70,10 +61,10 @@ costed as (
         case
             when line_items > 0 and costed_line_items = line_items then
                 case
+                    when fx_rate is not null then round(cost_in_deal_currency * fx_rate, 2)
                     when amount is not null and amount <> 0 and amount_in_home_currency is not null
                         then roi_div_money(cost_in_deal_currency * amount_in_home_currency, amount)
-                    else round(cost_in_deal_currency, 2)::decimal(38, 2)
-                end
+                end::decimal(38, 2)
         end as cost_of_goods_home
     from enriched
 ),
@@ -93,6 +84,8 @@ final as (
         case when is_won then closed_at end as won_at,
         currency,
         amount,
+        fx_rate,
+        fx_source,
         amount_home,
         case when is_won then coalesce(amount_home, 0) else 0 end::decimal(38, 2) as won_revenue,
         case

@@ -17,28 +17,28 @@ with spend as (
             when reject_reason like 'amount%' or reject_reason like 'negative%' then amount::varchar
             else period_start::varchar || '..' || period_end::varchar
         end as value,
-        reject_reason as reason
+        'Spend file ' || file_name || ' line ' || line::varchar || ': ' || reject_reason as reason
     from stg_spend__marketing_spend
     where reject_reason is not null
 ),
 
-won_deals_without_amount as (
+deals as (
+    -- negative amounts, won deals without amount, amounts in a currency without a rate: counted nowhere
     select
         'models:hubspot_deals' as source,
         deal_id::varchar as record_id,
         null::integer as line,
-        'amount' as field,
-        null::varchar as value,
-        'won deal without amount or amount_in_home_currency: counted as 0 revenue; fill in the deal amount'
-            as reason
-    from int_deals
-    where is_won and amount_home is null
+        reject_field as field,
+        case when reject_field = 'deal_currency_code' then currency else amount::varchar end as value,
+        'Deal ' || deal_id::varchar || ': ' || reject_reason as reason
+    from int_deal_amounts
+    where reject_reason is not null
 ),
 
 final as (
     select * from spend
     union all
-    select * from won_deals_without_amount
+    select * from deals
 )
 
 select * from final
