@@ -56,7 +56,7 @@ PIPELINES = SANDBOX_PIPELINES
 
 def model_settings() -> dict[str, dict[str, str]]:
     """The sandbox shop's `[models]` settings (as roi.toml would hold them): margin rates per pipeline and the
-    exchange rates of its foreign deals and spend (the same fixed rates HubSpot's amount_in_home_currency uses)."""
+    exchange rates of its foreign deals and spend (the fixed rates its amount_in_home_currency uses too)."""
     return {
         "margin_rates": {p: str(r) for p, r in MARGIN_RATES.items()},
         "fx_rates": {c: f"{Decimal(p) / 100:.2f}" for c, p in RATE_TO_EUR_PCT.items() if c != HOME_CURRENCY},
