@@ -8,17 +8,23 @@ outside call.
 
 from __future__ import annotations
 
+import difflib
 import logging
+import os
 import re
 import threading
 import tomllib
-from collections.abc import Iterable
+import types
+import typing
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from connectors.errors import EXIT_CONFIG, RoiError
 
 DEFAULT_CONFIG_FILE = "roi.toml"
 DEFAULT_HUBSPOT_BASE_URL = "https://api.hubapi.com"
@@ -29,11 +35,19 @@ REDACTED = "***"
 HubSpotTier = Literal["starter", "professional", "enterprise"]
 
 
-class ConfigError(ValueError):
-    """Missing or invalid settings; the message names each setting and how to fix it."""
+class ConfigError(RoiError, ValueError):
+    """Missing or invalid settings or input files; the message names each setting and how to fix it."""
+
+    exit_code = EXIT_CONFIG
 
 
-class HubSpotOptions(BaseModel):
+class Section(BaseModel):
+    """Base of every ``[section]`` of roi.toml: unknown keys are refused (see ``unknown_keys``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class HubSpotOptions(Section):
     """``[hubspot]`` section."""
 
     # Extra CRM properties to extract per object type (loaded as VARCHAR columns), e.g. {contacts =
@@ -48,7 +62,7 @@ class HubSpotOptions(BaseModel):
     read_archived: bool = True
 
 
-class GA4Options(BaseModel):
+class GA4Options(Section):
     """``[ga4]`` section."""
 
     # GA4 keeps revising recent days; these many trailing days are re-read every run.
@@ -57,7 +71,7 @@ class GA4Options(BaseModel):
     backfill_chunk_days: int = Field(default=30, ge=1, le=366)
 
 
-class SpendOptions(BaseModel):
+class SpendOptions(Section):
     """``[spend]`` section."""
 
     sheet: str | None = None  # worksheet name for .xlsx files; first sheet when unset
@@ -79,7 +93,7 @@ ATTRIBUTION_MODELS = (
 )
 
 
-class ModelOptions(BaseModel):
+class ModelOptions(Section):
     """``[models]`` section: parameters the SQL models read (cfg_params)."""
 
     lookback_days: int = Field(default=90, ge=1, le=3650)
@@ -141,7 +155,7 @@ class ModelOptions(BaseModel):
         return rates
 
 
-class PublishOptions(BaseModel):
+class PublishOptions(Section):
     """``[publish]`` section."""
 
     enabled: bool = True
@@ -245,8 +259,13 @@ class Settings(BaseSettings):
                 found.append(
                     f"GOOGLE_APPLICATION_CREDENTIALS points to {creds}, which is not a file: fix the path."
                 )
-        if "spend" in needs and self.spend_file is not None and not Path(self.spend_file).is_file():
-            found.append(f"Spend file {self.spend_file} does not exist: fix ROI_SPEND_FILE or spend_file.")
+        # Files are checked whatever the command needs: a run must not spend API calls and then stop on them.
+        if self.spend_file is not None and not Path(self.spend_file).is_file():
+            found.append(
+                f"Spend file {self.spend_file} "
+                + ("is a folder" if Path(self.spend_file).is_dir() else "does not exist")
+                + ": fix ROI_SPEND_FILE or spend_file (a .csv or .xlsx file)."
+            )
         rates_file = self.models.fx_rates_file
         if rates_file is not None and not Path(rates_file).is_file():
             found.append(
@@ -257,10 +276,14 @@ class Settings(BaseSettings):
             found.append(
                 f"Tagging plan {self.tagging_plan} does not exist: fix ROI_TAGGING_PLAN or tagging_plan."
             )
-        if not Path(self.database).parent.exists() and str(Path(self.database).parent) not in ("", "."):
+        database = Path(self.database)
+        if database.is_dir():
             found.append(
-                f"Database folder {Path(self.database).parent} does not exist: create it or change "
-                "ROI_DATABASE."
+                f"Database {database} is a folder: set ROI_DATABASE to a file such as {database}/roi.duckdb."
+            )
+        elif not database.parent.exists() and str(database.parent) not in ("", "."):
+            found.append(
+                f"Database folder {database.parent} does not exist: create it or change ROI_DATABASE."
             )
         return found
 
@@ -268,33 +291,239 @@ class Settings(BaseSettings):
         """Raise ConfigError listing every problem for ``needs``; returns self so calls can chain."""
         problems = self.problems(needs or ("hubspot", "ga4"))
         if problems:
-            raise ConfigError("Settings are incomplete:\n" + "\n".join(f"  - {p}" for p in problems))
+            raise ConfigError(_listing("Settings are incomplete", problems))
         return self
 
 
 def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Settings:
     """Settings from ``config_path`` (or ./roi.toml when present), then the environment, then ``overrides``.
 
-    Raises ConfigError for a missing named file or invalid TOML / values, naming the file and the field.
+    Raises ConfigError for a missing named file, a file that is not UTF-8 or not TOML, unknown keys (with the
+    closest valid key) and invalid values, naming the file, the key and the fix.
     """
     data: dict[str, Any] = {}
     path = Path(config_path) if config_path is not None else Path(DEFAULT_CONFIG_FILE)
     if config_path is not None and not path.is_file():
+        if path.is_dir():
+            raise ConfigError(f"Config file {path} is a folder", fix="pass the path of a .toml file")
         raise ConfigError(f"Config file {path} does not exist: copy roi.example.toml to {path} and edit it.")
+    text = ""
     if path.is_file():
+        text = read_text_file(path, what="Config file")
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"Config file {path} is not valid TOML: {exc}") from exc
+            raise ConfigError(
+                f"Config file {path} is not valid TOML ({exc})", fix="correct the line it names"
+            ) from None
+    source = str(path) if path.is_file() else "settings"
+    problems = [f"{source}: {p}" for p in unknown_keys(data, Settings, text=text)]
+    problems += [f"environment: {p}" for p in unknown_environment_keys(os.environ)]
+    if problems:
+        raise ConfigError(_listing("Unknown settings", problems))
     data.update(overrides)
     try:
         settings = Settings(**data)
-    except ValueError as exc:  # pydantic ValidationError names each field; it never echoes SecretStr values
+    except ValidationError as exc:  # names each field; never echoes SecretStr values
         raise ConfigError(
-            f"Invalid settings (from {path if path.is_file() else 'environment'}): {exc}"
-        ) from exc
+            _listing(f"Invalid settings (from {source} and the environment)", describe_validation_error(exc))
+        ) from None
     register_secrets(settings.secret_values())
     return settings
+
+
+def read_text_file(path: Path, *, what: str) -> str:
+    """The UTF-8 text of a settings or input file, or a ConfigError saying which byte is wrong."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{what} {path} is not UTF-8 (byte 0x{exc.object[exc.start]:02x} on line {line})",
+            fix="save it as UTF-8 (in most editors: Save as... > Encoding: UTF-8)",
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{what} {path} cannot be read ({exc.strerror})", fix="check the path") from None
+
+
+def _listing(title: str, problems: list[str]) -> str:
+    if len(problems) == 1:
+        return f"{title}: {problems[0]}"
+    return f"{title}:\n" + "\n".join(f"  - {p}" for p in problems)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Unknown keys: every section of every Settings model, found by walking the model, so a section or key added
+# later is covered without registering it anywhere.
+
+
+def _field_names(model: type[BaseModel]) -> dict[str, str]:
+    """Every name a key may take in the file -> the field it sets (field names, and string aliases)."""
+    names: dict[str, str] = {}
+    for name, info in model.model_fields.items():
+        names[name] = name
+        if isinstance(info.validation_alias, str):
+            names[info.validation_alias] = name
+    return names
+
+
+def _strip_optional(annotation: Any) -> Any:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def _section_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """(model, keyed): the BaseModel a field holds, and whether it is a table of them (dict[str, Model])."""
+    annotation = _strip_optional(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    if typing.get_origin(annotation) is dict:
+        args = typing.get_args(annotation)
+        value = _strip_optional(args[1]) if len(args) == 2 else None
+        if isinstance(value, type) and issubclass(value, BaseModel):
+            return value, True
+    return None, False
+
+
+def _all_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every valid dotted key of the model ("models.lookback_days"), for "did you mean" across sections."""
+    paths = []
+    for name, info in model.model_fields.items():
+        paths.append(prefix + name)
+        sub, keyed = _section_model(info.annotation)
+        if sub is not None:
+            paths += _all_paths(sub, prefix + name + (".<name>." if keyed else "."))
+    return paths
+
+
+def _did_you_mean(key: str, here: Iterable[str], everywhere: list[str], section: str) -> str:
+    close = difflib.get_close_matches(key.lower(), list(here), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    # Maybe the right key in the wrong section ("lookback_day" at the top instead of [models]).
+    leaves = {p.rsplit(".", 1)[-1]: p for p in everywhere if p.rsplit(".", 1)[0] != section}
+    close = difflib.get_close_matches(key.lower(), list(leaves), n=1, cutoff=0.75)
+    if close:
+        path = leaves[close[0]]
+        table, _, leaf = path.rpartition(".")
+        return f"did you mean {leaf!r} in [{table}]?" if table else f"did you mean {leaf!r} at the top?"
+    return f"valid keys here: {', '.join(sorted(here))}"
+
+
+def _line_of(text: str, key: str) -> str:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if re.match(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=", line):
+            return f"line {number}: "
+    return ""
+
+
+def unknown_keys(
+    data: Mapping[str, Any], model: type[BaseModel] | None = None, *, text: str = "", _section: str = ""
+) -> list[str]:
+    """One problem per key of ``data`` that ``model`` (default Settings) does not define, with the closest
+    valid key. Sections (fields holding a model) and tables of sections (``dict[str, Model]``) are walked."""
+    model = model or Settings
+    names = _field_names(model)
+    everywhere = _all_paths(Settings)
+    problems: list[str] = []
+    for key, value in data.items():
+        field = names.get(key) or names.get(str(key).lower())
+        where = f"{_section}.{key}" if _section else str(key)
+        if field is None:
+            shown = f"[{_section}] {key}" if _section else str(key)
+            hint = _did_you_mean(str(key), names, everywhere, _section)
+            problems.append(f"{_line_of(text, str(key))}unknown key {shown!r}: {hint}")
+            continue
+        sub, keyed = _section_model(model.model_fields[field].annotation)
+        if sub is None or not isinstance(value, Mapping):
+            continue
+        if keyed:
+            for name, table in value.items():
+                if isinstance(table, Mapping):
+                    problems += unknown_keys(table, sub, text=text, _section=f"{where}.{name}")
+        else:
+            problems += unknown_keys(value, sub, text=text, _section=where)
+    return problems
+
+
+def unknown_environment_keys(environ: Mapping[str, str]) -> list[str]:
+    """SECTION__KEY variables whose SECTION is ours but whose KEY is not (HUBSPOT__OVERLAP_MINUTS)."""
+    problems = []
+    sections = {
+        name.upper(): _section_model(info.annotation)
+        for name, info in Settings.model_fields.items()
+        if _section_model(info.annotation)[0] is not None
+    }
+    for variable in environ:
+        head, sep, rest = variable.upper().partition("__")
+        if not sep or head not in sections:
+            continue
+        sub, keyed = sections[head]
+        key = rest.split("__")[1 if keyed else 0].lower() if (not keyed or "__" in rest) else ""
+        if key and sub is not None and key not in _field_names(sub):
+            hint = _did_you_mean(key, _field_names(sub), [], head.lower())
+            problems.append(f"unknown variable {variable}: {hint}")
+    return problems
+
+
+def describe_validation_error(exc: ValidationError) -> list[str]:
+    """One line per invalid value: the dotted key, what is wrong, the value given (never a secret)."""
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "extra_forbidden":
+            lines.append(f"unknown key {key!r}")
+            continue
+        message = error["msg"].removeprefix("Value error, ")
+        given = error.get("input")
+        shown = ""
+        if (
+            "token" not in key
+            and isinstance(given, str | int | float | Decimal)
+            and not isinstance(given, bool)
+        ):
+            shown = f" (got {given!r})"
+        lines.append(f"{key}: {message}{shown}")
+    return lines
+
+
+# Environment variables that are settings: any of them set means "a configuration exists" (no sandbox).
+def settings_variables() -> list[str]:
+    """Names of the environment variables the settings read (top-level keys and their ROI_* aliases)."""
+    names = []
+    for name, info in Settings.model_fields.items():
+        if _section_model(info.annotation)[0] is not None:
+            continue
+        alias = info.validation_alias
+        names.append((alias if isinstance(alias, str) else name).upper())
+    return names
+
+
+def configuration_sources(
+    config_path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> list[str]:
+    """Where a configuration comes from: the named or default config file, and each settings variable set.
+    Empty means "no configuration at all", the one case where the CLI may use the sandbox on its own."""
+    environ = os.environ if environ is None else environ
+    found = []
+    path = Path(config_path) if config_path is not None else Path(DEFAULT_CONFIG_FILE)
+    if config_path is not None or path.is_file():
+        found.append(str(path))
+    sections = [
+        name.upper() + "__"
+        for name, info in Settings.model_fields.items()
+        if _section_model(info.annotation)[0] is not None
+    ]
+    variables = set(settings_variables())
+    found += sorted(
+        name
+        for name, value in environ.items()
+        if value and (name.upper() in variables or name.upper().startswith(tuple(sections)))
+    )
+    return found
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -115,7 +115,9 @@ def backfill(
     validate_window(start, end, chunk_days)
     wanted = sorted({BackfillStream(s).value for s in streams}) if streams else ALL_STREAMS
     settings = load_settings(config_path)
-    validate_settings(settings, needs=tuple(s for s in wanted if s != "spend"))
+    validate_settings(
+        settings, needs=tuple(s for s in wanted if s != "spend"), extra_data_tests=extra_data_tests
+    )
     db_path = database_path(settings)
     run_id = new_run_id("backfill")
     progress_key = _progress_stream(start, end, wanted)

@@ -14,23 +14,42 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from connectors.config import ATTRIBUTION_MODELS
+from connectors.errors import (
+    EXIT_BUSY,
+    EXIT_CONFIG,
+    EXIT_OK,
+    EXIT_STEP_FAILED,
+    EXIT_TESTS_FAILED,
+    EXIT_USAGE,
+    EXIT_UTM_REFUSED,
+    UsageError,
+)
 from flows.cli_sandbox import sandbox_app
-from flows.common import PipelineStepError
-from flows.locking import WarehouseBusyError
+from flows.cli_support import (
+    DebugOption,
+    RoiTyper,
+    install_prefect_traceback_filter,
+    output_file,
+    parse_day,
+    set_debug,
+)
 from flows.reporting import (
     MONEY_HEADERS,
     MULTIPLE_HEADERS,
@@ -43,31 +62,41 @@ from flows.reporting import (
     roi_rows,
     table_exists,
 )
-from flows.sandbox_mode import SANDBOX_DATABASE, sandbox_environment, sandbox_today
+from flows.sandbox_mode import (
+    SANDBOX_DATABASE,
+    sandbox_environment,
+    sandbox_notice,
+    sandbox_today,
+    use_sandbox,
+)
 from flows.settings import (
     ConfigurationError,
     database_path,
     default_model,
-    has_credentials,
     load_settings,
     open_warehouse,
     tagging_plan_path,
     validate_settings,
 )
 
-EXIT_OK = 0
-EXIT_STEP_FAILED = 1
-EXIT_CONFIG = 3
-EXIT_TESTS_FAILED = 4
-EXIT_BUSY = 5
-EXIT_UTM_REFUSED = 6
+__all__ = [
+    "EXIT_BUSY",
+    "EXIT_CONFIG",
+    "EXIT_OK",
+    "EXIT_STEP_FAILED",
+    "EXIT_TESTS_FAILED",
+    "EXIT_USAGE",
+    "EXIT_UTM_REFUSED",
+    "app",
+]
 
-app = typer.Typer(
+app = RoiTyper(
     name="roi",
     help=(
         "roi-pipeline: what each marketing euro brings back (HubSpot + GA4 + spend -> DuckDB -> CRM).\n\n"
-        "Start with `roi demo`. With no HubSpot token configured, `run`, `backfill` and `publish` use the "
-        "built-in sandbox. Exit codes: 0 ok, 1 step failed, 2 usage, 3 config, 4 data tests failed, "
+        "Start with `roi demo`, then `roi check` once roi.toml is written. Without any configuration "
+        "(no roi.toml, no HUBSPOT_*/GA4_* variable), or with --sandbox, commands use the built-in sandbox "
+        "and say so. Exit codes: 0 ok, 1 step failed, 2 usage, 3 config, 4 data tests failed, "
         "5 warehouse busy, 6 UTM refused."
     ),
     no_args_is_help=True,
@@ -75,7 +104,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(sandbox_app, name="sandbox")
-utm_app = typer.Typer(
+utm_app = RoiTyper(
     help="Build tagged links checked against the tagging plan; audit the UTMs seen in the data."
 )
 app.add_typer(utm_app, name="utm", no_args_is_help=True)
@@ -83,17 +112,63 @@ app.add_typer(utm_app, name="utm", no_args_is_help=True)
 console = Console()
 err_console = Console(stderr=True)
 
+
+def _version() -> str:
+    try:
+        return package_version("roi-pipeline")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"roi-pipeline {_version()}\n")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+    debug: DebugOption = False,
+) -> None:
+    """roi-pipeline."""
+    set_debug(debug)
+
+
 ConfigOption = Annotated[
     Path | None,
     typer.Option(
         "--config", "-c", help="TOML settings file (default: ./roi.toml if present, then environment)."
     ),
 ]
+SandboxOption = Annotated[
+    bool,
+    typer.Option(
+        "--sandbox",
+        help="Use the built-in sandbox even though a configuration exists (its warehouse is out/demo/).",
+    ),
+]
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")
 ]
 LockWaitOption = Annotated[
-    float, typer.Option("--lock-wait", help="Seconds to wait for another run writing the same warehouse.")
+    float,
+    typer.Option("--lock-wait", min=0, help="Seconds to wait for another run writing the same warehouse."),
+]
+
+
+AttributionModel = StrEnum("AttributionModel", {m: m for m in ATTRIBUTION_MODELS})
+ModelOption = Annotated[
+    AttributionModel | None,
+    typer.Option(
+        "--model",
+        help=f"Attribution model: {', '.join(ATTRIBUTION_MODELS)}. "
+        "Default: the publish model (\\[models] publish_model, markov unless set).",
+        show_choices=False,
+    ),
 ]
 
 
@@ -108,48 +183,6 @@ class ExportBy(StrEnum):
     campaign = "campaign"
 
 
-# ----------------------------------------------------------------------------------------------------
-# Error handling: every known failure becomes a one-paragraph message and a documented exit code.
-
-
-def _secret_values() -> list[str]:
-    values = [os.environ.get(name, "") for name in ("HUBSPOT_ACCESS_TOKEN",)]
-    return [v for v in values if len(v) >= 6]
-
-
-def redact(text: str) -> str:
-    """Remove every configured secret from a message before it is printed."""
-    try:
-        from connectors.config import redact as connector_redact
-
-        text = connector_redact(text)
-    except (ImportError, TypeError):
-        pass
-    for secret in _secret_values():
-        text = text.replace(secret, "***")
-    return text
-
-
-def _fail(message: str, code: int) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {redact(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
-
-
-@contextmanager
-def cli_errors() -> Iterator[None]:
-    try:
-        yield
-    except ConfigurationError as exc:
-        raise _fail(str(exc), EXIT_CONFIG) from None
-    except WarehouseBusyError as exc:
-        raise _fail(str(exc), EXIT_BUSY) from None
-    except PipelineStepError as exc:
-        code = EXIT_TESTS_FAILED if exc.result.get("tests_failed") else EXIT_STEP_FAILED
-        raise _fail(str(exc), code) from None
-    except LookupError as exc:
-        raise _fail(str(exc.args[0] if exc.args else exc), EXIT_CONFIG) from None
-
-
 def _print_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, default=as_text, indent=2) + "\n")
 
@@ -162,42 +195,49 @@ def _settings(config: Path | None) -> Any:
     return load_settings(str(config) if config else None)
 
 
+def _announce_sandbox(explicit: bool) -> None:
+    err_console.print(f"[yellow]{escape(sandbox_notice(explicit))}[/]", highlight=False, soft_wrap=True)
+
+
 @contextmanager
 def pipeline_target(
-    config: Path | None, *, needs: tuple[str, ...] = ("hubspot", "ga4"), quiet: bool = False
+    config: Path | None,
+    *,
+    sandbox: bool = False,
+    needs: tuple[str, ...] = ("hubspot", "ga4"),
+    extra_data_tests: Path | None = None,
 ) -> Iterator[Any]:
-    """Yield None for a real portal, or the running sandbox when no HubSpot token is configured.
+    """Yield None for the configured portal, or the running sandbox (see flows.sandbox_mode for the rule).
 
-    Settings are validated here, before Prefect or any outside system is touched.
+    Settings and input files are validated here, before Prefect or any outside system is touched.
     """
-    settings = _settings(config)
-    if has_credentials(settings):
-        validate_settings(settings, needs)
+    if not use_sandbox(config, sandbox):
+        validate_settings(_settings(config), needs, extra_data_tests=extra_data_tests)
         yield None
         return
-    if not quiet:
-        err_console.print(
-            "[yellow]No HubSpot token configured: running against the built-in SANDBOX[/] "
-            f"(fake HubSpot + GA4 on 127.0.0.1, warehouse {SANDBOX_DATABASE}). "
-            "Set HUBSPOT_ACCESS_TOKEN (or hubspot_access_token in roi.toml) to use a real portal.",
-            highlight=False,
-            soft_wrap=True,
-        )
+    _announce_sandbox(sandbox)
+    _settings(config)  # a broken file is reported even when the sandbox replaces its connections
     with sandbox_environment() as sb:
-        validate_settings(_settings(config), needs)
+        validate_settings(_settings(config), needs, extra_data_tests=extra_data_tests)
         yield sb
 
 
-def _warehouse_for_reading(config: Path | None) -> Path:
-    settings = _settings(config)
-    path = database_path(settings)
-    if not has_credentials(settings) and not path.exists() and SANDBOX_DATABASE.exists():
+def _warehouse_for_reading(config: Path | None, sandbox: bool = False) -> Path:
+    """The configured warehouse; the sandbox's (what `roi demo` wrote) when there is no configuration."""
+    if use_sandbox(config, sandbox):
+        _announce_sandbox(sandbox)
+        if not SANDBOX_DATABASE.exists():
+            raise ConfigurationError(
+                f"No sandbox warehouse at {SANDBOX_DATABASE} (looked there because no configuration exists)",
+                "run `make demo` (or `roi demo`) in this folder first, or configure roi.toml",
+            )
         return SANDBOX_DATABASE
-    return path
+    return database_path(_settings(config))
 
 
 def _run_flow(flow_fn: Callable[..., Any], label: str, **params: Any) -> dict[str, Any]:
     """Run a flow in this process (ephemeral Prefect unless PREFECT_API_URL points at a server)."""
+    install_prefect_traceback_filter()
     with console.status(f"[bold]{label}[/] (Prefect flow run; first run starts a local Prefect server)..."):
         return flow_fn(**params)
 
@@ -262,17 +302,19 @@ def run(
     ] = None,
     lock_wait: LockWaitOption = 0,
     as_json: JsonOption = False,
+    sandbox: SandboxOption = False,
 ) -> None:
     """Run the nightly pipeline now: extract -> build + data tests -> publish (skipped if a test fails)."""
     from flows.nightly import nightly
 
-    with cli_errors(), pipeline_target(config) as sb:
+    today_day = parse_day(today, "--today")
+    with pipeline_target(config, sandbox=sandbox, extra_data_tests=extra_data_tests) as sb:
         result = _run_flow(
             nightly,
             "nightly",
             config_path=str(config) if config else None,
             # The sandbox's data stops at its own "now": the GA4 trailing window must end there.
-            today=date.fromisoformat(today) if today else (sandbox_today(sb) if sb else None),
+            today=today_day or (sandbox_today(sb) if sb else None),
             publish=publish,
             lock_wait_seconds=lock_wait,
             extra_data_tests=str(extra_data_tests.resolve()) if extra_data_tests else None,
@@ -289,10 +331,11 @@ def backfill(
         typer.Option("--streams", help="hubspot, ga4 and/or spend (repeat or comma-separate)."),
     ] = None,
     publish: Annotated[bool, typer.Option("--publish", help="Publish ROI after the rebuild.")] = False,
-    chunk_days: Annotated[int, typer.Option(help="Days per resumable chunk.")] = 7,
+    chunk_days: Annotated[int, typer.Option(min=1, help="Days per resumable chunk.")] = 7,
     config: ConfigOption = None,
     lock_wait: LockWaitOption = 0,
     as_json: JsonOption = False,
+    sandbox: SandboxOption = False,
 ) -> None:
     """Re-load a past date range in chunks that survive a crash (re-run the same command to resume)."""
     from flows.backfill import ALL_STREAMS, validate_window
@@ -301,31 +344,25 @@ def backfill(
     wanted = [s.strip() for item in (streams or []) for s in item.split(",") if s.strip()]
     unknown = sorted(set(wanted) - set(ALL_STREAMS))
     if unknown:
-        raise _fail(f"unknown stream(s) {', '.join(unknown)}; choose from {', '.join(ALL_STREAMS)}.", 2)
-    try:
-        start_day, end_day = date.fromisoformat(start), date.fromisoformat(end)
-    except ValueError as exc:
-        raise _fail(f"--start/--end must be dates like 2026-01-31 ({exc}).", 2) from None
+        raise UsageError(f"unknown stream(s) {', '.join(unknown)}", f"choose from {', '.join(ALL_STREAMS)}")
+    start_day, end_day = parse_day(start, "--start"), parse_day(end, "--end")
     try:
         validate_window(start_day, end_day, chunk_days)  # before Prefect starts
     except ValueError as exc:
-        raise _fail(str(exc), 2) from None
-    with cli_errors(), pipeline_target(config, needs=tuple(s for s in wanted or ALL_STREAMS if s != "spend")):
-        try:
-            result = _run_backfill_with_progress(
-                backfill_flow,
-                start=start_day,
-                end=end_day,
-                streams=wanted or None,
-                publish=publish,
-                chunk_days=chunk_days,
-                config_path=str(config) if config else None,
-                lock_wait_seconds=lock_wait,
-            )
-        except ValueError as exc:
-            if isinstance(exc, ConfigurationError):
-                raise
-            raise _fail(str(exc), 2) from None
+        raise UsageError(str(exc)) from None
+    needs = tuple(s for s in wanted or ALL_STREAMS if s != "spend")
+    with pipeline_target(config, sandbox=sandbox, needs=needs):
+        install_prefect_traceback_filter()
+        result = _run_backfill_with_progress(
+            backfill_flow,
+            start=start_day,
+            end=end_day,
+            streams=wanted or None,
+            publish=publish,
+            chunk_days=chunk_days,
+            config_path=str(config) if config else None,
+            lock_wait_seconds=lock_wait,
+        )
     _print_run(result, as_json)
 
 
@@ -337,11 +374,12 @@ def publish_command(
     config: ConfigOption = None,
     lock_wait: LockWaitOption = 0,
     as_json: JsonOption = False,
+    sandbox: SandboxOption = False,
 ) -> None:
     """Publish ROI properties from the current marts to HubSpot (only values that changed are sent)."""
     from flows.publish import publish as publish_flow
 
-    with cli_errors(), pipeline_target(config, needs=("hubspot",)):
+    with pipeline_target(config, sandbox=sandbox, needs=("hubspot",)):
         result = _run_flow(
             publish_flow,
             "publish (dry run)" if dry_run else "publish",
@@ -425,14 +463,14 @@ def _rich_table(title: str, rows: list[dict[str, Any]], empty: str = "none") -> 
 @app.command()
 def status(
     config: ConfigOption = None,
-    last: Annotated[int, typer.Option(help="How many recent stream runs to list.")] = 10,
+    last: Annotated[int, typer.Option(min=1, help="How many recent stream runs to list.")] = 10,
     as_json: JsonOption = False,
+    sandbox: SandboxOption = False,
 ) -> None:
     """Last runs, sync cursors, row counts, rejects and failed publishes, from the warehouse."""
-    with cli_errors():
-        path = _warehouse_for_reading(config)
-        with open_warehouse(path) as con:
-            report = collect_status(con, last=last)
+    path = _warehouse_for_reading(config, sandbox)
+    with open_warehouse(path) as con:
+        report = collect_status(con, last=last)
     if as_json:
         _print_json({"warehouse": str(path), **report})
         return
@@ -505,24 +543,24 @@ def export(
     by: Annotated[
         ExportBy, typer.Option(help="One row per channel, per source, or per campaign.")
     ] = ExportBy.channel,
-    model: Annotated[str | None, typer.Option(help="Attribution model (default: the publish model).")] = None,
+    model: ModelOption = None,
     fmt: Annotated[ExportFormat, typer.Option("--format", help="csv or xlsx.")] = ExportFormat.xlsx,
     output: Annotated[
         Path | None, typer.Option(help="File to write (default: roi_by_<by>.<format>).")
     ] = None,
     config: ConfigOption = None,
+    sandbox: SandboxOption = False,
 ) -> None:
     """Write investment, revenue, margin, ROI on revenue and on margin per channel/source/campaign (exact)."""
-    with cli_errors():
-        settings = _settings(config)
-        chosen = model or default_model(settings)
-        path = _warehouse_for_reading(config)
-        with open_warehouse(path) as con:
-            if model is None:
-                chosen = resolve_model(con, chosen) or chosen
-            header, body = export_rows(con, by.value, chosen)
-    target = output or Path(f"roi_by_{by.value}.{fmt.value}")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = output_file(output or Path(f"roi_by_{by.value}.{fmt.value}"), suffix=f".{fmt.value}")
+    path = _warehouse_for_reading(config, sandbox)
+    chosen = (
+        model.value if model else default_model(_settings(None if use_sandbox(config, sandbox) else config))
+    )
+    with open_warehouse(path) as con:
+        if model is None:
+            chosen = resolve_model(con, chosen) or chosen
+        header, body = export_rows(con, by.value, chosen)
     if fmt is ExportFormat.csv:
         write_csv(target, header, body)
     else:
@@ -554,32 +592,28 @@ def utm_build(
     config: ConfigOption = None,
 ) -> None:
     """Build a tagged URL; values outside the tagging plan are refused with the allowed ones listed."""
-    from flows.utm import UtmRefusedError, build_tagged_url
+    from flows.utm import build_tagged_url
 
-    with cli_errors():
-        plan = _tagging_plan(config)
-        try:
-            tagged = build_tagged_url(
-                plan, url, source=source, medium=medium, campaign=campaign, term=term, content=content
-            )
-        except UtmRefusedError as exc:
-            raise _fail(str(exc), EXIT_UTM_REFUSED) from None
+    plan = _tagging_plan(config)
+    tagged = build_tagged_url(
+        plan, url, source=source, medium=medium, campaign=campaign, term=term, content=content
+    )
     sys.stdout.write(tagged + "\n")
 
 
 @utm_app.command("audit")
 def utm_audit(
     config: ConfigOption = None,
-    limit: Annotated[int, typer.Option(help="Show at most this many values.")] = 30,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many values.")] = 30,
     as_json: JsonOption = False,
+    sandbox: SandboxOption = False,
 ) -> None:
     """Non-compliant UTM values seen in the data, biggest traffic first (from the utm_compliance mart)."""
     from flows.utm import non_compliant_rows
 
-    with cli_errors():
-        path = _warehouse_for_reading(config)
-        with open_warehouse(path) as con:
-            rows = non_compliant_rows(con, limit=limit)
+    path = _warehouse_for_reading(config, sandbox)
+    with open_warehouse(path) as con:
+        rows = non_compliant_rows(con, limit=limit)
     if as_json:
         _print_json(rows)
         return
@@ -595,8 +629,7 @@ def demo(
     """Start the sandbox, run the nightly flow through Prefect, show ROI, export it, read HubSpot back."""
     from flows.demo import run_demo
 
-    with cli_errors():
-        code = run_demo(console, contacts=contacts, seed=seed, out=out)
+    code = run_demo(console, contacts=contacts, seed=seed, out=out)
     raise typer.Exit(code)
 
 

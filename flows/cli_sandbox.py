@@ -7,9 +7,10 @@ from pathlib import Path
 
 import typer
 
+from flows.cli_support import RoiTyper
 from sandbox.ratelimits import TIER_LIMITS
 
-sandbox_app = typer.Typer(
+sandbox_app = RoiTyper(
     help="Run the built-in HubSpot and GA4 API stand-ins on 127.0.0.1.", no_args_is_help=True
 )
 

@@ -14,6 +14,7 @@ from prefect.logging import get_run_logger
 
 from connectors import warehouse
 from connectors.config import Settings, redact
+from connectors.errors import EXIT_STEP_FAILED, EXIT_TESTS_FAILED, RoiError
 from flows.reporting import (
     RunSummary,
     as_text,
@@ -29,12 +30,32 @@ from flows.settings import database_path, default_model, open_warehouse
 DEFAULT_LOCK_WAIT_SECONDS = 600
 
 
-class PipelineStepError(RuntimeError):
-    """A step or a data test failed; `result` holds the run's summary (what ran, what was skipped)."""
+class PipelineStepError(RoiError):
+    """A step or a data test failed; `result` holds the run's summary (what ran, what was skipped).
+    Exit code 4 when data tests failed (publishing skipped), 1 when a step failed."""
 
-    def __init__(self, message: str, result: dict[str, Any]) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, result: dict[str, Any], fix: str | None = None) -> None:
+        super().__init__(message, fix)
         self.result = result
+
+    @property
+    def exit_code(self) -> int:  # type: ignore[override]
+        failed_step = self.result.get("failed_steps")
+        return EXIT_TESTS_FAILED if self.result.get("tests_failed") and not failed_step else EXIT_STEP_FAILED
+
+
+def failure_cause(state: Any) -> str:
+    """One line saying why a task ended in ``state``: the exception's type and first line, secrets removed."""
+    try:
+        exc = state.result(raise_on_failure=False)
+    except Exception as raised:  # a state whose result cannot be read still has its message
+        exc = raised
+    if isinstance(exc, BaseException):
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        cause = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    else:
+        cause = state.message or state.name
+    return redact(cause)
 
 
 def new_run_id(kind: str) -> str:

@@ -18,12 +18,16 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from connectors.errors import EXIT_BUSY, RoiError
+
 LOCK_SUFFIX = ".lock"
 POLL_SECONDS = 0.2
 
 
-class WarehouseBusyError(RuntimeError):
+class WarehouseBusyError(RoiError):
     """Another run holds the write lock on the warehouse file and did not release it in time."""
+
+    exit_code = EXIT_BUSY
 
 
 def lock_path_for(db_path: str | Path) -> Path:
@@ -66,10 +70,10 @@ def warehouse_lock(db_path: str | Path, *, run_id: str, wait_seconds: float = 0)
                         else "another process"
                     )
                     raise WarehouseBusyError(
-                        f"The warehouse {db_path} is being written by {who}; waited {wait_seconds:g} s. "
-                        "Only one run may write a DuckDB file at a time: wait for it to finish, or pass a "
-                        "longer "
-                        "--lock-wait (flow parameter lock_wait_seconds)."
+                        f"The warehouse {db_path} is being written by {who}; waited {wait_seconds:g} s "
+                        "(one run at a time may write a DuckDB file)",
+                        "wait for it to finish, or pass a longer --lock-wait (flow parameter "
+                        "lock_wait_seconds)",
                     ) from None
                 time.sleep(POLL_SECONDS)
         handle.seek(0)

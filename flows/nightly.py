@@ -18,6 +18,7 @@ from flows.common import (
     DEFAULT_LOCK_WAIT_SECONDS,
     PipelineStepError,
     build_outcome,
+    failure_cause,
     flow_result,
     new_run_id,
     recorded_flow_run,
@@ -47,7 +48,7 @@ def nightly(
     """Run the whole pipeline once. `today` pins the GA4 trailing window (default: the property's today)."""
     logger = get_run_logger()
     settings = load_settings(config_path)
-    validate_settings(settings)
+    validate_settings(settings, extra_data_tests=extra_data_tests)
     db_path = database_path(settings)
     run_id = new_run_id("nightly")
     logger.info("Run %s on warehouse %s", run_id, db_path)
@@ -62,14 +63,14 @@ def nightly(
             "spend": load_spend_step(config_path, run_id, return_state=True),
         }
         failed_extracts = {
-            name: state.message for name, state in extract_states.items() if not state.is_completed()
+            name: failure_cause(state) for name, state in extract_states.items() if not state.is_completed()
         }
         for name, message in failed_extracts.items():
             logger.error("Extract %s failed: %s", name, message)
         build_state = build_models_step(
             config_path, run_id, extra_data_tests=extra_data_tests, return_state=True
         )
-        build_failed = None if build_state.is_completed() else build_state.message
+        build_failed = None if build_state.is_completed() else failure_cause(build_state)
         tests = build_outcome(build_state.result() if build_failed is None else None)
 
         skipped_reason = None
@@ -91,7 +92,15 @@ def nightly(
             publish_step(config_path, run_id)
 
         result = flow_result(settings, run_id, "nightly", tests=tests, publish_skipped_reason=skipped_reason)
-        if failed_extracts or build_failed or tests[1]:
-            # Raised inside the run record so ops.sync_runs shows this run as failed.
-            raise PipelineStepError(f"nightly run {run_id} incomplete: {skipped_reason}", result)
+        causes = [f"extract {name} failed ({cause})" for name, cause in failed_extracts.items()]
+        causes += [f"model build failed ({build_failed})"] if build_failed else []
+        causes += [f"data tests failed: {', '.join(tests[1])}"] if tests[1] else []
+        if causes:
+            result["failed_steps"] = sorted(failed_extracts) + (["build"] if build_failed else [])
+            # Raised inside the run record so ops.sync_runs shows this run as failed, with its cause.
+            raise PipelineStepError(
+                f"nightly run {run_id} failed: {'; '.join(causes)}; publishing skipped",
+                result,
+                fix="see `roi status` for the details, fix the cause, then `roi run` again",
+            )
     return result

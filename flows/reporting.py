@@ -12,6 +12,8 @@ from typing import Any
 
 import duckdb
 
+from connectors.errors import NotBuiltYetError
+
 ROI_DIMENSIONS = {
     "channel": ("roi_by_channel", ["channel"]),
     "source": ("roi_by_source", ["channel", "source"]),
@@ -114,10 +116,10 @@ def roi_rows(
         raise ValueError(f"--by must be one of {', '.join(ROI_DIMENSIONS)}, not {by!r}")
     table, keys = ROI_DIMENSIONS[by]
     if not table_exists(con, "main", table):
-        raise LookupError(f"The mart {table} does not exist yet: run `roi run` (or `roi demo`) first.")
+        raise NotBuiltYetError(f"The mart {table} does not exist yet: run `roi run` (or `roi demo`) first.")
     models = attribution_models(con)
     if model is not None and model not in models:
-        raise LookupError(
+        raise NotBuiltYetError(
             f"Unknown attribution model {model!r}; the warehouse has: {', '.join(models) or 'none'}."
         )
     columns = ", ".join(keys + [c for c, _ in ROI_COLUMNS])

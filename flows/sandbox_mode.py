@@ -1,8 +1,17 @@
-"""Run any command against the built-in sandbox when no credentials are configured.
+"""The built-in sandbox as a target: when the CLI uses it, where its warehouse lives, how it is started.
 
-The sandbox (HubSpot + GA4 stand-ins on 127.0.0.1) starts in this process; its URL, token and spend
-file reach the connectors through the same environment variables a real deployment uses, so nothing
-downstream knows the difference. The previous environment is restored on exit.
+The rule (docs/operations.md, "Without credentials"): a command runs against the sandbox only when NO
+configuration exists at all (no roi.toml, no --config, no settings variable such as HUBSPOT_ACCESS_TOKEN or
+GA4_PROPERTY_ID) or when it is given ``--sandbox``; it then says so in its first line. A typo in a real
+configuration is an error, never a silent switch to fake data.
+
+The sandbox (HubSpot + GA4 stand-ins on 127.0.0.1) starts in this process; its URL, token and spend file
+reach the connectors through the same environment variables a real deployment uses, so nothing downstream
+knows the difference. The previous environment is restored on exit.
+
+Everything the sandbox produces goes to ONE place, ``out/demo/`` (relative to the working directory):
+``roi demo`` writes its warehouse there and the sandbox runs of ``roi run --sandbox`` extend it, so
+``roi status``, ``roi export`` and ``roi utm audit`` with no configuration read what the demo wrote.
 """
 
 from __future__ import annotations
@@ -15,11 +24,43 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from connectors.config import configuration_sources
+
 SANDBOX_CONTACTS = 2_000
 SANDBOX_SEED = 7
-SANDBOX_DIR = Path("out/sandbox")
+SANDBOX_DIR = Path("out/demo")
 SANDBOX_DATABASE = SANDBOX_DIR / "roi.duckdb"
+# Size and seed of the sandbox that filled SANDBOX_DATABASE: later sandbox runs regenerate the same data.
+SANDBOX_MARKER = "sandbox.json"
 SPEND_FILE_NAME = "spend.csv"
+
+
+def use_sandbox(config_path: str | Path | None, explicit: bool) -> bool:
+    """True with --sandbox, or when no configuration exists at all (see the module docstring)."""
+    return explicit or not configuration_sources(config_path)
+
+
+def sandbox_notice(explicit: bool, *, database: Path = SANDBOX_DATABASE) -> str:
+    """The first line of every command that uses the sandbox."""
+    why = "--sandbox given" if explicit else "no roi.toml and no HUBSPOT_*/GA4_* variables"
+    return (
+        f"SANDBOX ({why}): built-in fake HubSpot + GA4 on 127.0.0.1, warehouse {database}. "
+        + ("" if explicit else "To use your portal, copy roi.example.toml to roi.toml (then `roi check`).")
+    ).strip()
+
+
+def sandbox_size(directory: Path = SANDBOX_DIR) -> tuple[int, int]:
+    """(contacts, seed) of the sandbox whose data is in ``directory``; the defaults when none was recorded."""
+    try:
+        recorded = json.loads((directory / SANDBOX_MARKER).read_text(encoding="utf-8"))
+        return int(recorded["contacts"]), int(recorded["seed"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return SANDBOX_CONTACTS, SANDBOX_SEED
+
+
+def record_sandbox_size(directory: Path, contacts: int, seed: int) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / SANDBOX_MARKER).write_text(json.dumps({"contacts": contacts, "seed": seed}) + "\n")
 
 
 def sandbox_today(sb: Any) -> date:
@@ -72,16 +113,23 @@ def patched_environ(values: dict[str, str]) -> Iterator[None]:
 @contextmanager
 def sandbox_environment(
     *,
-    contacts: int = SANDBOX_CONTACTS,
-    seed: int = SANDBOX_SEED,
+    contacts: int | None = None,
+    seed: int | None = None,
     database: Path | None = SANDBOX_DATABASE,
     out_dir: Path | None = None,
 ) -> Iterator[Any]:
-    """Start the sandbox, point the environment at it, yield the SandboxServer."""
+    """Start the sandbox, point the environment at it, yield the SandboxServer.
+
+    Without ``contacts``/``seed``, the size and seed recorded next to ``database`` (by the demo) are used, so
+    a sandbox run adds to the demo's warehouse the same data, not a different company's.
+    """
     from sandbox.server import SandboxServer
 
+    recorded = sandbox_size(database.parent) if database is not None else (SANDBOX_CONTACTS, SANDBOX_SEED)
+    contacts = recorded[0] if contacts is None else contacts
+    seed = recorded[1] if seed is None else seed
     if database is not None:
-        database.parent.mkdir(parents=True, exist_ok=True)
+        record_sandbox_size(database.parent, contacts, seed)
     kwargs: dict[str, Any] = {"contacts": contacts, "seed": seed}
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,8 @@ from connectors import warehouse
 from connectors.config import ConfigError as ConfigurationError
 from connectors.config import Settings, install_log_redaction
 from connectors.config import load_settings as load_connector_settings
+from connectors.errors import NotBuiltYetError
+from flows.locking import WarehouseBusyError
 
 
 def load_settings(config_path: str | Path | None = None) -> Settings:
@@ -31,9 +33,35 @@ def load_settings(config_path: str | Path | None = None) -> Settings:
     return settings
 
 
-def validate_settings(settings: Settings, needs: tuple[str, ...] = ("hubspot", "ga4")) -> None:
-    """Raise ConfigurationError naming every missing/invalid setting needed by the systems in `needs`."""
-    settings.validate_for(*needs)
+def validate_settings(
+    settings: Settings,
+    needs: tuple[str, ...] = ("hubspot", "ga4"),
+    *,
+    extra_data_tests: str | Path | None = None,
+) -> None:
+    """Raise ConfigurationError naming every missing/invalid setting and input file, before any outside call.
+
+    Beyond ``Settings.problems`` (settings needed by the systems in ``needs``, files that must exist), the
+    tagging plan is parsed and the extra data tests folder must exist: a run must not spend API calls and
+    then stop on a file it could have checked first.
+    """
+    from models.tagging_plan import TaggingPlanError, load_tagging_plan
+
+    problems = settings.problems(needs)
+    if not any("Tagging plan" in p for p in problems):
+        try:
+            load_tagging_plan(tagging_plan_path(settings))
+        except TaggingPlanError as exc:
+            problems.append(str(exc))
+    if extra_data_tests is not None and not Path(extra_data_tests).is_dir():
+        problems.append(
+            f"Extra data tests folder {extra_data_tests} does not exist: fix --extra-data-tests "
+            "(flow parameter extra_data_tests)."
+        )
+    if problems:
+        if len(problems) == 1:
+            raise ConfigurationError(problems[0])
+        raise ConfigurationError("Settings are incomplete:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 def database_path(settings: Settings) -> Path:
@@ -67,16 +95,22 @@ def open_warehouse(db_path: str | Path, *, read_only: bool = True) -> Iterator[d
     """A short-lived connection; read-only ones fail fast, clearly, while a writer holds the file."""
     db_path = Path(db_path)
     if read_only and not db_path.exists():
-        raise ConfigurationError(
-            f"No warehouse at {db_path}: run `roi run` or `roi demo` first (or pass --config)."
+        raise NotBuiltYetError(
+            f"No warehouse at {db_path}",
+            "run `roi run` (or `roi demo`) first, or fix ROI_DATABASE / database",
         )
     try:
         con = warehouse.connect(db_path, read_only=read_only)
     except duckdb.IOException as exc:
-        raise ConfigurationError(
-            f"The warehouse {db_path} is locked by a running pipeline ({exc.__class__.__name__}); "
-            "try again when it finishes."
-        ) from exc
+        if "lock" not in str(exc).lower():
+            raise ConfigurationError(
+                f"The warehouse {db_path} cannot be opened: {str(exc).splitlines()[0]}",
+                "point ROI_DATABASE / database at the pipeline's DuckDB file",
+            ) from None
+        raise WarehouseBusyError(
+            f"The warehouse {db_path} is locked by a running pipeline ({exc.__class__.__name__})",
+            "try again when it finishes",
+        ) from None
     try:
         yield con
     finally:

@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 from prefect.tasks import exponential_backoff
 
+from connectors.errors import EXIT_CONFIG, EXIT_USAGE, RoiError
 from flows.settings import (
     database_path,
     load_settings,
@@ -34,20 +35,31 @@ STEP_RETRY_JITTER = 0.3
 PERMANENT_STATUSES = {400, 401, 403, 404, 409, 422}
 
 
+def _status_in_chain(exc: BaseException) -> int | None:
+    """The HTTP status carried by ``exc`` or by an exception it was raised from (SDK errors keep it)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for name in ("status", "status_code", "code"):
+            value = getattr(current, name, None)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def retry_only_transient(task: Any, task_run: Any, state: Any) -> bool:
     """retry_condition_fn: retry transport errors, 429 and 5xx; never configuration or permission errors."""
     try:
         state.result()
     except (ValueError, TypeError, KeyError, PermissionError, FileNotFoundError):
         return False
+    except RoiError as exc:
+        return exc.exit_code not in (EXIT_CONFIG, EXIT_USAGE)
     except Exception as exc:
-        status = (
-            getattr(exc, "status", None) or getattr(exc, "status_code", None) or getattr(exc, "code", None)
-        )
-        try:
-            return int(status) not in PERMANENT_STATUSES
-        except (TypeError, ValueError):
-            return True
+        status = _status_in_chain(exc)
+        return status is None or status not in PERMANENT_STATUSES
     return False
 
 

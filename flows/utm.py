@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
+from connectors.errors import EXIT_UTM_REFUSED, NotBuiltYetError, RoiError
 from flows.reporting import table_exists
 from models.tagging_plan import TaggingPlan, TaggingPlanError, build_utm_link
 
@@ -20,8 +21,10 @@ TRAFFIC_COLUMNS = ("sessions", "touches", "rows", "occurrences", "n")
 AUDIT_COLUMNS = ("raw_source", "raw_medium", "raw_campaign", "channel", "issues", "sessions", "contacts")
 
 
-class UtmRefusedError(ValueError):
+class UtmRefusedError(RoiError, ValueError):
     """A UTM value is not canonical in the tagging plan; the message lists allowed values and a suggestion."""
+
+    exit_code = EXIT_UTM_REFUSED
 
 
 def _suggestion(plan: TaggingPlan, field: str, given: str) -> str | None:
@@ -73,7 +76,9 @@ def build_tagged_url(
 def non_compliant_rows(con: Any, *, limit: int) -> list[dict[str, Any]]:
     """Rows of the utm_compliance mart that are not compliant, biggest traffic first."""
     if not table_exists(con, "main", "utm_compliance"):
-        raise LookupError("The utm_compliance mart does not exist yet: run `roi run` (or `roi demo`) first.")
+        raise NotBuiltYetError(
+            "The utm_compliance mart does not exist yet", "run `roi run` (or `roi demo`) first"
+        )
     columns = [r[0] for r in con.execute("describe main.utm_compliance").fetchall()]
     where = "where not is_compliant" if "is_compliant" in columns else ""
     traffic = next((c for c in TRAFFIC_COLUMNS if c in columns), None)

@@ -384,6 +384,12 @@ def load_tagging_plan(path: str | Path | None = None) -> TaggingPlan:
     path = Path(path) if path is not None else DEFAULT_PLAN_PATH
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise TaggingPlanError(
+            f"{path}: the tagging plan is not UTF-8 (byte 0x{exc.object[exc.start]:02x} on line {line}). "
+            "Fix: save it as UTF-8"
+        ) from None
     except OSError as exc:
         raise TaggingPlanError(
             f"{path}: cannot read the tagging plan ({exc.strerror}). "

@@ -67,7 +67,10 @@ def test_backfill_rejects_unknown_stream_and_bad_dates(runner):
     )
     assert result.exit_code == 2 and "unknown stream(s) crm" in result.stderr
     result = runner.invoke(app, ["backfill", "--start", "2026-01-01", "--end", "01/02/2026"])
-    assert result.exit_code == 2 and "--start/--end must be dates" in result.stderr
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "error: --end '01/02/2026' is not a date. Fix: write it as YYYY-MM-DD, e.g. --end 2026-10-31"
+    )
 
 
 def test_token_is_redacted_from_prefect_log_lines(runner, monkeypatch):
