@@ -75,6 +75,9 @@ class SpendOptions(Section):
     """``[spend]`` section."""
 
     sheet: str | None = None  # worksheet name for .xlsx files; first sheet when unset
+    # A sheet that would lower the loaded spend of a currency by more than this share (or to nothing) is
+    # refused before anything is replaced, unless the run is told --confirm-spend-removal.
+    max_removed_share: Decimal = Field(default=Decimal("0.5"), ge=0, le=1)
 
 
 # The models built by models/sql/intermediate/attribution (docs/attribution.md).

@@ -38,6 +38,7 @@ Quota policy (every request asks `returnPropertyQuota`):
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import random
 import time
@@ -655,6 +656,19 @@ def _read_state(con: Any, stream: str) -> tuple[str | None, dict[str, Any]]:
 
 def _pending_from_state(extra: dict[str, Any]) -> list[DateSpan]:
     return [(date.fromisoformat(s), date.fromisoformat(e)) for s, e in extra.get("pending", [])]
+
+
+def pending_spans(con: Any) -> dict[str, list[DateSpan]]:
+    """Per report, the day spans an earlier run left to pull (ops.sync_state): what GA4 still owes us."""
+    rows = con.execute(
+        "SELECT stream, extra FROM ops.sync_state WHERE stream LIKE ? ORDER BY stream", [STREAM_PREFIX + "%"]
+    ).fetchall()
+    found = {}
+    for stream, extra in rows:
+        spans = _pending_from_state(json.loads(extra) if extra else {})
+        if spans:
+            found[stream.removeprefix(STREAM_PREFIX)] = merge_spans(spans)
+    return found
 
 
 def _write_state(con: Any, stream: str, cursor: str | None, extra: dict[str, Any]) -> None:

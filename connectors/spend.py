@@ -8,32 +8,66 @@ Accepted layout (header names are case-insensitive; spaces and dashes count as u
 - period: `period_start` + `period_end` (both inclusive), or one `date` column (a single day), or one `month`
   column (`2024-03`, `03/2024` or a date inside the month: the whole calendar month);
 - `source`, `medium`, `campaign` (`utm_source`, `utm_medium`, `utm_campaign` also accepted), `amount` (or
-  `cost`, `spend`), `currency` (ISO 4217 code).
+  `cost`, `spend`), `currency` (ISO 4217 code). Other columns (notes, owner) are ignored. The header is the
+  first row naming a period column and `amount` (title rows above it are skipped, with a warning); a column
+  named twice is a file error.
+
+CSV as French Excel and Google Sheets write it: separator `,` `;` tab or `|`, detected from the header and the
+first rows (the separator under which the header names the expected columns and the rows have the header's
+width); values quoted with `"`, a quote inside a quoted value doubled (`""`); UTF-8 with or without BOM,
+UTF-16 with BOM (Excel's "Unicode text"), Windows-1252 (Excel's "CSV" on a French Windows), and files mixing
+UTF-8 and Windows-1252 lines (read line by line, each as what it is, with a warning naming the lines). Each
+line is one row: a quote left open, or more values than the header has columns (an unquoted separator inside
+a value), rejects that line with the reason, never the lines after it.
+
+Cells: a source, medium or campaign longer than `MAX_TEXT_CELL_CHARS`, holding control characters or bytes
+that are neither UTF-8 nor Windows-1252 (shown as U+FFFD) is rejected; one cell never stops the file.
 
 Amount rule (exact Decimal, never float), documented for the people who fill the sheet:
 - spaces (normal, no-break, thin) are digit grouping and are dropped: "1 234,50" -> 1234.50;
+- a currency sign (€, $, £) or code before or after the number is allowed when it matches the row's currency:
+  "1 234,50 €" with EUR -> 1234.50; it is a reject when it does not;
 - when both "," and "." appear, the right-most one is the decimal mark and the other one must group digits by
   three: "1,234.50" and "1.234,50" -> 1234.50;
 - when only one kind of mark appears, several of them are grouping ("1,234,567"); a single one is the decimal
   mark when 1 or 2 digits follow it ("1234,5", "99.90"); a single mark followed by exactly three digits
   ("1,234" or "1.234") is ambiguous between the English and French conventions and the row is rejected;
-- at most 2 decimals (amounts are stored as DECIMAL(18,2), rounding would not be exact); no negative amounts
-  (a refund or credit note belongs in the ad platform's figures, not as negative spend); zero is allowed.
-- XLSX numeric cells are read as the number Excel shows (shortest decimal form), then checked the same way.
+- at most 2 decimals (amounts are stored as DECIMAL(18,2), rounding would not be exact), at most 16 digits
+  before the decimal mark; no negative amounts (a refund or credit note belongs in the ad platform's figures,
+  not as negative spend); zero is allowed. `1_000`, `1e5` and digits of other scripts are not amounts.
+- XLSX numeric cells are read as the number Excel shows (shortest decimal form), then checked the same way; a
+  cell showing an Excel error (`#VALUE!`, `#N/A`) is rejected naming the error.
 
-Dates: ISO `YYYY-MM-DD`, or day-first `DD/MM/YYYY` / `DD.MM.YYYY` (the sheet's home convention is European);
-  XLSX date cells are taken as they are.
+Dates: ISO `YYYY-MM-DD`, compact `YYYYMMDD`, or day-first `DD/MM/YYYY` / `DD.MM.YYYY` (the sheet's home
+convention is European); XLSX date cells are taken as they are. When a file holds a date that only reads
+month-first (`04/13/2026`), its other slash dates are ambiguous too (`03/04/2026`: 3 April or 4 March?) and
+are rejected rather than guessed: write ISO dates.
+
+Duplicates: a row equal to an earlier row of the same file on every stored value (period, source, medium,
+campaign, amount, currency) is rejected as a duplicate of that line: it would count the cost twice.
+
+Replacement rules (what loading a sheet does to the spend already loaded):
+- the configured sheet is the whole truth for the periods it covers: loading it replaces every loaded row
+  whose period overlaps its first-to-last day span, whatever file those rows came from, plus every row that
+  came from a file of the same name; rows of other files outside that span stay (last year's sheet survives
+  this year's);
+- so renaming the file (spend.csv -> spend.xlsx) replaces the old file's rows, it never adds to them;
+- a sheet with no loadable row, or one that would lower the loaded total of any currency by more than
+  `[spend] max_removed_share` (default 50 %), is refused before anything is replaced: the run stops with the
+  figures and the fix; `confirm_removal=True` (`roi run --confirm-spend-removal`) loads it on purpose.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
 import logging
 import re
 import unicodedata
+import zipfile
 from calendar import monthrange
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -43,6 +77,7 @@ from typing import Any
 import pyarrow as pa
 
 from connectors import warehouse
+from connectors.errors import EXIT_CONFIG, EXIT_STEP_FAILED, RoiError
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +109,41 @@ HEADER_ALIASES = {
     "currency_code": "currency",
 }
 KEY_FIELDS = ("source", "medium", "campaign")
+PERIOD_COLUMNS = ("period_start", "period_end", "date", "month")
+KNOWN_COLUMNS = frozenset({*PERIOD_COLUMNS, *KEY_FIELDS, "amount", "currency"})
 SPACE_CHARACTERS = " \u00a0\u202f\u2009\t"
-CSV_DELIMITERS = ",;\t"
+CSV_DELIMITERS = (",", ";", "\t", "|")  # in order of preference when the evidence is even
+# How much of the file the dialect is judged on: the header and the first rows (a "real sample").
+DIALECT_SAMPLE_LINES = 50
+HEADER_SEARCH_ROWS = 10  # title rows a person may put above the header
+MAX_TEXT_CELL_CHARS = 500  # a UTM value is a few dozen characters; 128 KiB is a paste gone wrong
+MAX_FILE_BYTES = 64 * 1024 * 1024  # a hand-kept spend sheet is kilobytes; this is some other file
+DEFAULT_MAX_REMOVED_SHARE = Decimal("0.5")  # a truncated or wrong sheet, not an edit
+# Currency signs people leave in amount cells (Excel's currency format is exported as text).
+CURRENCY_SIGNS = {"€": "EUR", "$": "USD", "£": "GBP", "¥": "JPY", "CHF": "CHF", "EUR": "EUR", "USD": "USD"}
+EXCEL_ERRORS = (
+    "#NULL!",
+    "#DIV/0!",
+    "#VALUE!",
+    "#REF!",
+    "#NAME?",
+    "#NUM!",
+    "#N/A",
+    "#GETTING_DATA",
+    "#SPILL!",
+)
 
 
-class SpendFileError(ValueError):
+class SpendFileError(RoiError, ValueError):
     """The file as a whole cannot be read (missing, unknown format, no usable header)."""
+
+    exit_code = EXIT_CONFIG
+
+
+class SpendReplacementRefused(SpendFileError):
+    """Loading the sheet would remove too much of the loaded spend; nothing was replaced."""
+
+    exit_code = EXIT_STEP_FAILED
 
 
 class SpendValueError(ValueError):
@@ -105,6 +169,36 @@ class SpendRow:
     amount: Decimal
     currency: str
 
+    @property
+    def identity(self) -> tuple[Any, ...]:
+        """Every stored value but the line: two rows equal on it are the same cost written twice."""
+        return (
+            self.period_start,
+            self.period_end,
+            self.source,
+            self.medium,
+            self.campaign,
+            self.amount,
+            self.currency,
+        )
+
+
+@dataclass
+class Replacement:
+    """What loading the sheet does to the spend already loaded (computed before anything is written)."""
+
+    covers: tuple[date, date] | None  # first to last day of the sheet's rows
+    rows_removed: int = 0
+    removed_by_file: dict[str, int] = field(default_factory=dict)
+    before_by_currency: dict[str, Decimal] = field(default_factory=dict)
+    after_by_currency: dict[str, Decimal] = field(default_factory=dict)
+
+    def removed_share(self, currency: str) -> Decimal:
+        before = self.before_by_currency.get(currency, Decimal(0))
+        if before <= 0:
+            return Decimal(0)
+        return max(Decimal(0), (before - self.after_by_currency.get(currency, Decimal(0))) / before)
+
 
 @dataclass
 class SpendLoadResult:
@@ -113,10 +207,20 @@ class SpendLoadResult:
     rows_loaded: int = 0
     rejects: list[SpendReject] = field(default_factory=list)
     total_by_currency: dict[str, Decimal] = field(default_factory=dict)
+    encoding: str | None = None  # CSV only: how the bytes were read
+    delimiter: str | None = None  # CSV only
+    warnings: list[str] = field(default_factory=list)
+    replacement: Replacement | None = None
 
     @property
     def rows_rejected(self) -> int:
         return len(self.rejects)
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """repr of a cell for a message, cut short: a 128 KiB cell must not become a 128 KiB reason."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
 # --- cell parsing -------------------------------------------------------------------------------------------
@@ -124,11 +228,13 @@ class SpendLoadResult:
 
 def _grouped_by_three(text: str, mark: str) -> bool:
     """'1,234,567' with mark ',' -> True: 1-3 leading digits, then groups of exactly three."""
-    return re.fullmatch(r"\d{1,3}(?:" + re.escape(mark) + r"\d{3})+", text) is not None
+    return re.fullmatch(r"[0-9]{1,3}(?:" + re.escape(mark) + r"[0-9]{3})+", text) is not None
 
 
-def parse_amount(value: Any) -> Decimal:
-    """One sheet cell -> exact non-negative Decimal with at most 2 decimals (rule in the module docstring)."""
+def parse_amount(value: Any, currency: str | None = None) -> Decimal:
+    """One sheet cell -> exact non-negative Decimal with at most 2 decimals (rule in the module docstring).
+
+    `currency` is the row's currency: a currency sign in the cell must agree with it."""
     if value is None or (isinstance(value, str) and not value.strip(SPACE_CHARACTERS)):
         raise SpendValueError("amount is empty; write the amount spent, e.g. 1234.50")
     if isinstance(value, bool):
@@ -139,31 +245,58 @@ def parse_amount(value: Any) -> Decimal:
         amount = Decimal(repr(value))  # what the spreadsheet shows, not the binary float's expansion
     elif isinstance(value, Decimal):
         amount = value
-    else:
-        amount = _parse_amount_text(str(value))
+    elif isinstance(value, str):
+        amount = _parse_amount_text(value, currency)
+    else:  # a date or time cell in the amount column
+        raise SpendValueError(f"amount {_shown(str(value))} is not a number (the cell holds a date or time)")
     if not amount.is_finite():
-        raise SpendValueError(f"amount {value!r} is not a number")
+        raise SpendValueError(f"amount {_shown(value)} is not a number")
     if amount < 0:
         raise SpendValueError(
-            f"amount {value!r} is negative; spend must be >= 0 (book refunds in the ad platform)"
+            f"amount {_shown(value)} is negative; spend must be >= 0 (book refunds in the ad platform)"
         )
     try:
         checked = warehouse.to_decimal(amount, scale=AMOUNT_MAX_DECIMALS, precision=AMOUNT_MAX_DIGITS)
     except warehouse.ConversionError as exc:
-        raise SpendValueError(f"amount {value!r}: {exc}; round it to cents") from exc
+        if "decimals" in str(exc):
+            raise SpendValueError(
+                f"amount {_shown(value)} has more than {AMOUNT_MAX_DECIMALS} decimals; round it to cents"
+            ) from None
+        raise SpendValueError(
+            f"amount {_shown(value)} is too large (at most {AMOUNT_MAX_DIGITS - AMOUNT_MAX_DECIMALS} digits "
+            "before the decimal mark); check the cell"
+        ) from None
     assert checked is not None
     return checked
 
 
-def _parse_amount_text(raw: str) -> Decimal:
+def _strip_currency_sign(raw: str, text: str, currency: str | None) -> str:
+    for sign, code in CURRENCY_SIGNS.items():
+        for stripped in (text.removeprefix(sign), text.removesuffix(sign)):
+            if stripped != text:
+                if currency is not None and code != currency:
+                    raise SpendValueError(
+                        f"amount {_shown(raw)} is written in {code} but the row's currency is {currency}; "
+                        "fix one of them"
+                    )
+                return stripped.strip(SPACE_CHARACTERS)
+    return text
+
+
+def _parse_amount_text(raw: str, currency: str | None = None) -> Decimal:
     text = raw.strip(SPACE_CHARACTERS)
+    if text.upper() in EXCEL_ERRORS:
+        raise SpendValueError(f"amount cell shows the Excel error {text}; fix the formula in the sheet")
+    text = _strip_currency_sign(raw, text, currency)
     for space in SPACE_CHARACTERS:
         text = text.replace(space, "")
     sign = ""
     if text[:1] in "+-":
         sign, text = text[0], text[1:]
-    if not text or not re.fullmatch(r"[\d.,]+", text):
-        raise SpendValueError(f"amount {raw!r} is not a number; write digits with . or , as decimal mark")
+    if not text or not re.fullmatch(r"[0-9.,]+", text):
+        raise SpendValueError(
+            f"amount {_shown(raw)} is not a number; write digits with . or , as decimal mark, e.g. 1234.50"
+        )
     has_comma, has_dot = "," in text, "." in text
     if has_comma and has_dot:
         decimal_mark = "," if text.rfind(",") > text.rfind(".") else "."
@@ -171,7 +304,7 @@ def _parse_amount_text(raw: str) -> Decimal:
         whole, _, fraction = text.rpartition(decimal_mark)
         if not _grouped_by_three(whole, group_mark) or not fraction.isdigit():
             raise SpendValueError(
-                f"amount {raw!r} mixes {group_mark!r} and {decimal_mark!r} in an unclear way; "
+                f"amount {_shown(raw)} mixes {group_mark!r} and {decimal_mark!r} in an unclear way; "
                 "write e.g. 1234.50"
             )
         digits = whole.replace(group_mark, "") + "." + fraction
@@ -181,17 +314,19 @@ def _parse_amount_text(raw: str) -> Decimal:
         if len(parts) > 2:
             if not _grouped_by_three(text, mark):
                 raise SpendValueError(
-                    f"amount {raw!r} has misplaced {mark!r} separators; write e.g. 1234567.00"
+                    f"amount {_shown(raw)} has misplaced {mark!r} separators; write e.g. 1234567.00"
                 )
             digits = text.replace(mark, "")
         else:
             whole, fraction = parts
             if not whole.isdigit() or not fraction.isdigit():
-                raise SpendValueError(f"amount {raw!r} is not a number; write e.g. 1234.50")
+                raise SpendValueError(f"amount {_shown(raw)} is not a number; write e.g. 1234.50")
             if len(fraction) == 3:
+                # Only one reading is storable (amounts have at most 2 decimals): suggest only that one.
                 raise SpendValueError(
-                    f"amount {raw!r} is ambiguous (thousands separator or 3 decimals?); "
-                    f"write {whole}{fraction}.00 or {whole}.{fraction}0 without ambiguity"
+                    f"amount {_shown(raw)} is ambiguous: {mark!r} followed by three digits groups thousands "
+                    f"in one convention and marks decimals in the other; if you meant "
+                    f"{int(whole + fraction):,} write {int(whole + fraction)}.00"
                 )
             digits = whole + "." + fraction
     else:
@@ -199,34 +334,59 @@ def _parse_amount_text(raw: str) -> Decimal:
     try:
         return Decimal(sign + digits)
     except InvalidOperation as exc:  # pragma: no cover - the regexes above only let digits through
-        raise SpendValueError(f"amount {raw!r} is not a number") from exc
+        raise SpendValueError(f"amount {_shown(raw)} is not a number") from exc
 
 
-_ISO_DAY = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T].*)?")
-_DAY_FIRST = re.compile(r"(\d{1,2})[/.](\d{1,2})[/.](\d{4})")
-_ISO_MONTH = re.compile(r"(\d{4})-(\d{1,2})")
-_MONTH_FIRST = re.compile(r"(\d{1,2})[/.](\d{4})")
+_ISO_DAY = re.compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?:[ T].*)?")
+_COMPACT_DAY = re.compile(r"((?:19|20)[0-9]{2})([0-9]{2})([0-9]{2})")
+_SLASH_DAY = re.compile(r"([0-9]{1,2})[/.]([0-9]{1,2})[/.]([0-9]{4})")
+_ISO_MONTH = re.compile(r"([0-9]{4})-([0-9]{1,2})")
+_MONTH_FIRST = re.compile(r"([0-9]{1,2})[/.]([0-9]{4})")
 
 
-def parse_day(value: Any, column: str) -> date:
-    """A date cell: datetime/date (XLSX), `YYYY-MM-DD`, `DD/MM/YYYY` or `DD.MM.YYYY`."""
+def parse_day(value: Any, column: str, *, month_first_seen: str | None = None) -> date:
+    """A date cell: datetime/date (XLSX), `YYYY-MM-DD`, `YYYYMMDD`, `DD/MM/YYYY` or `DD.MM.YYYY`.
+
+    `month_first_seen` names a cell of the same file that only reads month-first (`04/13/2026` at line 7):
+    then a slash date that reads both ways is ambiguous and refused instead of read day-first."""
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
         return value
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     text = "" if value is None else str(value).strip()
     if not text:
         raise SpendValueError(f"{column} is empty; write a date as YYYY-MM-DD")
-    match = _ISO_DAY.fullmatch(text)
-    parts = (match.group(1), match.group(2), match.group(3)) if match else None
-    if parts is None and (match := _DAY_FIRST.fullmatch(text)):
+    parts = None
+    if match := _ISO_DAY.fullmatch(text) or _COMPACT_DAY.fullmatch(text):
+        parts = (match.group(1), match.group(2), match.group(3))
+    elif match := _SLASH_DAY.fullmatch(text):
+        first, second = int(match.group(1)), int(match.group(2))
+        if second > 12 and first <= 12:
+            raise SpendValueError(
+                f"{column} {_shown(text)} reads only month-first (US order); this sheet's dates are "
+                f"day-first (DD/MM/YYYY): write {match.group(3)}-{first:02d}-{second:02d}"
+            )
+        if month_first_seen and first <= 12 and first != second:
+            raise SpendValueError(
+                f"{column} {_shown(text)} is ambiguous: this file also has month-first dates "
+                f"({month_first_seen}), so it could be {first}/{second} or {second}/{first}; write YYYY-MM-DD"
+            )
         parts = (match.group(3), match.group(2), match.group(1))
     if parts is None:
-        raise SpendValueError(f"{column} {text!r} is not a date; write YYYY-MM-DD (or DD/MM/YYYY)")
+        hint = " (an Excel date serial? format the cell as a date)" if text.isdigit() else ""
+        raise SpendValueError(f"{column} {_shown(text)} is not a date; write YYYY-MM-DD{hint}")
     try:
         return date(int(parts[0]), int(parts[1]), int(parts[2]))
     except ValueError as exc:
-        raise SpendValueError(f"{column} {text!r} is not a valid calendar date ({exc})") from exc
+        raise SpendValueError(f"{column} {_shown(text)} is not a valid calendar date ({exc})") from exc
+
+
+def month_first_evidence(text: Any) -> bool:
+    """A slash date that reads only month-first: `04/13/2026`."""
+    match = _SLASH_DAY.fullmatch(str(text).strip()) if isinstance(text, str) else None
+    return bool(match) and int(match.group(2)) > 12 and int(match.group(1)) <= 12
 
 
 def parse_month(value: Any) -> tuple[date, date]:
@@ -241,12 +401,12 @@ def parse_month(value: Any) -> tuple[date, date]:
                 else (int(match.group(2)), int(match.group(1)))
             )
             if not 1 <= month <= 12:
-                raise SpendValueError(f"month {text!r} is not a valid month; write YYYY-MM")
+                raise SpendValueError(f"month {_shown(text)} is not a valid month; write YYYY-MM")
             return date(year, month, 1), date(year, month, monthrange(year, month)[1])
     try:
         day = parse_day(text, "month")
     except SpendValueError as exc:
-        raise SpendValueError(f"month {value!r} is not a month; write YYYY-MM") from exc
+        raise SpendValueError(f"month {_shown(value)} is not a month; write YYYY-MM") from exc
     return date(day.year, day.month, 1), date(day.year, day.month, monthrange(day.year, day.month)[1])
 
 
@@ -254,15 +414,101 @@ def parse_currency(value: Any, known: frozenset[str]) -> str:
     text = "" if value is None else str(value).strip().upper()
     if not text:
         raise SpendValueError("currency is empty; write an ISO 4217 code such as EUR")
+    if text in CURRENCY_SIGNS:
+        text = CURRENCY_SIGNS[text]
     if text not in known:
         raise SpendValueError(
-            f"currency {value!r} is not a known ISO 4217 code; use e.g. EUR (if {text} is real, add its rate "
-            f'as {text} = "<EUR for 1 {text}>" under [models.fx_rates] in roi.toml)'
+            f"currency {_shown(value)} is not a known ISO 4217 code; use e.g. EUR (if {text[:8]} is real, "
+            f'add its rate as {text[:8]} = "<EUR for 1 {text[:8]}>" under [models.fx_rates] in roi.toml)'
+        )
+    return text
+
+
+def parse_text(value: Any, column: str) -> str:
+    """A source, medium or campaign cell, as written (staging normalises case and aliases)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # a campaign typed as 2026 in Excel is the text "2026", not "2026.0"
+    text = "" if value is None else str(value)
+    if not text.strip():
+        raise SpendValueError(f"{column} is empty; every spend row needs source, medium and campaign")
+    if len(text) > MAX_TEXT_CELL_CHARS:
+        raise SpendValueError(
+            f"{column} is {len(text):,} characters long (at most {MAX_TEXT_CELL_CHARS}); "
+            "a paste went into the wrong cell?"
+        )
+    if "\ufffd" in text:
+        raise SpendValueError(
+            f"{column} {_shown(text)} holds bytes that are neither UTF-8 nor Windows-1252 (shown as \ufffd); "
+            "save the sheet as CSV UTF-8"
+        )
+    control = next((c for c in text if unicodedata.category(c) in ("Cc", "Cs") and c != "\t"), None)
+    if control is not None:
+        raise SpendValueError(
+            f"{column} {_shown(text)} holds the control character U+{ord(control):04X}; retype the value"
         )
     return text
 
 
 # --- reading the sheet --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineProblem:
+    """A CSV line that cannot be split into cells (a quote left open); it becomes a reject of its own."""
+
+    reason: str
+    text: str
+
+
+Record = tuple[int, "list[Any] | LineProblem"]
+
+
+@dataclass
+class Sheet:
+    """The records of a sheet (line number, cells) and how its bytes were read."""
+
+    records: list[Record]
+    encoding: str | None = None
+    delimiter: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _cp1252_fallback(error: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: bytes that are not UTF-8 are read as Windows-1252 (Excel's French "CSV")."""
+    assert isinstance(error, UnicodeDecodeError)
+    bad = error.object[error.start : error.end]
+    return bytes(bad).decode("cp1252", errors="replace"), error.end
+
+
+codecs.register_error("roi_spend_cp1252", _cp1252_fallback)
+
+
+def decode_sheet(raw: bytes) -> tuple[str, str, list[int]]:
+    """(text, encoding, lines read as Windows-1252 in an otherwise UTF-8 file)."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return raw.decode("utf-16"), "UTF-16", []
+        except UnicodeDecodeError as exc:
+            raise SpendFileError(f"starts as UTF-16 but is not ({exc}); save it as CSV UTF-8") from None
+    encoding = "UTF-8"
+    if raw.startswith(codecs.BOM_UTF8):
+        raw, encoding = raw[len(codecs.BOM_UTF8) :], "UTF-8 (BOM)"
+    try:
+        return raw.decode("utf-8"), encoding, []
+    except UnicodeDecodeError:
+        pass
+    # Line by line: an Excel export appended to a UTF-8 sheet (or the reverse) reads right on every line.
+    texts, fallback, utf8_lines = [], [], 0
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        try:
+            texts.append(line.decode("utf-8"))
+            utf8_lines += not line.isascii()
+        except UnicodeDecodeError:
+            texts.append(line.decode("utf-8", errors="roi_spend_cp1252"))
+            fallback.append(number)
+    if utf8_lines:
+        return "\n".join(texts), "UTF-8 and Windows-1252 (mixed)", fallback
+    return "\n".join(texts), "Windows-1252", []
 
 
 def _canonical_header(name: Any) -> str:
@@ -271,47 +517,113 @@ def _canonical_header(name: Any) -> str:
     return HEADER_ALIASES.get(text, text)
 
 
-def _read_csv(path: Path) -> Iterator[tuple[int, list[Any]]]:
-    """(line number, cells) per record; line 1 is the header. Separated by , ; or tab.
+@contextmanager
+def _csv_field_limit(limit: int) -> Iterator[None]:
+    """csv refuses fields over 128 KiB by default, failing the whole file: a long cell is a row problem."""
+    previous = csv.field_size_limit()
+    csv.field_size_limit(max(previous, limit))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
 
-    UTF-8 (with or without BOM); Excel's "CSV" export on a French Windows is Windows-1252, read as a fallback.
-    """
+
+def _split_line(line: str, delimiter: str) -> list[str] | LineProblem:
+    try:
+        return next(csv.reader([line], delimiter=delimiter, quotechar='"', doublequote=True, strict=True), [])
+    except csv.Error as exc:
+        return LineProblem(
+            f"the line's quotes do not balance ({exc}); a quoted value must end with \" before the next "
+            f"separator {delimiter!r}, and a value cannot span two lines",
+            line,
+        )
+
+
+def detect_delimiter(lines: list[str]) -> str:
+    """The separator under which a header line (among the first rows) names the most expected columns, then
+    under which the rows have the header's width. The sample is the header and the first rows."""
+    sample = [line for line in lines if line.strip()][:DIALECT_SAMPLE_LINES]
+    best: tuple[tuple[int, int, int], str] | None = None
+    for rank, delimiter in enumerate(CSV_DELIMITERS):
+        rows = [_split_line(line, delimiter) for line in sample]
+        cells = [r for r in rows if not isinstance(r, LineProblem)]
+        header_at, known = 0, 0
+        for position, row in enumerate(cells[:HEADER_SEARCH_ROWS]):
+            found = len({_canonical_header(c) for c in row} & KNOWN_COLUMNS)
+            if found > known:
+                header_at, known = position, found
+        width = len(cells[header_at]) if cells else 0
+        same_width = sum(1 for row in cells[header_at + 1 :] if len(row) == width) if width > 1 else 0
+        score = (known, same_width - len(rows) + len(cells), -rank)
+        if best is None or score > best[0]:
+            best = (score, delimiter)
+    return best[1] if best else ","
+
+
+def _read_csv(path: Path) -> Sheet:
+    """(line number, cells) per physical line; see the module docstring for dialects and encodings."""
     raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")
-    first_line = text.split("\n", 1)[0]
-    try:
-        dialect: Any = csv.Sniffer().sniff(first_line, delimiters=CSV_DELIMITERS)
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
-    start_line = 1
-    for cells in reader:
-        yield start_line, cells
-        start_line = reader.line_num + 1
+        text, encoding, fallback = decode_sheet(raw)
+    except SpendFileError as exc:
+        raise SpendFileError(f"Spend file {path.name} {exc}") from None
+    lines = re.split(r"\r\n|\n|\r", text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    delimiter = detect_delimiter(lines)
+    sheet = Sheet([], encoding=encoding, delimiter=delimiter)
+    if fallback:
+        shown = ", ".join(str(n) for n in fallback[:10]) + (" ..." if len(fallback) > 10 else "")
+        sheet.warnings.append(
+            f"Spend file {path.name} mixes UTF-8 and Windows-1252 text: line(s) {shown} were read as "
+            "Windows-1252; save the whole sheet as CSV UTF-8"
+        )
+    with _csv_field_limit(max((len(line) for line in lines), default=0) + 1):
+        for number, line in enumerate(lines, start=1):
+            sheet.records.append((number, _split_line(line, delimiter) if line.strip() else []))
+    return sheet
 
 
-def _read_xlsx(path: Path, sheet_name: str | None = None) -> Iterator[tuple[int, list[Any]]]:
+def _read_xlsx(path: Path, sheet_name: str | None = None) -> Sheet:
     """(row number, cells) from the named (else the first) worksheet, values as Excel computed them."""
     from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
 
-    workbook = load_workbook(path, read_only=True, data_only=True)
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
+        raise SpendFileError(
+            f"Spend file {path.name} cannot be opened as an Excel workbook ({type(exc).__name__}: {exc}); "
+            "open it in Excel and save it again as .xlsx (not password-protected), or export it as CSV"
+        ) from None
     try:
         if sheet_name is not None and sheet_name not in workbook.sheetnames:
             raise SpendFileError(
-                f"Spend file {path.name} has no worksheet {sheet_name!r}; it has {workbook.sheetnames}"
+                f"Spend file {path.name} has no worksheet {sheet_name!r}; it has {workbook.sheetnames}: "
+                "fix [spend] sheet in roi.toml"
             )
-        sheet = workbook[sheet_name] if sheet_name is not None else workbook.worksheets[0]
-        for row_number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
-            yield row_number, list(cells)
+        worksheet = workbook[sheet_name] if sheet_name is not None else workbook.worksheets[0]
+        rows = worksheet.iter_rows(values_only=True)
+        records: list[Record] = [(number, list(cells)) for number, cells in enumerate(rows, start=1)]
+    except SpendFileError:
+        raise
+    except Exception as exc:  # a malformed part of the workbook: the file, not one cell, is unreadable
+        raise SpendFileError(
+            f"Spend file {path.name} has an unreadable worksheet ({type(exc).__name__}: {exc}); "
+            "save it again from Excel"
+        ) from None
     finally:
         workbook.close()
+    return Sheet(records)
 
 
-def read_sheet(path: Path, sheet_name: str | None = None) -> Iterator[tuple[int, list[Any]]]:
+def read_sheet(path: Path, sheet_name: str | None = None) -> Sheet:
     suffix = path.suffix.lower()
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise SpendFileError(
+            f"Spend file {path.name} is {path.stat().st_size:,} bytes; a spend sheet is far smaller: "
+            "check spend_file points at the right file"
+        )
     if suffix in (".csv", ".txt", ".tsv"):
         return _read_csv(path)
     if suffix in (".xlsx", ".xlsm"):
@@ -319,38 +631,102 @@ def read_sheet(path: Path, sheet_name: str | None = None) -> Iterator[tuple[int,
     raise SpendFileError(f"Spend file {path.name}: unknown format {suffix!r}; save it as .csv or .xlsx")
 
 
+def _blank_cells(cells: list[Any]) -> bool:
+    return all(c is None or (isinstance(c, str) and not c.strip()) for c in cells)
+
+
+def _find_header(records: list[Record], file_name: str) -> tuple[int, list[str]]:
+    """Position (in records) and canonical names of the header: the first row naming a period and amount."""
+    seen = 0
+    first: tuple[int, list[Any]] | None = None
+    for position, (line, cells) in enumerate(records):
+        if isinstance(cells, LineProblem) or _blank_cells(cells):
+            continue
+        first = first or (line, cells)
+        columns = [_canonical_header(c) for c in cells]
+        if "amount" in columns and any(c in columns for c in PERIOD_COLUMNS):
+            duplicated = sorted({c for c in columns if c and columns.count(c) > 1})
+            if duplicated:
+                raise SpendFileError(
+                    f"Spend file {file_name}: header (line {line}) names {', '.join(duplicated)} more than "
+                    "once; keep one column of each"
+                )
+            return position, columns
+        seen += 1
+        if seen >= HEADER_SEARCH_ROWS:
+            break
+    if first is None:
+        raise SpendFileError(
+            f"Spend file {file_name} is empty: it needs a header (period_start, period_end, source, medium, "
+            "campaign, amount, currency) and one row per spend"
+        )
+    found = [c for c in (_canonical_header(c) for c in first[1]) if c]
+    raise SpendFileError(
+        f"Spend file {file_name}: header (line {first[0]}) needs period_start and period_end, or a date or "
+        f"month column, and amount; found {found[:12]}"
+    )
+
+
 def parse_spend_rows(
-    records: Iterable[tuple[int, list[Any]]],
+    records: Iterable[Record],
     file_name: str,
     known_currencies: frozenset[str] = KNOWN_CURRENCIES,
 ) -> tuple[list[SpendRow], list[SpendReject], int]:
     """Validate every record; returns (good rows, rejects, number of non-blank data records)."""
-    iterator = iter(records)
-    header_line, header_cells = next(iterator, (0, []))
-    columns = [_canonical_header(c) for c in header_cells]
-    index = {name: position for position, name in reversed(list(enumerate(columns))) if name}
+    records = list(records)
+    header_at, columns = _find_header(records, file_name)
+    header_line = records[header_at][0]
+    index = {name: position for position, name in enumerate(columns) if name}
     if "period_start" in index and "period_end" in index:
-        period_mode = "range"
+        period_columns: tuple[str, ...] = ("period_start", "period_end")
     elif "date" in index:
-        period_mode = "date"
+        period_columns = ("date",)
     elif "month" in index:
-        period_mode = "month"
+        period_columns = ("month",)
     else:
         raise SpendFileError(
-            f"Spend file {file_name}: header (line {header_line or 1}) needs period_start and period_end, "
+            f"Spend file {file_name}: header (line {header_line}) needs period_start and period_end, "
             f"or a date or month column; found {[c for c in columns if c]}"
         )
     missing = [c for c in (*KEY_FIELDS, "amount", "currency") if c not in index]
     if missing:
         raise SpendFileError(f"Spend file {file_name}: header (line {header_line}) lacks column(s) {missing}")
+    data = [(line, cells) for line, cells in records[header_at + 1 :]]
+    month_first_seen = next(
+        (
+            f"line {line}: {cells[index[c]]}"
+            for line, cells in data
+            if not isinstance(cells, LineProblem)
+            for c in period_columns
+            if index[c] < len(cells) and month_first_evidence(cells[index[c]])
+        ),
+        None,
+    )
 
     rows: list[SpendRow] = []
     rejects: list[SpendReject] = []
+    first_line_of: dict[tuple[Any, ...], int] = {}
     seen = 0
-    for line, cells in iterator:
-        if all(c is None or (isinstance(c, str) and not c.strip()) for c in cells):
+    for line, cells in data:
+        if isinstance(cells, LineProblem):
+            seen += 1
+            rejects.append(SpendReject(line, None, cells.text, cells.reason))
+            continue
+        if _blank_cells(cells):
             continue  # blank lines are layout, not data
         seen += 1
+        extra = [c for c in cells[len(columns) :] if not _blank_cells([c])]
+        if extra:
+            rejects.append(
+                SpendReject(
+                    line,
+                    None,
+                    None,
+                    f"the line has {len(cells)} values but the header has {len(columns)} columns: a value "
+                    "holds the separator without quotes; quote it, or remove the extra cells",
+                )
+            )
+            continue
 
         def cell(name: str, cells: list[Any] = cells) -> Any:
             position = index[name]
@@ -358,43 +734,48 @@ def parse_spend_rows(
 
         problem_field = None
         try:
-            problem_field = "period"
-            if period_mode == "range":
+            if period_columns == ("period_start", "period_end"):
                 problem_field = "period_start"
-                start = parse_day(cell("period_start"), "period_start")
+                start = parse_day(cell("period_start"), "period_start", month_first_seen=month_first_seen)
                 problem_field = "period_end"
-                end = parse_day(cell("period_end"), "period_end")
+                end = parse_day(cell("period_end"), "period_end", month_first_seen=month_first_seen)
                 if end < start:
                     raise SpendValueError(f"period_end {end} is before period_start {start}; swap them")
-            elif period_mode == "date":
+            elif period_columns == ("date",):
                 problem_field = "date"
-                start = end = parse_day(cell("date"), "date")
+                start = end = parse_day(cell("date"), "date", month_first_seen=month_first_seen)
             else:
                 problem_field = "month"
                 start, end = parse_month(cell("month"))
             keys = {}
             for key in KEY_FIELDS:
                 problem_field = key
-                value = cell(key)
-                text = "" if value is None else str(value)
-                if not text.strip():
-                    raise SpendValueError(
-                        f"{key} is empty; every spend row needs source, medium and campaign"
-                    )
-                keys[key] = text  # as written: the tagging plan normalises case and aliases in staging
-            problem_field = "amount"
-            amount = parse_amount(cell("amount"))
+                keys[key] = parse_text(cell(key), key)
             problem_field = "currency"
             currency = parse_currency(cell("currency"), known_currencies)
+            problem_field = "amount"
+            amount = parse_amount(cell("amount"), currency)
         except SpendValueError as exc:
             raw_value = cell(problem_field) if problem_field in index else None
             rejects.append(
                 SpendReject(line, problem_field, None if raw_value is None else str(raw_value), str(exc))
             )
             continue
-        rows.append(
-            SpendRow(line, start, end, keys["source"], keys["medium"], keys["campaign"], amount, currency)
-        )
+        row = SpendRow(line, start, end, keys["source"], keys["medium"], keys["campaign"], amount, currency)
+        first = first_line_of.setdefault(row.identity, line)
+        if first != line:
+            rejects.append(
+                SpendReject(
+                    line,
+                    None,
+                    None,
+                    f"duplicate of line {first} (same period, source, medium, campaign, amount and "
+                    "currency): it would count that cost twice; delete one, or merge both into one row if "
+                    "both are real",
+                )
+            )
+            continue
+        rows.append(row)
     return rows, rejects, seen
 
 
@@ -432,6 +813,66 @@ def _rows_to_arrow(file_name: str, rows: list[SpendRow]) -> pa.Table:
     )
 
 
+def plan_replacement(con: Any, file_name: str, rows: list[SpendRow]) -> Replacement:
+    """What loading `rows` from `file_name` removes and leaves (module docstring: replacement rules)."""
+    covers = (min(r.period_start for r in rows), max(r.period_end for r in rows)) if rows else None
+    where, params = _replaced_rows_filter(file_name, covers)
+    plan = Replacement(covers=covers)
+    for currency, total in con.execute(
+        f"SELECT currency, sum(amount) FROM {TARGET_TABLE} GROUP BY currency"
+    ).fetchall():
+        plan.before_by_currency[currency] = Decimal(total)
+    plan.after_by_currency = dict(plan.before_by_currency)
+    for source_file, currency, count, total in con.execute(
+        f"SELECT file_name, currency, count(*), sum(amount) FROM {TARGET_TABLE} WHERE {where} GROUP BY ALL",
+        params,
+    ).fetchall():
+        plan.rows_removed += count
+        plan.removed_by_file[source_file] = plan.removed_by_file.get(source_file, 0) + count
+        plan.after_by_currency[currency] -= Decimal(total)
+    for row in rows:
+        after = plan.after_by_currency.get(row.currency, Decimal(0))
+        plan.after_by_currency[row.currency] = after + row.amount
+    return plan
+
+
+def _replaced_rows_filter(file_name: str, covers: tuple[date, date] | None) -> tuple[str, list[Any]]:
+    if covers is None:
+        return "file_name = ?", [file_name]
+    return "file_name = ? OR (period_start <= ? AND period_end >= ?)", [file_name, covers[1], covers[0]]
+
+
+REFUSAL_FIX = (
+    "check the sheet (and spend_file in roi.toml); if this is what you want, run again with "
+    "--confirm-spend-removal (flow parameter confirm_spend_removal=true)"
+)
+
+
+def _refusal(
+    file_name: str, plan: Replacement, rows_loaded: int, rows_read: int, max_removed_share: Decimal
+) -> str | None:
+    """Why loading this sheet must be confirmed first, or None."""
+    if rows_loaded == 0 and plan.rows_removed:
+        what = "only a header" if rows_read == 0 else f"no loadable row ({rows_read} rejected)"
+        before, after = plan.before_by_currency, plan.after_by_currency
+        lost = ", ".join(f"{before[c] - after.get(c, Decimal(0)):,.2f} {c}" for c in sorted(before))
+        return (
+            f"Spend file {file_name} has {what}: loading it would delete the {plan.rows_removed} spend rows "
+            f"already loaded ({lost}); nothing was replaced"
+        )
+    for currency in sorted(plan.before_by_currency):
+        share = plan.removed_share(currency)
+        if share > max_removed_share:
+            return (
+                f"Spend file {file_name} would lower the loaded {currency} spend by {share:.1%} "
+                f"({plan.before_by_currency[currency]:,.2f} -> "
+                f"{plan.after_by_currency.get(currency, Decimal(0)):,.2f}), more "
+                f"than [spend] max_removed_share = {max_removed_share} allows ({plan.rows_removed} rows "
+                f"replaced, from {', '.join(sorted(plan.removed_by_file))}); nothing was replaced"
+            )
+    return None
+
+
 def load_spend(
     path: str | Path,
     db_path: str | Path,
@@ -439,11 +880,15 @@ def load_spend(
     *,
     extra_currencies: Iterable[str] = (),
     sheet: str | None = None,
+    confirm_removal: bool = False,
+    max_removed_share: Decimal = DEFAULT_MAX_REMOVED_SHARE,
 ) -> SpendLoadResult:
-    """Load one spend sheet: its previous rows are replaced in one transaction, so a rerun is idempotent.
+    """Load one spend sheet under the replacement rules (module docstring), in one transaction.
 
-    The file is identified by its name (not its folder), so moving the sheet keeps its identity. `sheet` names
-    the worksheet of an .xlsx file (settings `spend.sheet`; the first one when unset).
+    The file is identified by its name (not its folder), so moving the sheet keeps its identity; a rerun is
+    idempotent. `sheet` names the worksheet of an .xlsx file (settings `spend.sheet`; the first one when
+    unset). Raises SpendReplacementRefused, before writing any row, when the sheet would remove more spend
+    than `max_removed_share` (or all of it) and `confirm_removal` is False.
     """
     path = Path(path)
     if not path.is_file():
@@ -452,11 +897,22 @@ def load_spend(
         )
     file_name = path.name
     known = KNOWN_CURRENCIES | {c.strip().upper() for c in extra_currencies if c and c.strip()}
-    rows, rejects, seen = parse_spend_rows(read_sheet(path, sheet), file_name, known)
+    content = read_sheet(path, sheet)
+    rows, rejects, seen = parse_spend_rows(content.records, file_name, known)
+    for warning in content.warnings:
+        log.warning("%s", warning)
     for reject in rejects:
         log.warning("Spend file %s line %d rejected: %s", file_name, reject.line, reject.reason)
 
-    result = SpendLoadResult(file_name=file_name, rows_read=seen, rows_loaded=len(rows), rejects=rejects)
+    result = SpendLoadResult(
+        file_name=file_name,
+        rows_read=seen,
+        rows_loaded=len(rows),
+        rejects=rejects,
+        encoding=content.encoding,
+        delimiter=content.delimiter,
+        warnings=list(content.warnings),
+    )
     for row in rows:
         result.total_by_currency[row.currency] = (
             result.total_by_currency.get(row.currency, Decimal(0)) + row.amount
@@ -467,33 +923,44 @@ def load_spend(
         run = warehouse.start_run(con, run_id, RUN_KIND, f"{REJECT_SOURCE}:{file_name}")
         try:
             with warehouse.transaction(con):
+                plan = result.replacement = plan_replacement(con, file_name, rows)
+                refusal = _refusal(file_name, plan, len(rows), seen, max_removed_share)
+                if refusal and not confirm_removal:
+                    raise SpendReplacementRefused(refusal, REFUSAL_FIX)
+                if refusal:
+                    log.warning("Confirmed on purpose: %s", refusal.removesuffix("; nothing was replaced"))
+                others = {f: n for f, n in plan.removed_by_file.items() if f != file_name}
+                if others:
+                    result.warnings.append(
+                        f"Spend file {file_name} covers {plan.covers[0]}..{plan.covers[1]}: it replaces "  # type: ignore[index]
+                        + ", ".join(f"{n} row(s) of {f}" for f, n in sorted(others.items()))
+                    )
+                    log.warning("%s", result.warnings[-1])
+                where, params = _replaced_rows_filter(file_name, plan.covers)
                 run.rows = warehouse.replace_partition(
-                    con,
-                    TARGET_TABLE,
-                    _rows_to_arrow(file_name, rows),
-                    "file_name = ?",
-                    [file_name],
-                    run_id=run_id,
+                    con, TARGET_TABLE, _rows_to_arrow(file_name, rows), where, params, run_id=run_id
                 )
-                warehouse.record_rejects(
-                    con,
-                    run_id,
-                    REJECT_SOURCE,
-                    [
-                        warehouse.Reject(
-                            record_id=file_name,
-                            field=r.field,
-                            value=r.value,
-                            reason=f"Spend file {file_name} line {r.line}: {r.reason}",
-                            line=r.line,
-                        )
-                        for r in rejects
-                    ],
-                )
+                warehouse.record_rejects(con, run_id, REJECT_SOURCE, _reject_rows(file_name, rejects))
         except BaseException as exc:
+            if isinstance(exc, SpendReplacementRefused):
+                # The refused sheet's rejects still tell the operator why it looked empty.
+                warehouse.record_rejects(con, run_id, REJECT_SOURCE, _reject_rows(file_name, rejects))
             warehouse.finish_run(con, run, status="failed", error=f"{type(exc).__name__}: {exc}")
             raise
         warehouse.finish_run(con, run, status="success")
     finally:
         con.close()
     return result
+
+
+def _reject_rows(file_name: str, rejects: list[SpendReject]) -> list[warehouse.Reject]:
+    return [
+        warehouse.Reject(
+            record_id=file_name,
+            field=r.field,
+            value=r.value,
+            reason=f"Spend file {file_name} line {r.line}: {r.reason}",
+            line=r.line,
+        )
+        for r in rejects
+    ]

@@ -24,6 +24,7 @@ from flows.common import (
     DEFAULT_LOCK_WAIT_SECONDS,
     PipelineStepError,
     build_outcome,
+    failure_cause,
     flow_result,
     new_run_id,
     recorded_flow_run,
@@ -109,8 +110,10 @@ def backfill(
     config_path: str | None = None,
     lock_wait_seconds: float = DEFAULT_LOCK_WAIT_SECONDS,
     extra_data_tests: str | None = None,
+    confirm_spend_removal: bool = False,
 ) -> dict[str, Any]:
-    """Load [start, end] (inclusive, property time zone) for `streams` (default: hubspot, ga4, spend)."""
+    """Load [start, end] (inclusive, property time zone) for `streams` (default: hubspot, ga4, spend).
+    `confirm_spend_removal` loads a spend sheet that removes more spend than [spend] max_removed_share."""
     logger = get_run_logger()
     validate_window(start, end, chunk_days)
     wanted = sorted({BackfillStream(s).value for s in streams}) if streams else ALL_STREAMS
@@ -154,15 +157,21 @@ def backfill(
             for listener in CHUNK_LISTENERS:
                 listener(index, len(chunks), chunk_end)
             logger.info("Chunk %d/%d done: %s..%s", index, len(chunks), chunk_start, chunk_end)
+        spend_problem = None
         if "spend" in wanted:
-            load_spend_step(config_path, run_id)
+            spend_state = load_spend_step(
+                config_path, run_id, confirm_removal=confirm_spend_removal, return_state=True
+            )
+            if not spend_state.is_completed():
+                spend_problem = f"spend sheet not loaded ({failure_cause(spend_state)})"
+                logger.error("%s", spend_problem)
 
         tests = build_outcome(build_models_step(config_path, run_id, extra_data_tests=extra_data_tests))
         skipped_reason = None
         if not publish:
             skipped_reason = "not requested (backfill publishes only with publish=True / --publish)."
-        elif quota_stop:
-            skipped_reason = f"the backfill is incomplete: {quota_stop}."
+        elif quota_stop or spend_problem:
+            skipped_reason = f"the backfill is incomplete: {quota_stop or spend_problem}."
             logger.error("PUBLISH SKIPPED: %s", skipped_reason)
         elif tests[1]:
             skipped_reason = f"{len(tests[1])} data test(s) failed: {', '.join(tests[1])}."
@@ -181,6 +190,13 @@ def backfill(
             chunks_run=len(todo),
             complete=quota_stop is None,
         )
+        if spend_problem:
+            result["failed_steps"] = ["spend"]
+            raise PipelineStepError(
+                f"backfill run {run_id}: {spend_problem}",
+                result,
+                fix="fix the sheet (or confirm its removals with --confirm-spend-removal), then run again",
+            )
         if tests[1]:
             raise PipelineStepError(
                 f"backfill run {run_id}: data tests failed: {', '.join(tests[1])}", result

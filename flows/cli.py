@@ -171,6 +171,14 @@ ModelOption = Annotated[
     ),
 ]
 
+ConfirmSpendRemovalOption = Annotated[
+    bool,
+    typer.Option(
+        "--confirm-spend-removal",
+        help="Load the spend sheet even if it removes more loaded spend than [spend] max_removed_share.",
+    ),
+]
+
 
 class ExportFormat(StrEnum):
     csv = "csv"
@@ -301,6 +309,7 @@ def run(
         Path | None, typer.Option(help="Folder of your own SQL data tests (rows returned = failure).")
     ] = None,
     lock_wait: LockWaitOption = 0,
+    confirm_spend_removal: ConfirmSpendRemovalOption = False,
     as_json: JsonOption = False,
     sandbox: SandboxOption = False,
 ) -> None:
@@ -318,6 +327,7 @@ def run(
             publish=publish,
             lock_wait_seconds=lock_wait,
             extra_data_tests=str(extra_data_tests.resolve()) if extra_data_tests else None,
+            confirm_spend_removal=confirm_spend_removal,
         )
     _print_run(result, as_json)
 
@@ -334,6 +344,7 @@ def backfill(
     chunk_days: Annotated[int, typer.Option(min=1, help="Days per resumable chunk.")] = 7,
     config: ConfigOption = None,
     lock_wait: LockWaitOption = 0,
+    confirm_spend_removal: ConfirmSpendRemovalOption = False,
     as_json: JsonOption = False,
     sandbox: SandboxOption = False,
 ) -> None:
@@ -362,6 +373,7 @@ def backfill(
             chunk_days=chunk_days,
             config_path=str(config) if config else None,
             lock_wait_seconds=lock_wait,
+            confirm_spend_removal=confirm_spend_removal,
         )
     _print_run(result, as_json)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,60 @@ def recorded_flow_run(db_path: Path, run_id: str, kind: str) -> Iterator[None]:
         raise
     with open_warehouse(db_path, read_only=False) as con:
         warehouse.finish_run(con, record, status="success")
+
+
+SHOWN_SPANS = 3  # a first run may leave months pending: name a few spans, then count the days
+
+
+def _days(spans: list[tuple[date, date]]) -> str:
+    shown = ", ".join(f"{start}..{end}" if start != end else f"{start}" for start, end in spans[:SHOWN_SPANS])
+    more = f" and {len(spans) - SHOWN_SPANS} more span(s)" if len(spans) > SHOWN_SPANS else ""
+    total = sum((end - start).days + 1 for start, end in spans)
+    return f"{shown}{more} ({total} day{'s' if total != 1 else ''})"
+
+
+def extract_gaps(db_path: Path, states: dict[str, Any]) -> dict[str, str]:
+    """What each source's extract left undone in this run, by source, from the extract task states and the
+    warehouse's sync state: the message names the source, the days or records missing and why.
+
+    An extract is incomplete when its task failed, or when it finished without all its data (a GA4 quota stop:
+    `GA4ExtractResult.complete` is False). A skipped optional report or a property that cannot serve cost is
+    not incompleteness (TEAM-NOTES, issue 10); rejected rows are not either (they are in ops.rejects).
+    """
+    from connectors import ga4
+
+    gaps: dict[str, str] = {}
+    with open_warehouse(db_path, read_only=False) as con:
+        for source, state in states.items():
+            failed = not state.is_completed()
+            outcome = state.result(raise_on_failure=False)
+            if source == "ga4":
+                if failed:
+                    why, pending = failure_cause(state), ga4.pending_spans(con)
+                elif not outcome.complete:
+                    why, pending = outcome.stopped_reason or "stopped early", outcome.pending
+                else:
+                    continue
+                missing = "; ".join(f"{report} missing {_days(spans)}" for report, spans in pending.items())
+                gaps[source] = f"GA4 {missing or 'extract failed'} ({why})"
+            elif failed:
+                why = failure_cause(state)
+                if source == "hubspot":
+                    since = [
+                        f"{row[0]} since {row[1]}"
+                        for row in con.execute(
+                            "SELECT stream, cursor_value FROM ops.sync_state WHERE stream LIKE 'hubspot_%' "
+                            "AND cursor_value IS NOT NULL ORDER BY stream"
+                        ).fetchall()
+                        if row[0] in why
+                    ]
+                    changes = f"changes {', '.join(since)} not loaded; " if since else ""
+                    gaps[source] = f"HubSpot {changes}{why}"
+                elif source == "spend":
+                    gaps[source] = f"spend sheet not loaded, the loaded spend is unchanged: {why}"
+                else:
+                    gaps[source] = why
+    return gaps
 
 
 def build_outcome(build_result: Any) -> tuple[int, list[str]]:

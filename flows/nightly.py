@@ -1,9 +1,11 @@
 """`nightly`: extract every stream, build the models and their data tests, publish ROI to HubSpot.
 
-Order matters and is fixed: extracts -> build -> publish. An extract that fails does not stop the other
-extracts (they are independent) but it does stop publishing: ROI computed on partial data must not
-reach the CRM. A failing data test stops publishing too, loudly, and the run ends Failed so the
-schedule's owner hears about it.
+Order matters and is fixed: spend sheet -> HubSpot, GA4 -> build -> publish. An extract that fails or ends
+incomplete (a GA4 quota stop in the trailing window, a HubSpot stream that failed) does not stop the other
+extracts (they are independent) but it does stop publishing, with the source and the days missing: ROI
+computed on partial data must not reach the CRM. The next run resumes what is missing and publishes. A
+failing data test stops publishing too, loudly, and the run ends Failed so the schedule's owner hears
+about it. A spend sheet that would remove too much loaded spend stops the run before anything else.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from typing import Any
 from prefect import flow
 from prefect.logging import get_run_logger
 
+from connectors.spend import SpendReplacementRefused
 from flows.common import (
     DEFAULT_LOCK_WAIT_SECONDS,
     PipelineStepError,
     build_outcome,
+    extract_gaps,
     failure_cause,
     flow_result,
     new_run_id,
@@ -44,8 +48,10 @@ def nightly(
     publish: bool = True,
     lock_wait_seconds: float = DEFAULT_LOCK_WAIT_SECONDS,
     extra_data_tests: str | None = None,
+    confirm_spend_removal: bool = False,
 ) -> dict[str, Any]:
-    """Run the whole pipeline once. `today` pins the GA4 trailing window (default: the property's today)."""
+    """Run the whole pipeline once. `today` pins the GA4 trailing window (default: the property's today);
+    `confirm_spend_removal` loads a spend sheet that removes more spend than [spend] max_removed_share."""
     logger = get_run_logger()
     settings = load_settings(config_path)
     validate_settings(settings, extra_data_tests=extra_data_tests)
@@ -57,16 +63,34 @@ def nightly(
         warehouse_lock(db_path, run_id=run_id, wait_seconds=lock_wait_seconds),
         recorded_flow_run(db_path, run_id, "nightly"),
     ):
+        spend_state = load_spend_step(
+            config_path, run_id, confirm_removal=confirm_spend_removal, return_state=True
+        )
+        spend_outcome = spend_state.result(raise_on_failure=False)
+        if isinstance(spend_outcome, SpendReplacementRefused):
+            # A person must look at the sheet before anything runs on it: stop here, nothing replaced.
+            logger.error("RUN STOPPED: %s", spend_outcome)
+            result = flow_result(
+                settings,
+                run_id,
+                "nightly",
+                tests=(0, []),
+                publish_skipped_reason=f"spend sheet refused: {spend_outcome.cause}",
+            )
+            result["failed_steps"] = ["spend"]
+            raise PipelineStepError(
+                f"nightly run {run_id} stopped before any extract: {spend_outcome.cause}",
+                result,
+                fix=spend_outcome.fix,
+            )
         extract_states = {
             "hubspot": extract_hubspot_step(config_path, run_id, return_state=True),
             "ga4": extract_ga4_step(config_path, run_id, today=today, return_state=True),
-            "spend": load_spend_step(config_path, run_id, return_state=True),
+            "spend": spend_state,
         }
-        failed_extracts = {
-            name: failure_cause(state) for name, state in extract_states.items() if not state.is_completed()
-        }
+        failed_extracts = extract_gaps(db_path, extract_states)
         for name, message in failed_extracts.items():
-            logger.error("Extract %s failed: %s", name, message)
+            logger.error("Extract %s incomplete: %s", name, message)
         build_state = build_models_step(
             config_path, run_id, extra_data_tests=extra_data_tests, return_state=True
         )
@@ -76,7 +100,9 @@ def nightly(
         skipped_reason = None
         if failed_extracts:
             skipped_reason = (
-                f"extract failed for {', '.join(failed_extracts)}; ROI on partial data is not published."
+                f"extract incomplete for {', '.join(failed_extracts)}: "
+                + "; ".join(f"{name}: {message}" for name, message in failed_extracts.items())
+                + ". ROI on partial data is not published; the next run completes the data and publishes."
             )
         elif build_failed:
             skipped_reason = f"model build failed: {build_failed}"
@@ -91,8 +117,15 @@ def nightly(
         elif not skipped_reason:
             publish_step(config_path, run_id)
 
-        result = flow_result(settings, run_id, "nightly", tests=tests, publish_skipped_reason=skipped_reason)
-        causes = [f"extract {name} failed ({cause})" for name, cause in failed_extracts.items()]
+        result = flow_result(
+            settings,
+            run_id,
+            "nightly",
+            tests=tests,
+            publish_skipped_reason=skipped_reason,
+            incomplete=failed_extracts,
+        )
+        causes = [f"extract {name} incomplete ({gap})" for name, gap in failed_extracts.items()]
         causes += [f"model build failed ({build_failed})"] if build_failed else []
         causes += [f"data tests failed: {', '.join(tests[1])}"] if tests[1] else []
         if causes:
@@ -101,6 +134,10 @@ def nightly(
             raise PipelineStepError(
                 f"nightly run {run_id} failed: {'; '.join(causes)}; publishing skipped",
                 result,
-                fix="see `roi status` for the details, fix the cause, then `roi run` again",
+                fix=(
+                    "the next run resumes what is missing, then publishes; `roi status` shows the details"
+                    if failed_extracts
+                    else "see `roi status` for the details, fix the cause, then `roi run` again"
+                ),
             )
     return result

@@ -122,7 +122,8 @@ def rated_currencies(settings: Any) -> set[str]:
 
 
 @_step("load-spend-file", retries=0)
-def load_spend_step(config_path: str | None, run_id: str) -> Any:
+def load_spend_step(config_path: str | None, run_id: str, *, confirm_removal: bool = False) -> Any:
+    """`confirm_removal`: load a sheet even if it removes more loaded spend than [spend] max_removed_share."""
     from connectors.spend import load_spend
 
     settings = load_settings(config_path)
@@ -135,6 +136,8 @@ def load_spend_step(config_path: str | None, run_id: str) -> Any:
         run_id,
         sheet=settings.spend.sheet,
         extra_currencies=rated_currencies(settings),
+        confirm_removal=confirm_removal,
+        max_removed_share=settings.spend.max_removed_share,
     )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
+import re
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -12,7 +14,14 @@ import duckdb
 import pytest
 
 from connectors import warehouse
-from connectors.spend import SpendFileError, SpendValueError, load_spend, parse_amount, parse_month
+from connectors.spend import (
+    SpendFileError,
+    SpendReplacementRefused,
+    SpendValueError,
+    load_spend,
+    parse_amount,
+    parse_month,
+)
 from sandbox.generator import generate
 
 SEED = 7
@@ -143,11 +152,15 @@ def test_xlsx_version_of_the_sheet_loads_the_same(spend_csv, tmp_path):
 
     db = tmp_path / "wh.duckdb"
     csv_result = load_spend(spend_csv, db, "run-csv")
+    csv_rows = _spend_rows(db, "spend.csv")
+    # Switching the configured sheet from spend.csv to spend.xlsx replaces the csv's rows, never adds to them.
     xlsx_result = load_spend(xlsx, db, "run-xlsx")
     assert xlsx_result.rows_loaded == csv_result.rows_loaded
     assert [r.line for r in xlsx_result.rejects] == [r.line for r in csv_result.rejects]
     assert [r.field for r in xlsx_result.rejects] == [r.field for r in csv_result.rejects]
-    assert _spend_rows(db, "spend.xlsx") == _spend_rows(db, "spend.csv")
+    assert _spend_rows(db, "spend.xlsx") == csv_rows
+    assert _spend_rows(db, "spend.csv") == []
+    assert xlsx_result.replacement.removed_by_file == {"spend.csv": csv_result.rows_loaded}
 
 
 def test_month_column_semicolons_and_european_amounts(tmp_path):
@@ -264,3 +277,277 @@ def test_missing_period_columns_is_a_file_error_and_nothing_is_written(tmp_path)
     con = warehouse.connect(db)
     assert con.execute("SELECT count(*) FROM raw.marketing_spend").fetchall() == [(0,)]
     con.close()
+
+
+# --- dialects, cells, encodings (issue 14) -----------------------------------------------------------------
+
+EXPECTED_TWO_ROWS = [
+    (date(2026, 1, 15), "salon_maison_objet", 'stand "A12"', Decimal("3800.00")),
+    (date(2026, 1, 16), "bouche à oreille", "noël; cadeaux", Decimal("1234.50")),
+]
+HEADER_FR = ["date", "source", "medium", "campaign", "amount", "currency"]
+
+
+def _dialect(delimiter: str, decimal_comma: bool, quote_all: bool, newline: str) -> str:
+    """Two rows written as a spreadsheet program would: quotes only where needed (or everywhere)."""
+    out = io.StringIO()
+    writer = csv.writer(
+        out,
+        delimiter=delimiter,
+        quotechar='"',
+        doublequote=True,
+        lineterminator=newline,
+        quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL,
+    )
+    writer.writerow(HEADER_FR)
+    for day, source, campaign, amount in EXPECTED_TWO_ROWS:
+        shown = (
+            f"{amount:,.2f}".replace(",", "\u00a0").replace(".", ",") if decimal_comma else f"{amount:,.2f}"
+        )
+        writer.writerow([day.strftime("%d/%m/%Y"), source, "offline", campaign, shown, "EUR"])
+    return out.getvalue()
+
+
+DIALECTS = {
+    # Excel (French Windows) "CSV (séparateur: point-virgule)": Windows-1252, ';', decimal comma, CRLF.
+    "excel_fr_csv_cp1252": (_dialect(";", True, False, "\r\n"), "cp1252"),
+    # Excel "CSV UTF-8 (délimité par des virgules)" on a French machine: BOM, still ';'.
+    "excel_fr_csv_utf8_bom": (_dialect(";", True, False, "\r\n"), "utf-8-sig"),
+    # Google Sheets, French locale, File > Download > CSV: ',', decimal comma quoted, UTF-8, LF.
+    "sheets_fr": (_dialect(",", True, False, "\n"), "utf-8"),
+    # Google Sheets, English locale: ',' with '1,234.50' quoted.
+    "sheets_en": (_dialect(",", False, False, "\n"), "utf-8"),
+    # LibreOffice with "quote all text cells".
+    "libreoffice_quote_all": (_dialect(";", True, True, "\n"), "utf-8"),
+    # Excel "Texte Unicode": UTF-16 LE with BOM, tab separated.
+    "excel_unicode_text": (_dialect("\t", True, False, "\r\n"), "utf-16"),
+    # Old Mac line ends.
+    "classic_mac_cr": (_dialect(";", True, False, "\r"), "utf-8"),
+}
+
+
+@pytest.mark.parametrize("dialect", list(DIALECTS))
+def test_every_dialect_french_excel_and_google_sheets_write(dialect, tmp_path):
+    text, encoding = DIALECTS[dialect]
+    sheet = tmp_path / "spend.csv"
+    sheet.write_bytes(text.encode(encoding))
+    db = tmp_path / "wh.duckdb"
+    result = load_spend(sheet, db, "run-1")
+    assert result.rejects == [] and result.rows_loaded == 2, result.rejects
+    rows = _spend_rows(db, "spend.csv")
+    assert [(r[1], r[3], r[5], r[6]) for r in rows] == EXPECTED_TWO_ROWS
+
+
+def test_a_quoted_value_keeps_its_doubled_quotes_as_one_quote(tmp_path):
+    sheet = tmp_path / "spend.csv"
+    sheet.write_text(
+        'date,source,medium,campaign,amount,currency\n2026-01-01,"say ""hi""",cpc,c,10,EUR\n',
+        encoding="utf-8",
+    )
+    db = tmp_path / "wh.duckdb"
+    load_spend(sheet, db, "run-1")
+    assert [r[3] for r in _spend_rows(db, "spend.csv")] == ['say "hi"']
+
+
+def test_a_line_with_an_open_quote_or_an_unquoted_separator_is_one_reject(tmp_path):
+    sheet = tmp_path / "spend.csv"
+    sheet.write_text(
+        "date;source;medium;campaign;amount;currency\n"
+        '2026-01-01;"oops;cpc;c;10;EUR\n'
+        "2026-01-02;noel; cadeaux;cpc;c;10;EUR\n"
+        "2026-01-03;a;cpc;c;10;EUR\n",
+        encoding="utf-8",
+    )
+    db = tmp_path / "wh.duckdb"
+    result = load_spend(sheet, db, "run-1")
+    assert result.rows_loaded == 1
+    assert [r.line for r in result.rejects] == [2, 3]
+    assert "quotes do not balance" in result.rejects[0].reason
+    assert "7 values but the header has 6" in result.rejects[1].reason
+
+
+def _xlsx(path: Path, rows: list[list]) -> Path:
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    for row in rows:
+        workbook.active.append(row)
+    workbook.save(path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_one_cell_never_sinks_the_sheet(kind, tmp_path):
+    header = ["period_start", "period_end", "source", "medium", "campaign", "amount", "currency"]
+    good = ["2026-01-01", "2026-01-31", "google", "cpc", "brand", "100.00", "EUR"]
+    bad = {
+        3: ["2026-01-01", "2026-01-31", "google", "cpc", "big", "1" * 27, "EUR"],
+        4: ["2026-01-01", "2026-01-31", "google", "cpc", "huge", 1e30 if kind == "xlsx" else "1e30", "EUR"],
+        5: ["2026-01-01", "2026-01-31", "google", "cpc", "x" * 140_000, "5.00", "EUR"],
+        6: ["2026-01-01", "2026-01-31", "google", "cpc", "err", "#DIV/0!", "EUR"],
+    }
+    last = ["2026-02-01", "2026-02-28", "bing", "cpc", "brand", "50.00", "EUR"]
+    rows = [header, good, *bad.values(), last]
+    if kind == "xlsx":
+        sheet = _xlsx(tmp_path / "spend.xlsx", rows)
+    else:
+        sheet = tmp_path / "spend.csv"
+        with sheet.open("w", encoding="utf-8", newline="") as handle:
+            csv.writer(handle).writerows(rows)
+    db = tmp_path / "wh.duckdb"
+    result = load_spend(sheet, db, "run-1")
+    assert result.rows_loaded == 2
+    assert [(r.line, r.field) for r in result.rejects] == [
+        (3, "amount"),
+        (4, "amount"),
+        (5, "campaign"),
+        (6, "amount"),
+    ]
+    reasons = [r.reason for r in result.rejects]
+    assert "too large" in reasons[0]
+    assert ("too large" if kind == "xlsx" else "not a number") in reasons[1]  # "1e30" as text: no amount
+    assert re.search(r"campaign is [\d,]+ characters long \(at most 500\)", reasons[2])
+    assert "Excel error #DIV/0!" in reasons[3]
+    assert all(len(r) < 400 for r in reasons)  # a reason names the cell, it does not repeat it
+    assert sum(r[6] for r in _spend_rows(db, sheet.name)) == Decimal("150.00")
+
+
+def test_a_sheet_mixing_utf8_and_windows_1252_reads_every_name_right(tmp_path):
+    sheet = tmp_path / "spend.csv"
+    header = "date;source;medium;campaign;amount;currency\r\n"
+    sheet.write_bytes(
+        (header + "01/06/2026;été;offline;salon;10;EUR\r\n").encode("utf-8")
+        + "02/06/2026;fête des mères;offline;salon;20;EUR\r\n".encode("cp1252")
+    )
+    db = tmp_path / "wh.duckdb"
+    result = load_spend(sheet, db, "run-1")
+    assert [r[3] for r in _spend_rows(db, "spend.csv")] == ["été", "fête des mères"]
+    assert result.encoding == "UTF-8 and Windows-1252 (mixed)"
+    assert any("line(s) 3 were read as Windows-1252" in w for w in result.warnings)
+
+
+def test_undecodable_bytes_and_control_characters_are_rejected_not_loaded(tmp_path):
+    sheet = tmp_path / "spend.csv"
+    sheet.write_bytes(
+        b"date;source;medium;campaign;amount;currency\n"
+        b"01/06/2026;caf\x81;offline;salon;10;EUR\n"  # 0x81: neither UTF-8 nor Windows-1252
+        b"02/06/2026;ok;off\x1bline;salon;10;EUR\n"
+        b"03/06/2026;ok;offline;salon;10;EUR\n"
+    )
+    result = load_spend(sheet, tmp_path / "wh.duckdb", "run-1")
+    assert [(r.line, r.field) for r in result.rejects] == [(2, "source"), (3, "medium")]
+    assert "neither UTF-8 nor Windows-1252" in result.rejects[0].reason
+    assert "control character U+001B" in result.rejects[1].reason
+
+
+@pytest.mark.parametrize("text", ["1,234", "1.234", "12.345"])
+def test_the_ambiguous_amount_message_suggests_only_a_value_that_is_accepted(text):
+    with pytest.raises(SpendValueError, match="ambiguous") as caught:
+        parse_amount(text)
+    suggested = re.search(r"write (\S+)$", str(caught.value)).group(1)
+    assert parse_amount(suggested) == Decimal(text.replace(",", "").replace(".", ""))
+
+
+def test_currency_signs_are_read_when_they_match_the_row(tmp_path):
+    assert parse_amount("1 234,50 €", "EUR") == Decimal("1234.50")
+    assert parse_amount("$1,234.50", "USD") == Decimal("1234.50")
+    with pytest.raises(SpendValueError, match="written in USD but the row's currency is EUR"):
+        parse_amount("$12", "EUR")
+
+
+def test_dates_compact_read_and_us_order_never_guessed(tmp_path):
+    sheet = tmp_path / "spend.csv"
+    sheet.write_text(
+        "date,source,medium,campaign,amount,currency\n"
+        "20261031,a,cpc,c,1,EUR\n"
+        "04/13/2026,b,cpc,c,1,EUR\n"  # only reads month-first: this file is US-ordered
+        "03/04/2026,c,cpc,c,1,EUR\n"  # so this one could be 3 April or 4 March
+        "13/04/2026,d,cpc,c,1,EUR\n",
+        encoding="utf-8",
+    )
+    db = tmp_path / "wh.duckdb"
+    result = load_spend(sheet, db, "run-1")
+    assert [r[1] for r in _spend_rows(db, "spend.csv")] == [date(2026, 10, 31), date(2026, 4, 13)]
+    assert [r.line for r in result.rejects] == [3, 4]
+    assert "write 2026-04-13" in result.rejects[0].reason
+    assert "ambiguous" in result.rejects[1].reason
+
+
+def test_exact_duplicate_rows_are_rejected_as_duplicates(tmp_path):
+    sheet = tmp_path / "spend.csv"
+    sheet.write_text(
+        "month,source,medium,campaign,amount,currency\n"
+        "2026-03,google,cpc,brand,100,EUR\n"
+        "2026-03,google,cpc,brand,100.00,eur\n"  # the same cost, written differently
+        "2026-03,google,cpc,brand,120,EUR\n",  # a different amount: a second real cost
+        encoding="utf-8",
+    )
+    db = tmp_path / "wh.duckdb"
+    result = load_spend(sheet, db, "run-1")
+    assert [(r.line, r.reason[:20]) for r in result.rejects] == [(3, "duplicate of line 2 ")]
+    assert sum(r[6] for r in _spend_rows(db, "spend.csv")) == Decimal("220.00")
+
+
+# --- replacement rules (issue 14) ---------------------------------------------------------------------------
+
+
+def _spend_total(db: Path) -> Decimal:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute("SELECT coalesce(sum(amount), 0) FROM raw.marketing_spend").fetchall()[0][0]
+    finally:
+        con.close()
+
+
+def test_a_header_only_sheet_is_refused_before_anything_is_replaced(spend_csv, tmp_path):
+    db = tmp_path / "wh.duckdb"
+    load_spend(spend_csv, db, "run-1")
+    total = _spend_total(db)
+    empty = tmp_path / "empty" / "spend.csv"
+    empty.parent.mkdir()
+    empty.write_text(spend_csv.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    with pytest.raises(SpendReplacementRefused, match=r"has only a header.*--confirm-spend-removal"):
+        load_spend(empty, db, "run-2")
+    assert _spend_total(db) == total
+    con = duckdb.connect(str(db), read_only=True)
+    status = con.execute("SELECT status, error FROM ops.sync_runs WHERE run_id = 'run-2'").fetchall()
+    con.close()
+    assert status[0][0] == "failed" and "SpendReplacementRefused" in status[0][1]
+    # Confirmed on purpose, the empty sheet is the truth.
+    load_spend(empty, db, "run-3", confirm_removal=True)
+    assert _spend_total(db) == 0
+
+
+def test_a_sheet_that_removes_more_than_the_set_share_is_refused(spend_csv, tmp_path):
+    db = tmp_path / "wh.duckdb"
+    load_spend(spend_csv, db, "run-1")
+    total = _spend_total(db)
+    lines = spend_csv.read_text(encoding="utf-8").splitlines()
+    truncated = tmp_path / "cut" / "spend.csv"
+    truncated.parent.mkdir()
+    truncated.write_text("\n".join(lines[:12]) + "\n", encoding="utf-8")  # 11 of 72 rows left
+    with pytest.raises(SpendReplacementRefused, match=r"lower the loaded EUR spend by \d+\.\d%"):
+        load_spend(truncated, db, "run-2")
+    assert _spend_total(db) == total
+    # The share is a setting: with a limit of 100 % the same sheet loads.
+    load_spend(truncated, db, "run-3", max_removed_share=Decimal(1))
+    assert _spend_total(db) < total
+
+
+def test_renaming_the_sheet_replaces_its_rows_and_keeps_other_periods(tmp_path):
+    db = tmp_path / "wh.duckdb"
+    header = "month,source,medium,campaign,amount,currency\n"
+    old_year = tmp_path / "spend_2025.csv"
+    old_year.write_text(header + "2025-11,google,cpc,brand,500,EUR\n2025-12,google,cpc,brand,500,EUR\n")
+    load_spend(old_year, db, "run-1")
+    first = tmp_path / "spend.csv"
+    first.write_text(header + "2026-01,google,cpc,brand,100,EUR\n2026-02,google,cpc,brand,100,EUR\n")
+    load_spend(first, db, "run-2")
+    assert _spend_total(db) == Decimal("1200.00")
+    renamed = tmp_path / "depenses.csv"
+    renamed.write_text(header + "2026-01,google,cpc,brand,100,EUR\n2026-02,google,cpc,brand,110,EUR\n")
+    result = load_spend(renamed, db, "run-3")
+    # The new name covers January-February: spend.csv's rows there are replaced, 2025's sheet stays.
+    assert _spend_total(db) == Decimal("1210.00")
+    assert result.replacement.removed_by_file == {"spend.csv": 2}
+    assert _spend_rows(db, "spend.csv") == [] and len(_spend_rows(db, "spend_2025.csv")) == 2
