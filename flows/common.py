@@ -94,7 +94,7 @@ def _days(spans: list[tuple[date, date]]) -> str:
 
 def extract_gaps(db_path: Path, states: dict[str, Any]) -> dict[str, str]:
     """What each source's extract left undone in this run, by source, from the extract task states and the
-    warehouse's sync state: the message names the source, the days or records missing and why.
+    warehouse's sync state: the cause first (for a failed task), then the days or records missing.
 
     An extract is incomplete when its task failed, or when it finished without all its data (a GA4 quota stop:
     `GA4ExtractResult.complete` is False). A skipped optional report or a property that cannot serve cost is
@@ -106,33 +106,36 @@ def extract_gaps(db_path: Path, states: dict[str, Any]) -> dict[str, str]:
     with open_warehouse(db_path, read_only=False) as con:
         for source, state in states.items():
             failed = not state.is_completed()
-            outcome = state.result(raise_on_failure=False)
+            cause = failure_cause(state) if failed else None
             if source == "ga4":
+                outcome = None if failed else state.result()
                 if failed:
-                    why, pending = failure_cause(state), ga4.pending_spans(con)
+                    pending = ga4.pending_spans(con)
                 elif not outcome.complete:
-                    why, pending = outcome.stopped_reason or "stopped early", outcome.pending
+                    pending = outcome.pending
                 else:
                     continue
                 missing = "; ".join(f"{report} missing {_days(spans)}" for report, spans in pending.items())
-                gaps[source] = f"GA4 {missing or 'extract failed'} ({why})"
-            elif failed:
-                why = failure_cause(state)
-                if source == "hubspot":
-                    since = [
-                        f"{row[0]} since {row[1]}"
-                        for row in con.execute(
-                            "SELECT stream, cursor_value FROM ops.sync_state WHERE stream LIKE 'hubspot_%' "
-                            "AND cursor_value IS NOT NULL ORDER BY stream"
-                        ).fetchall()
-                        if row[0] in why
-                    ]
-                    changes = f"changes {', '.join(since)} not loaded; " if since else ""
-                    gaps[source] = f"HubSpot {changes}{why}"
-                elif source == "spend":
-                    gaps[source] = f"spend sheet not loaded, the loaded spend is unchanged: {why}"
+                if failed:
+                    gaps[source] = f"{cause}; GA4 {missing}" if missing else str(cause)
                 else:
-                    gaps[source] = why
+                    gaps[source] = (
+                        f"GA4 {missing or 'data missing'}: {outcome.stopped_reason or 'stopped early'}"
+                    )
+            elif failed and source == "hubspot":
+                since = [
+                    f"{stream} since {cursor}"
+                    for stream, cursor in con.execute(
+                        "SELECT stream, cursor_value FROM ops.sync_state WHERE stream LIKE 'hubspot_%' "
+                        "AND cursor_value IS NOT NULL ORDER BY stream"
+                    ).fetchall()
+                    if stream in str(cause)
+                ]
+                gaps[source] = f"{cause}; changes {', '.join(since)} not loaded" if since else str(cause)
+            elif failed and source == "spend":
+                gaps[source] = f"{cause}; the spend loaded before is unchanged"
+            elif failed:
+                gaps[source] = str(cause)
     return gaps
 
 

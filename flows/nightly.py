@@ -125,7 +125,11 @@ def nightly(
             publish_skipped_reason=skipped_reason,
             incomplete=failed_extracts,
         )
-        causes = [f"extract {name} incomplete ({gap})" for name, gap in failed_extracts.items()]
+        failed_tasks = {name for name, state in extract_states.items() if not state.is_completed()}
+        causes = [
+            f"extract {name} {'failed' if name in failed_tasks else 'incomplete'} ({gap})"
+            for name, gap in failed_extracts.items()
+        ]
         causes += [f"model build failed ({build_failed})"] if build_failed else []
         causes += [f"data tests failed: {', '.join(tests[1])}"] if tests[1] else []
         if causes:
@@ -135,8 +139,8 @@ def nightly(
                 f"nightly run {run_id} failed: {'; '.join(causes)}; publishing skipped",
                 result,
                 fix=(
-                    "the next run resumes what is missing, then publishes; `roi status` shows the details"
-                    if failed_extracts
+                    "nothing to do: the next run resumes what is missing, then publishes (see `roi status`)"
+                    if failed_extracts and not failed_tasks and not build_failed and not tests[1]
                     else "see `roi status` for the details, fix the cause, then `roi run` again"
                 ),
             )
