@@ -58,8 +58,30 @@ class HubSpotOptions(Section):
     overlap_minutes: int = Field(default=10, ge=0, le=24 * 60)
     # Streams read concurrently; the shared rate limiter, not this number, bounds the request rate.
     max_workers: int = Field(default=4, ge=1, le=32)
-    # Re-read archived records on each full run (search never returns them).
+    # Read the archived (deleted) records on every run: search never returns them, so this list is how a
+    # deletion since the last run is seen (and, diffed with the warehouse, a purge of an archived record).
     read_archived: bool = True
+    # Days between two purge sweeps (ids only, live + archived): finds records deleted for good without being
+    # archived first (GDPR deletes). 0 = on every run.
+    purge_sweep_days: int = Field(default=7, ge=0, le=365)
+    # IANA time zone of the portal (Settings > Account defaults): HubSpot resets the daily API limit at
+    # midnight there; errors then say when the run can resume. Unset: "midnight, portal time".
+    portal_time_zone: str | None = None
+
+    @field_validator("portal_time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name like 'Europe/Paris' or 'America/New_York'"
+            ) from None
+        return value.strip()
 
 
 class GA4Options(Section):
@@ -176,6 +198,8 @@ class Settings(BaseSettings):
     hubspot_access_token: SecretStr | None = None
     hubspot_base_url: str = DEFAULT_HUBSPOT_BASE_URL
     hubspot_tier: HubSpotTier = "professional"
+    # HubSpot's paid API limit increase (Professional / Enterprise): 250 requests per 10 s instead of 190.
+    hubspot_api_limit_increase: bool = False
     ga4_property_id: str | None = None
     ga4_api_endpoint: str | None = None
     google_application_credentials: Path | None = None
@@ -240,6 +264,12 @@ class Settings(BaseSettings):
             elif re.search(r"\s", self.hubspot_token):
                 found.append(
                     "HubSpot access token contains whitespace: copy it again without spaces/newlines."
+                )
+            if self.hubspot_api_limit_increase and self.hubspot_tier == "starter":
+                found.append(
+                    "hubspot_api_limit_increase is true but hubspot_tier is starter: HubSpot sells the API "
+                    "limit increase for Professional and Enterprise only. Fix HUBSPOT_TIER or unset "
+                    "HUBSPOT_API_LIMIT_INCREASE."
                 )
         if "ga4" in needs:
             if not self.ga4_property_id:

@@ -16,12 +16,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# HubSpot burst limits per 10 s (private apps) and what we allow ourselves: a few requests and 150 ms of
-# window
-# below, so that arrival jitter on HubSpot's side never makes our 10-second window look like 9.9 seconds
-# there.
-TIER_LIMITS_PER_10S = {"starter": 100, "professional": 190, "enterprise": 250}
-TIER_HEADROOM = {"starter": 3, "professional": 5, "enterprise": 6}
+# HubSpot burst limits per 10 s (private apps; Professional and Enterprise alike) and what we allow ourselves:
+# a few requests and 150 ms of window below, so that arrival jitter on HubSpot's side never makes our
+# 10-second window look like 9.9 seconds there.
+TIER_LIMITS_PER_10S = {"starter": 100, "professional": 190, "enterprise": 190}
+TIER_HEADROOM = {"starter": 3, "professional": 5, "enterprise": 5}
+# HubSpot's paid API limit increase (Professional / Enterprise only): 250 per 10 s.
+LIMIT_INCREASE_PER_10S = 250
+LIMIT_INCREASE_HEADROOM = 6
 WINDOW_SECONDS = 10.0
 WINDOW_PAD_SECONDS = 0.15
 SEARCH_PER_SECOND = 5  # HubSpot CRM search, per portal
@@ -82,14 +84,16 @@ class PortalRateLimiter:
         search_per_second: int = SEARCH_PER_SECOND - SEARCH_HEADROOM,
         *,
         tier: str | None = None,
+        api_limit_increase: bool = False,
         search_window_seconds: float = 1.0 + SEARCH_WINDOW_PAD_SECONDS,
         search_counts_toward_burst: bool = SEARCH_COUNTS_TOWARD_BURST,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if max_requests is None:
-            max_requests = self.tier_allowance(tier or "professional")
+            max_requests = self.tier_allowance(tier or "professional", api_limit_increase)
         self.tier = tier
+        self.api_limit_increase = api_limit_increase
         self._burst = _SlidingWindow(max_requests, window_seconds)
         self._search = _SlidingWindow(search_per_second, search_window_seconds)
         self._search_counts_toward_burst = search_counts_toward_burst
@@ -102,23 +106,36 @@ class PortalRateLimiter:
     # -- construction ---------------------------------------------------------------------------------------
 
     @staticmethod
-    def tier_allowance(tier: str) -> int:
+    def tier_allowance(tier: str, api_limit_increase: bool = False) -> int:
+        """Requests per 10 s we allow ourselves on a portal of ``tier`` (with or without the API limit
+        increase)."""
         tier = (tier or "").strip().lower()
         if tier not in TIER_LIMITS_PER_10S:
             raise ValueError(
                 f"Unknown HubSpot tier {tier!r}: use one of {', '.join(TIER_LIMITS_PER_10S)} (HUBSPOT_TIER)."
             )
+        if api_limit_increase:
+            if tier == "starter":
+                raise ValueError(
+                    "HUBSPOT_API_LIMIT_INCREASE is set but the tier is starter: HubSpot sells the API limit "
+                    "increase for Professional and Enterprise portals only. Fix the tier or unset it."
+                )
+            return LIMIT_INCREASE_PER_10S - LIMIT_INCREASE_HEADROOM
         return TIER_LIMITS_PER_10S[tier] - TIER_HEADROOM[tier]
 
     @classmethod
-    def for_tier(cls, tier: str, **kwargs: object) -> PortalRateLimiter:
-        """A new limiter sized for ``tier`` (starter|professional|enterprise)."""
-        return cls(cls.tier_allowance(tier), tier=tier, **kwargs)  # type: ignore[arg-type]
+    def for_tier(cls, tier: str, api_limit_increase: bool = False, **kwargs: object) -> PortalRateLimiter:
+        """A new limiter sized for ``tier`` (starter|professional|enterprise) and the API limit increase."""
+        allowance = cls.tier_allowance(tier, api_limit_increase)
+        return cls(allowance, tier=tier, api_limit_increase=api_limit_increase, **kwargs)  # type: ignore[arg-type]
 
     @classmethod
-    def for_portal(cls, token: str | None, tier: str = "professional") -> PortalRateLimiter:
-        """The one shared limiter of the portal behind ``token`` (created on first use, sized by ``tier``)."""
-        return _registry.get(token, tier)
+    def for_portal(
+        cls, token: str | None, tier: str = "professional", api_limit_increase: bool = False
+    ) -> PortalRateLimiter:
+        """The one shared limiter of the portal behind ``token`` (created on first use, sized by ``tier`` and
+        the API limit increase)."""
+        return _registry.get(token, tier, api_limit_increase)
 
     # -- use ------------------------------------------------------------------------------------------------
 
@@ -181,12 +198,12 @@ class _Registry:
         # Keyed by a hash: the registry must never hold the token itself.
         return hashlib.sha256((token or "").encode()).hexdigest()
 
-    def get(self, token: str | None, tier: str) -> PortalRateLimiter:
+    def get(self, token: str | None, tier: str, api_limit_increase: bool = False) -> PortalRateLimiter:
         key = self._key(token)
         with self._lock:
             limiter = self._limiters.get(key)
-            if limiter is None or limiter.tier != tier:
-                limiter = PortalRateLimiter.for_tier(tier)
+            if limiter is None or (limiter.tier, limiter.api_limit_increase) != (tier, api_limit_increase):
+                limiter = PortalRateLimiter.for_tier(tier, api_limit_increase)
                 self._limiters[key] = limiter
             return limiter
 
@@ -198,9 +215,11 @@ class _Registry:
 _registry = _Registry()
 
 
-def shared_limiter(token: str | None, tier: str = "professional") -> PortalRateLimiter:
+def shared_limiter(
+    token: str | None, tier: str = "professional", api_limit_increase: bool = False
+) -> PortalRateLimiter:
     """Alias of PortalRateLimiter.for_portal."""
-    return _registry.get(token, tier)
+    return _registry.get(token, tier, api_limit_increase)
 
 
 def reset_registry() -> None:

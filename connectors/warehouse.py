@@ -51,6 +51,10 @@ OPS_TABLES_DDL = (
     """CREATE TABLE IF NOT EXISTS ops.publish_failures (
         run_id VARCHAR, object_type VARCHAR, record_id BIGINT, reason VARCHAR, status INTEGER,
         failed_at TIMESTAMPTZ)""",
+    # HubSpot records deleted for good (purged after retention, GDPR deletes): their rows are gone from raw.*;
+    # the id, when and how it was found stay for the audit trail (how: archived_list, full_read, sweep).
+    """CREATE TABLE IF NOT EXISTS ops.hubspot_deletions (
+        object_type VARCHAR, record_id BIGINT, detected_at TIMESTAMPTZ, run_id VARCHAR, how VARCHAR)""",
 )
 
 

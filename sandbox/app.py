@@ -43,9 +43,13 @@ def create_app(
     rate_limiter: RateLimiter | None = None,
     faults: Faults | None = None,
     request_log: RequestLog | None = None,
+    churn: Any = None,
 ) -> ASGIApp:
-    """One ASGI app for the whole sandbox. `dataset` (sandbox.dataset.Dataset) feeds the GA4 routes."""
+    """One ASGI app for the whole sandbox. `dataset` (sandbox.dataset.Dataset) feeds the GA4 routes; `churn`
+    (sandbox.churn.Churn) gets a chance to write between the pages of every paged read."""
     hubspot = HubSpotApi(store, access_token, rate_limiter)
+    if churn is not None:
+        hubspot.page_hooks.append(churn.between_pages)
     inner = Starlette(routes=[*hubspot.routes(), *ga4_routes_for(dataset)])
     faults = Faults() if faults is None else faults
     request_log = RequestLog() if request_log is None else request_log

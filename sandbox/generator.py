@@ -687,12 +687,13 @@ class _Builder:
             ga4=ga4,
             spend_rows=spend_rows,
         )
-        self._load_crm(dataset, contact_props, merged, archived_contacts, deals)
+        merged_into = self._load_crm(dataset, contact_props, merged, archived_contacts, deals)
         dataset.ground_truth = self._ground_truth(
             ids, kind, archived_contacts, deals, spend_rows, bad_rows, ga4
         )
+        # Keyed by the id each person has in the CRM now (a merged contact has the merge's new id).
         dataset.first_touch_channel_by_contact = {
-            int(i): CHANNEL_IDS.index(kinds[k].channel)
+            merged_into.get(int(i), int(i)): CHANNEL_IDS.index(kinds[k].channel)
             for i, k in zip(ids.tolist(), kind.tolist(), strict=True)
         }
         for cid in archived_contacts:
@@ -1205,7 +1206,8 @@ class _Builder:
         return out, bad
 
     # -- load into the CRM store -----------------------------------------------------------------------
-    def _load_crm(self, dataset: Dataset, contact_props, merged, archived_contacts, deals) -> None:
+    def _load_crm(self, dataset: Dataset, contact_props, merged, archived_contacts, deals) -> dict[int, int]:
+        """Fill the CRM store; returns original contact id -> id of the record a merge created for it."""
         crm = dataset.crm
         # how_did_you_hear_about_us is defined by the store with HubSpot's other default properties.
         crm.set_pipelines("deals", default_deal_pipelines())
@@ -1215,11 +1217,17 @@ class _Builder:
         add = crm.add
         for i, cid in enumerate(ids.tolist()):
             add("contacts", cid, props[i], created[i], updated[i], archived=cid in archived_contacts)
-        for loser_id, winner_id, p, dup_ms, merge_ms in merged:
+        self._load_deals(crm, deals)
+        # HubSpot's merge creates a new record (new id) holding both: the original is the primary.
+        merged_into: dict[int, int] = {}
+        for loser_id, _winner_id, p, dup_ms, merge_ms in merged:
             dup_at, merge_at = _datetimes(np.array([dup_ms, merge_ms]))
             add("contacts", loser_id, p, dup_at, merge_at)
-            crm.merge("contacts", loser_id, winner_id, merge_at)
-        self._load_deals(crm, deals)
+        # All duplicates first: a merge's new id comes after every id the generator gave out.
+        for loser_id, winner_id, _p, _dup_ms, merge_ms in merged:
+            (merge_at,) = _datetimes(np.array([merge_ms]))
+            merged_into[winner_id] = crm.merge("contacts", winner_id, loser_id, merge_at).id
+        return merged_into
 
     def _load_deals(self, crm, d: dict[str, np.ndarray]) -> None:
         now_ms = int(DATA_SET_NOW.timestamp() * 1000)

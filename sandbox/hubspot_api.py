@@ -142,6 +142,24 @@ def _object_not_found(raw_id: str) -> HubSpotError:
     )
 
 
+def error_item(
+    category: str, message: str, ids: list[str], *, sub_category: str | None = None, status: str = "error"
+) -> dict:
+    """One item of a batch answer's ``errors[]``, shaped like HubSpot's ``StandardError`` (every required
+    field: status, category, message, context, errors, links)."""
+    item: dict[str, Any] = {
+        "status": status,
+        "category": category,
+        "message": message,
+        "context": {"ids": ids},
+        "errors": [],
+        "links": {},
+    }
+    if sub_category:
+        item["subCategory"] = sub_category
+    return item
+
+
 def _already_exists(kind: str, name: str, **kwargs: Any) -> HubSpotError:
     return HubSpotError(
         409,
@@ -181,18 +199,24 @@ class HubSpotApi:
         self.rate_limiter = rate_limiter or RateLimiter(enabled=False)
         self._search_cache: OrderedDict[tuple, list[int]] = OrderedDict()
         self._search_cache_lock = threading.Lock()
-        self._columns: OrderedDict[tuple[str, str], tuple[int, dict[int, Any]]] = OrderedDict()
+        # Called before every list or search page is served (the churn writer writes mid-read here).
+        self.page_hooks: list[Callable[[], None]] = []
+        self._columns: OrderedDict[tuple[str, str], tuple[tuple[int, int], dict[int, Any]]] = OrderedDict()
 
     def routes(self) -> list[Route]:
         h = self._endpoint
         objects = "/crm/v3/objects/{object_type}"
         return [
             Route(objects, h(self.list_objects), methods=["GET"]),
+            Route(objects, h(self.create_object), methods=["POST"]),
+            Route(objects + "/merge", h(self.merge_objects), methods=["POST"]),
+            Route("/crm/v3/objects/contacts/gdpr-delete", h(self.gdpr_delete), methods=["POST"]),
             Route(objects + "/search", h(self.search, is_search=True), methods=["POST"]),
             Route(objects + "/batch/read", h(self.batch_read), methods=["POST"]),
             Route(objects + "/batch/update", h(self.batch_update), methods=["POST"]),
             Route(objects + "/{object_id}", h(self.read_object), methods=["GET"]),
             Route(objects + "/{object_id}", h(self.update_object), methods=["PATCH"]),
+            Route(objects + "/{object_id}", h(self.archive_object), methods=["DELETE"]),
             Route("/crm/v3/properties/{object_type}", h(self.list_properties), methods=["GET"]),
             Route("/crm/v3/properties/{object_type}", h(self.create_property), methods=["POST"]),
             Route("/crm/v3/properties/{object_type}/groups", h(self.list_groups), methods=["GET"]),
@@ -228,9 +252,15 @@ class HubSpotApi:
                 payload, status = await handler(request)
             except HubSpotError as error:
                 return json_response(error.body(), error.status, decision.headers)
+            if status == 204:
+                return Response(status_code=204, headers=decision.headers)
             return json_response(payload, status, decision.headers)
 
         return endpoint
+
+    def _between_pages(self) -> None:
+        for hook in self.page_hooks:
+            hook()
 
     def _check_auth(self, request: Request) -> HubSpotError | None:
         header = request.headers.get("authorization", "")
@@ -327,6 +357,7 @@ class HubSpotApi:
         archived = _bool_param(query.get("archived"))
         names = self._returned_names(object_type, _multi_param(query, "properties"))
         association_types = self._association_types(object_type, _multi_param(query, "associations"))
+        self._between_pages()
         records, next_after = self.store.page(object_type, after, limit, archived=archived)
         _note_inputs(request, None)
         payload: dict[str, Any] = {
@@ -360,7 +391,8 @@ class HubSpotApi:
                     return record
             return None
         try:
-            return self.store.get(object_type, int(raw_id))
+            # An id merged into another record answers with that record (its new id).
+            return self.store.get(object_type, self.store.resolve(object_type, int(raw_id)))
         except ValueError:
             return None
 
@@ -382,6 +414,60 @@ class HubSpotApi:
             list(dict.fromkeys([*properties, *ALWAYS_RETURNED, LAST_MODIFIED_PROPERTY[object_type]])),
         ), 200
 
+    async def create_object(self, request: Request) -> tuple[Any, int]:
+        object_type = self._object_type(request.path_params["object_type"])
+        body = await _json_body(request)
+        properties = body.get("properties")
+        if not isinstance(properties, dict):
+            raise _validation("Invalid input JSON: 'properties' must be an object of property name to value")
+        cleaned = self._validate_values(object_type, properties)
+        with self.store.lock:
+            if object_type == "deals" and "dealstage" in cleaned:
+                cleaned = {**cleaned, **self._stage_derived(cleaned.get("dealstage"))}
+            record = self.store.create(object_type, cleaned)
+        names = list(dict.fromkeys([*properties, *ALWAYS_RETURNED, LAST_MODIFIED_PROPERTY[object_type]]))
+        return self._record_json(object_type, record, names), 201
+
+    async def archive_object(self, request: Request) -> tuple[Any, int]:
+        """DELETE: archive (HubSpot's "delete"; restorable until purged). Archiving twice is a 204 too."""
+        object_type = self._object_type(request.path_params["object_type"])
+        raw_id = request.path_params["object_id"]
+        record = self._find(object_type, raw_id)
+        if record is None:
+            raise _object_not_found(raw_id)
+        self.store.archive(object_type, record.id, datetime.now(UTC))
+        return None, 204
+
+    async def merge_objects(self, request: Request) -> tuple[Any, int]:
+        """POST .../merge {primaryObjectId, objectIdToMerge}: a NEW record with a new id holds both."""
+        object_type = self._object_type(request.path_params["object_type"])
+        body = await _json_body(request)
+        primary_raw, other_raw = str(body.get("primaryObjectId", "")), str(body.get("objectIdToMerge", ""))
+        if not primary_raw or not other_raw:
+            raise _validation("Invalid input JSON: 'primaryObjectId' and 'objectIdToMerge' are required")
+        primary = self._find(object_type, primary_raw)
+        other = self._find(object_type, other_raw)
+        for raw, record in ((primary_raw, primary), (other_raw, other)):
+            if record is None or record.archived:
+                raise _object_not_found(raw)
+        if primary.id == other.id:  # type: ignore[union-attr]
+            raise _validation(f"Cannot merge {object_type} {primary_raw} with itself")
+        merged = self.store.merge(object_type, primary.id, other.id, datetime.now(UTC))  # type: ignore[union-attr]
+        names = self._returned_names(object_type, ["hs_merged_object_ids"])
+        return self._record_json(object_type, merged, names), 200
+
+    async def gdpr_delete(self, request: Request) -> tuple[Any, int]:
+        """POST /crm/v3/objects/contacts/gdpr-delete {objectId, idProperty?}: purge the contact at once."""
+        body = await _json_body(request)
+        raw_id = str(body.get("objectId", ""))
+        if not raw_id:
+            raise _validation("Invalid input JSON: 'objectId' is required")
+        record = self._find("contacts", raw_id, body.get("idProperty"))
+        if record is None:
+            raise _object_not_found(raw_id)
+        self.store.purge("contacts", record.id)
+        return None, 204
+
     # ---------------------------------------------------------------------------------------- batch
     def _batch_inputs(self, body: dict, request: Request) -> list[dict]:
         inputs = body.get("inputs")
@@ -400,15 +486,12 @@ class HubSpotApi:
         return inputs
 
     def _missing_error(self, object_type: str, ids: list[str]) -> dict:
-        return {
-            "status": "error",
-            "category": "OBJECT_NOT_FOUND",
-            "message": (
-                f"Could not get some {SINGULAR_UPPER[object_type]} objects, they may be deleted or not "
-                "exist. Check that ids are valid."
-            ),
-            "context": {"ids": ids},
-        }
+        return error_item(
+            "OBJECT_NOT_FOUND",
+            f"Could not get some {SINGULAR_UPPER[object_type]} objects, they may be deleted or not exist. "
+            "Check that ids are valid.",
+            ids,
+        )
 
     def _batch_objects_answer(
         self, object_type: str, results: list[dict], missing: list[str], started: str
@@ -489,20 +572,7 @@ class HubSpotApi:
             return self.store.update(object_type, record_id, properties)
 
     def _stage_derived(self, stage_id: str | None) -> dict[str, str | None]:
-        """HubSpot recomputes these deal properties itself when the stage moves."""
-        for pipeline in self.store.pipelines("deals"):
-            for stage in pipeline.get("stages", []):
-                if stage.get("id") == stage_id:
-                    meta = stage.get("metadata") or {}
-                    closed = meta.get("isClosed") == "true"
-                    probability = meta.get("probability")
-                    won = closed and probability is not None and Decimal(probability) == 1
-                    return {
-                        "hs_deal_stage_probability": probability,
-                        "hs_is_closed": str(closed).lower(),
-                        "hs_is_closed_won": str(won).lower(),
-                    }
-        return {}
+        return self.store.deal_stage_fields(stage_id)
 
     def _validate_values(self, object_type: str, properties: dict) -> dict[str, str | None]:
         """Check each value against its property definition; raise HubSpot's 400 listing every bad value."""
@@ -603,12 +673,13 @@ class HubSpotApi:
             raise _validation("Only one sort is supported")
         requested = body.get("properties") or []
         names = self._returned_names(object_type, [str(n) for n in requested])
+        self._between_pages()
         ids = self._matching_ids(object_type, groups, sorts, text_query)
         visible = ids[:SEARCH_RESULT_CAP]
         page_ids = visible[offset : offset + limit]
         payload: dict[str, Any] = {"total": len(ids), "results": []}
         for record_id in page_ids:
-            record = self.store.get(object_type, record_id)
+            record = self.store.search_get(object_type, record_id)  # as the (lagging) index has it
             if record is not None:
                 payload["results"].append(self._record_json(object_type, record, names))
         if offset + limit < len(ids):
@@ -641,6 +712,7 @@ class HubSpotApi:
             object_type,
             json.dumps([groups, sorts, text_query], sort_keys=True, default=str),
             self.store.version,
+            self.store.index_version,
         )
         with self._search_cache_lock:
             cached = self._search_cache.get(key)
@@ -658,7 +730,7 @@ class HubSpotApi:
         ]
         sort_key = self._sort_key(object_type, sorts[0]) if sorts else None
         matches: list[int] = []
-        for record in self.store.iter_records(object_type):
+        for record in self.store.search_records(object_type):
             if predicates and not any(all(p(record) for p in group) for group in predicates):
                 continue
             if needle and not any(needle in (record.properties.get(n) or "").lower() for n in text_fields):
@@ -695,7 +767,7 @@ class HubSpotApi:
         records that have it. Converted once per store version: windowed searches on big stores stay cheap."""
         kind = self._property_kind(object_type, name)
         key = (object_type, name)
-        version = self.store.version
+        version = (self.store.version, self.store.index_version)
         with self._search_cache_lock:
             hit = self._columns.get(key)
             if hit is not None and hit[0] == version:
@@ -703,7 +775,7 @@ class HubSpotApi:
                 return hit[1]
         convert = _CONVERTERS[kind]
         values: dict[int, Any] = {}
-        for record in self.store.iter_records(object_type):
+        for record in self.store.search_records(object_type):
             raw = record.properties.get(name)
             if raw is None or raw == "":
                 continue
@@ -991,16 +1063,15 @@ class HubSpotApi:
             results.append(result)
         errors = []
         if missing:
-            errors.append({**self._missing_error(from_type, missing)})
+            errors.append(self._missing_error(from_type, missing))
         if without:
             errors.append(
-                {
-                    "status": "error",
-                    "category": "OBJECT_NOT_FOUND",
-                    "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
-                    "message": f"No {to_type} is associated with {from_type} {', '.join(without)}.",
-                    "context": {"ids": without},
-                }
+                error_item(
+                    "OBJECT_NOT_FOUND",
+                    f"No {to_type} is associated with {from_type} {', '.join(without)}.",
+                    without,
+                    sub_category="crm.associations.NO_ASSOCIATIONS_FOUND",
+                )
             )
         return _batch_answer(results, errors, started)
 

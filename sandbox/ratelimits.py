@@ -1,6 +1,10 @@
 """HubSpot rate limits for private apps: a 10-second rolling burst window per tier, a separate per-second
-limit for CRM search, and a daily quota. Answers carry HubSpot's X-HubSpot-RateLimit-* headers and
-429 bodies."""
+limit for CRM search, and a daily quota that resets at midnight in the portal's time zone. Answers carry
+HubSpot's X-HubSpot-RateLimit-* headers and 429 bodies.
+
+Per HubSpot's published limits: Starter 100 / 10 s, Professional and Enterprise 190 / 10 s; the paid
+"API limit increase" raises the burst to 250 / 10 s and adds 1,000,000 requests a day.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 # Requests per 10-second rolling window, and per day, by account tier (HubSpot private-app limits).
 BURST_WINDOW_MS = 10_000
@@ -18,8 +24,12 @@ SEARCH_PER_SECOND = 5
 TIER_LIMITS: dict[str, tuple[int, int]] = {
     "starter": (100, 250_000),
     "professional": (190, 650_000),
-    "enterprise": (250, 1_000_000),
+    "enterprise": (190, 1_000_000),
 }
+# The API limit increase (Professional and Enterprise): burst 250 / 10 s and this much more per day.
+LIMIT_INCREASE_BURST = 250
+LIMIT_INCREASE_DAILY = 1_000_000
+DEFAULT_PORTAL_TIME_ZONE = "Europe/Paris"
 
 POLICY_BURST = "TEN_SECONDLY_ROLLING"
 POLICY_SEARCH = "SECONDLY"
@@ -58,13 +68,25 @@ class RateLimiter:
         enabled: bool = True,
         daily_limit: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        api_limit_increase: bool = False,
+        time_zone: str = DEFAULT_PORTAL_TIME_ZONE,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         if tier not in TIER_LIMITS:
             raise ValueError(f"unknown HubSpot tier {tier!r}: use one of {', '.join(TIER_LIMITS)}")
+        if api_limit_increase and tier == "starter":
+            raise ValueError("the API limit increase is sold for Professional and Enterprise portals only")
         self.tier = tier
         self.enabled = enabled
+        self.api_limit_increase = api_limit_increase
         self.burst_limit, default_daily = TIER_LIMITS[tier]
+        if api_limit_increase:
+            self.burst_limit, default_daily = LIMIT_INCREASE_BURST, default_daily + LIMIT_INCREASE_DAILY
         self.daily_limit = default_daily if daily_limit is None else daily_limit
+        self.time_zone = ZoneInfo(time_zone)
+        self._wall_clock = wall_clock
+        self._day: date = self._portal_day()
         self._clock = clock
         self._lock = threading.Lock()
         self._burst: deque[float] = deque()
@@ -85,6 +107,9 @@ class RateLimiter:
         with self._lock:
             _expire(self._burst, now - BURST_WINDOW_MS / 1000)
             _expire(self._search, now - SEARCH_WINDOW_MS / 1000)
+            today = self._portal_day()
+            if today != self._day:  # midnight in the portal's time zone: a new daily allowance
+                self._day, self.daily_used = today, 0
             if self.daily_used >= self.daily_limit:
                 return RateDecision(False, self._headers(is_search), POLICY_DAILY)
             if is_search:
@@ -99,6 +124,9 @@ class RateLimiter:
             self._burst.append(now)
             self.daily_used += 1
             return RateDecision(True, self._headers(False))
+
+    def _portal_day(self) -> date:
+        return self._wall_clock().astimezone(self.time_zone).date()
 
     def _headers(self, is_search: bool) -> dict[str, str]:
         if is_search:

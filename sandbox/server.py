@@ -20,8 +20,9 @@ from typing import Any
 
 import uvicorn
 
+from sandbox.churn import Churn
 from sandbox.faults import Faults, parse_fault_spec
-from sandbox.ratelimits import RateLimiter
+from sandbox.ratelimits import DEFAULT_PORTAL_TIME_ZONE, RateLimiter
 from sandbox.requestlog import RequestLog
 from sandbox.store import CrmStore
 
@@ -68,14 +69,32 @@ class SandboxServer:
         dataset: Any = None,
         access_token: str | None = None,
         daily_limit: int | None = None,
+        *,
+        api_limit_increase: bool = False,
+        portal_time_zone: str = DEFAULT_PORTAL_TIME_ZONE,
+        search_lag_seconds: float = 0.0,
+        churn: float | None = None,
+        churn_seed: int = 1,
     ) -> None:
+        """``search_lag_seconds``: how long before search sees a write (HubSpot's index lags). ``churn``:
+        writes per second of a background writer (sandbox.churn) started with the server; None = off."""
         self.contacts = contacts
         self.seed = seed
         self.tier = tier
         self.dataset = dataset if dataset is not None else build_dataset(contacts, seed)
+        self.store.search_lag_seconds = search_lag_seconds
         # A fresh random token per server: tests must take it from here, never hard-code it.
         self.access_token = access_token or f"pat-sandbox-{secrets.token_hex(12)}"
-        self.rate_limiter = RateLimiter(tier=tier, enabled=rate_limits, daily_limit=daily_limit)
+        self.rate_limiter = RateLimiter(
+            tier=tier,
+            enabled=rate_limits,
+            daily_limit=daily_limit,
+            api_limit_increase=api_limit_increase,
+            time_zone=portal_time_zone,
+        )
+        self.churn: Churn | None = None
+        if churn is not None:
+            self.churn = Churn(self.store, rate=churn, seed=churn_seed)
         if isinstance(faults, str):
             self.faults = Faults()
             self.faults.configure(**parse_fault_spec(faults))
@@ -127,6 +146,7 @@ class SandboxServer:
             rate_limiter=self.rate_limiter,
             faults=self.faults,
             request_log=self.request_log,
+            churn=self.churn,
         )
         # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose listening socket
         # says TCP explicitly; without it every answer (headers, then body) waits ~40 ms for a delayed ACK.
@@ -148,9 +168,13 @@ class SandboxServer:
                 self.stop()
                 raise RuntimeError(f"sandbox server did not start on {HOST}:{self.port}")
             time.sleep(0.01)
+        if self.churn is not None:
+            self.churn.start()
         return self
 
     def stop(self) -> None:
+        if self.churn is not None:
+            self.churn.stop()
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:

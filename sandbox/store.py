@@ -5,15 +5,28 @@ as HubSpot returns them (strings or None), so the API layer only has to pick and
 
 Sized for 1,000,000 contacts: records live in a dict keyed by id, and each object type keeps its live ids and
 its archived ids in two sorted lists, so a list page is one bisect plus `limit` steps (O(page)).
+
+Like production HubSpot (docs/operations.md):
+- merging two records creates a NEW record with a new id; both old ids become aliases that resolve to it
+  (chains too: A+B -> C, then C+D -> E, and A, B, C, D all resolve to E); the new record lists every id merged
+  into it in ``hs_merged_object_ids`` and takes over the associations of both;
+- archived records stay listable (``archived=true``, with ``archivedAt``) until purged (retention or a GDPR
+  delete); a purged record is gone from every endpoint;
+- search reads an index that lags writes by ``search_lag_seconds``: until a write is that old, search sees
+  the record as it was before (``search_records`` / ``search_get``).
 """
 
 from __future__ import annotations
 
 import bisect
+import heapq
+import random
 import threading
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 
 OBJECT_TYPES = ("contacts", "deals", "line_items")
 
@@ -484,13 +497,25 @@ class UnknownObjectType(KeyError):
 class _ObjectTable:
     """One object type: records by id plus sorted id lists for live and archived records."""
 
-    __slots__ = ("archived_ids", "live_ids", "merged_into", "records")
+    __slots__ = ("archived_ids", "lagged", "live_ids", "max_id", "merged_into", "records")
 
     def __init__(self) -> None:
         self.records: dict[int, CrmRecord] = {}
         self.live_ids: list[int] = []
         self.archived_ids: list[int] = []
-        self.merged_into: dict[int, int] = {}  # loser id -> winner id (losers are gone from `records`)
+        # merged-away id -> id of the record that holds it now (always the end of the chain)
+        self.merged_into: dict[int, int] = {}
+        self.max_id = 0  # ids are never reused, even after a purge
+        # Search index lag: id -> [state search sees, [(due monotonic time, state after a write), ...]];
+        # a state is a frozen copy of a live record, or None (not in search).
+        self.lagged: dict[int, list] = {}
+
+
+def _frozen(record: CrmRecord | None) -> CrmRecord | None:
+    """What search would index for ``record``: a copy of a live record, None for anything else."""
+    if record is None or record.archived:
+        return None
+    return replace(record, properties=dict(record.properties))
 
 
 def _insert_sorted(ids: list[int], record_id: int) -> None:
@@ -514,8 +539,15 @@ class CrmStore:
 
     OBJECT_TYPES = OBJECT_TYPES
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.lock = threading.RLock()
+        self._clock = clock
+        # Seconds before search sees a write (HubSpot's index is eventually consistent). 0 = at once.
+        self.search_lag_seconds = 0.0
+        # Bumped whenever what search sees changes because lagged writes became visible.
+        self.index_version = 0
+        # Called with (object_type, record_id) after every change: the churn writer and tests listen here.
+        self._listeners: list[Callable[[str, str, int], None]] = []
         self._tables: dict[str, _ObjectTable] = {t: _ObjectTable() for t in OBJECT_TYPES}
         # (from_type, to_type) -> from_id -> {to_id: type_id}
         self._associations: dict[tuple[str, str], dict[int, dict[int, int]]] = {
@@ -544,6 +576,45 @@ class CrmStore:
         record.updated_at = at
         record.properties[LAST_MODIFIED_PROPERTY[object_type]] = format_hubspot_datetime(at)
 
+    def _before_write(self, table: _ObjectTable, record_id: int) -> None:
+        """With search lag on: remember what search sees of the record before it changes (caller locks)."""
+        if self.search_lag_seconds > 0 and record_id not in table.lagged:
+            table.lagged[record_id] = [_frozen(table.records.get(record_id)), []]
+
+    def _after_write(self, object_type: str, table: _ObjectTable, record_id: int, change: str) -> None:
+        """With search lag on: the record's new state reaches search ``search_lag_seconds`` from now."""
+        entry = table.lagged.get(record_id)
+        if entry is not None:
+            due = self._clock() + self.search_lag_seconds
+            entry[1].append((due, _frozen(table.records.get(record_id))))
+        for listener in self._listeners:
+            listener(object_type, change, record_id)
+
+    def add_listener(self, listener: Callable[[str, str, int], None]) -> None:
+        """``listener(object_type, change, record_id)`` after every write (change: create, update, archive,
+        restore, purge, merge)."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[str, str, int], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def new_id(self, object_type: str) -> int:
+        """The next record id: above every id this object type ever had (HubSpot never reuses ids)."""
+        table = self._table(object_type)
+        with self.lock:
+            table.max_id += 1
+            return table.max_id
+
+    def resolve(self, object_type: str, record_id: int) -> int:
+        """The id that answers for ``record_id``: itself, or the record it was merged into."""
+        return self._table(object_type).merged_into.get(record_id, record_id)
+
+    def merged_ids(self, object_type: str) -> dict[int, int]:
+        """Every merged-away id -> the id of the record that holds it now."""
+        with self.lock:
+            return dict(self._table(object_type).merged_into)
+
     # ----------------------------------------------------------------- objects
     def add(
         self,
@@ -568,13 +639,28 @@ class CrmStore:
             record_id, props, created_at, updated_at, archived, updated_at if archived else None
         )
         with self.lock:
+            self._before_write(table, record_id)
             previous = table.records.get(record_id)
             if previous is not None:
                 _remove_sorted(table.archived_ids if previous.archived else table.live_ids, record_id)
             table.records[record_id] = record
+            table.max_id = max(table.max_id, record_id)
             _insert_sorted(table.archived_ids if archived else table.live_ids, record_id)
             self.version += 1
+            self._after_write(object_type, table, record_id, "create")
         return record
+
+    def create(
+        self, object_type: str, properties: dict[str, str | None], at: datetime | None = None
+    ) -> CrmRecord:
+        """A new record with the next id, created (and last modified) at ``at``."""
+        at = at or datetime.now(UTC)
+        with self.lock:
+            record_id = self.new_id(object_type)
+            props = {k: v for k, v in properties.items() if v not in (None, "")}
+            props["createdate"] = format_hubspot_datetime(at)
+            props.pop(LAST_MODIFIED_PROPERTY[object_type], None)
+            return self.add(object_type, record_id, props, at, at)
 
     def get(self, object_type: str, record_id: int) -> CrmRecord | None:
         """The record, archived or not; None when it never existed or was merged away."""
@@ -589,11 +675,13 @@ class CrmStore:
             record = table.records.get(record_id)
             if record is None or record.archived:
                 raise KeyError(f"{object_type} {record_id} does not exist")
+            self._before_write(table, record_id)
             for name, value in properties.items():
                 # HubSpot clears a property when it is sent an empty string.
                 record.properties[name] = None if value == "" else value
             self._stamp(object_type, record, at)
             self.version += 1
+            self._after_write(object_type, table, record_id, "update")
             return record
 
     def touch(self, object_type: str, ids: Iterable[int], at: datetime) -> None:
@@ -603,7 +691,9 @@ class CrmStore:
             for record_id in ids:
                 record = table.records.get(record_id)
                 if record is not None:
+                    self._before_write(table, record_id)
                     self._stamp(object_type, record, at)
+                    self._after_write(object_type, table, record_id, "update")
             self.version += 1
 
     def archive(self, object_type: str, record_id: int, at: datetime) -> None:
@@ -614,37 +704,114 @@ class CrmStore:
                 raise KeyError(f"{object_type} {record_id} does not exist")
             if record.archived:
                 return
+            self._before_write(table, record_id)
             record.archived = True
             record.archived_at = at
             record.updated_at = at
             _remove_sorted(table.live_ids, record_id)
             _insert_sorted(table.archived_ids, record_id)
             self.version += 1
+            self._after_write(object_type, table, record_id, "archive")
 
-    def merge(self, object_type: str, loser_id: int, winner_id: int, at: datetime) -> None:
-        """Merge loser into winner: the loser disappears (404, never listed), the winner lists it in
-        hs_merged_object_ids and takes over its associations."""
+    def restore(self, object_type: str, record_id: int, at: datetime) -> CrmRecord:
+        """Bring an archived record back (HubSpot allows it during the retention period): same id, live,
+        last modified now."""
         table = self._table(object_type)
         with self.lock:
-            loser = table.records.get(loser_id)
-            winner = table.records.get(winner_id)
-            if loser is None or winner is None:
-                raise KeyError(f"cannot merge {object_type} {loser_id} into {winner_id}: record missing")
-            del table.records[loser_id]
-            _remove_sorted(table.archived_ids if loser.archived else table.live_ids, loser_id)
-            table.merged_into[loser_id] = winner_id
-            merged = [m for m in (winner.properties.get("hs_merged_object_ids") or "").split(";") if m]
-            merged += [m for m in (loser.properties.get("hs_merged_object_ids") or "").split(";") if m]
-            merged.append(str(loser_id))
-            winner.properties["hs_merged_object_ids"] = ";".join(merged)
-            for (from_type, to_type), links in self._associations.items():
-                if from_type == object_type and loser_id in links:
-                    for to_id, type_id in links.pop(loser_id).items():
-                        back = self._associations[(to_type, from_type)].get(to_id, {})
-                        back.pop(loser_id, None)
-                        self._link(from_type, winner_id, to_type, to_id, type_id)
-            self._stamp(object_type, winner, at)
+            record = table.records.get(record_id)
+            if record is None or not record.archived:
+                raise KeyError(f"{object_type} {record_id} is not archived")
+            self._before_write(table, record_id)
+            record.archived = False
+            record.archived_at = None
+            self._stamp(object_type, record, at)
+            _remove_sorted(table.archived_ids, record_id)
+            _insert_sorted(table.live_ids, record_id)
             self.version += 1
+            self._after_write(object_type, table, record_id, "restore")
+            return record
+
+    def purge(self, object_type: str, record_id: int) -> None:
+        """Delete for good (after the retention period, or a GDPR delete): the id answers 404 everywhere,
+        lists and the archived list included, and its associations go."""
+        table = self._table(object_type)
+        with self.lock:
+            record = table.records.get(record_id)
+            if record is None:
+                raise KeyError(f"{object_type} {record_id} does not exist")
+            self._before_write(table, record_id)
+            del table.records[record_id]
+            _remove_sorted(table.archived_ids if record.archived else table.live_ids, record_id)
+            self._drop_links(object_type, record_id)
+            # The ids merged into it go with it (a GDPR delete leaves nothing that answers for the person).
+            for alias in [a for a, target in table.merged_into.items() if target == record_id]:
+                del table.merged_into[alias]
+            self.version += 1
+            self._after_write(object_type, table, record_id, "purge")
+
+    def _drop_links(self, object_type: str, record_id: int) -> dict[tuple[str, str], dict[int, int]]:
+        """Remove every association of the record, both directions; returns what it had, by pair."""
+        had: dict[tuple[str, str], dict[int, int]] = {}
+        for (from_type, to_type), links in self._associations.items():
+            if from_type != object_type or record_id not in links:
+                continue
+            had[(from_type, to_type)] = links.pop(record_id)
+            for to_id in had[(from_type, to_type)]:
+                back = self._associations[(to_type, from_type)].get(to_id)
+                if back is not None:
+                    back.pop(record_id, None)
+        return had
+
+    def merge(self, object_type: str, primary_id: int, secondary_id: int, at: datetime) -> CrmRecord:
+        """HubSpot's merge: a NEW record with a new id replaces both. Its values are the primary's (createdate
+        is the older one), ``hs_merged_object_ids`` lists
+        every id merged into it (earlier merges of either included), it takes over both records'
+        associations, and both old ids, and every id that pointed at them, resolve to it from now on."""
+        table = self._table(object_type)
+        with self.lock:
+            primary = table.records.get(primary_id)
+            secondary = table.records.get(secondary_id)
+            if primary is None or secondary is None or primary_id == secondary_id:
+                raise KeyError(f"cannot merge {object_type} {secondary_id} into {primary_id}: record missing")
+            if primary.archived or secondary.archived:
+                raise KeyError(f"cannot merge archived {object_type} {primary_id} / {secondary_id}")
+            new_id = self.new_id(object_type)
+            # The primary's current values (HubSpot keeps the other record's only in property history).
+            props = {k: v for k, v in primary.properties.items() if v not in (None, "")}
+            created = min(primary.created_at, secondary.created_at)
+            props["createdate"] = format_hubspot_datetime(created)
+            props["hs_object_id"] = str(new_id)
+            merged = {primary_id, secondary_id}
+            for old in (primary, secondary):
+                earlier = (old.properties.get("hs_merged_object_ids") or "").split(";")
+                merged.update(int(m) for m in earlier if m)
+            props["hs_merged_object_ids"] = ";".join(str(m) for m in sorted(merged))
+            for old_id in (primary_id, secondary_id):
+                self._before_write(table, old_id)
+            self._before_write(table, new_id)
+            links = [self._drop_links(object_type, old_id) for old_id in (secondary_id, primary_id)]
+            for old_id in (primary_id, secondary_id):
+                del table.records[old_id]
+                _remove_sorted(table.live_ids, old_id)
+            record = CrmRecord(new_id, props, created, at)
+            self._stamp(object_type, record, at)
+            table.records[new_id] = record
+            _insert_sorted(table.live_ids, new_id)
+            for alias, target in table.merged_into.items():
+                if target in (primary_id, secondary_id):
+                    table.merged_into[alias] = new_id
+            table.merged_into[primary_id] = table.merged_into[secondary_id] = new_id
+            for had in links:  # the primary's links last: its association types win
+                for (from_type, to_type), targets in had.items():
+                    for to_id, type_id in targets.items():
+                        self._link(from_type, new_id, to_type, to_id, type_id)
+                        back = ASSOCIATION_TYPE_IDS[(to_type, from_type)]
+                        self._link(to_type, to_id, from_type, new_id, back)
+            self.version += 1
+            for old_id in (primary_id, secondary_id):
+                self._after_write(object_type, table, old_id, "merge")
+            self._after_write(object_type, table, new_id, "create")
+            return record
 
     def count(self, object_type: str, archived: bool = False) -> int:
         table = self._table(object_type)
@@ -677,6 +844,58 @@ class CrmStore:
             if record is not None:
                 yield record
 
+    # ------------------------------------------------------------------ search index (lagging)
+    def _refresh_index(self, table: _ObjectTable) -> None:
+        """Lagged writes whose time has come become visible to search (caller locks)."""
+        if not table.lagged:
+            return
+        now = self._clock()
+        changed = False
+        for record_id in list(table.lagged):
+            entry = table.lagged[record_id]
+            pending = entry[1]
+            due = 0
+            while due < len(pending) and pending[due][0] <= now:
+                due += 1
+            if due:
+                entry[0] = pending[due - 1][1]
+                del pending[:due]
+                changed = True
+            if not pending:
+                del table.lagged[record_id]
+        if changed:
+            self.index_version += 1
+
+    def search_records(self, object_type: str) -> Iterator[CrmRecord]:
+        """The live records as search sees them now, in id order: with ``search_lag_seconds`` on, a record
+        written less than that long ago is seen as it was before the write (or not at all)."""
+        table = self._table(object_type)
+        with self.lock:
+            self._refresh_index(table)
+            if not table.lagged:
+                ids: list[int] = list(table.live_ids)
+                stale: dict[int, CrmRecord] = {}
+            else:
+                stale = {i: e[0] for i, e in table.lagged.items() if e[0] is not None}
+                fresh = [i for i in table.live_ids if i not in table.lagged]
+                ids = list(heapq.merge(fresh, sorted(stale)))
+        records = table.records
+        for record_id in ids:
+            record = stale.get(record_id) or records.get(record_id)
+            if record is not None and not record.archived:
+                yield record
+
+    def search_get(self, object_type: str, record_id: int) -> CrmRecord | None:
+        """One record as search sees it now (see ``search_records``)."""
+        table = self._table(object_type)
+        with self.lock:
+            self._refresh_index(table)
+            entry = table.lagged.get(record_id)
+            if entry is not None:
+                return entry[0]
+            record = table.records.get(record_id)
+            return None if record is None or record.archived else record
+
     # ------------------------------------------------------------ associations
     def _link(self, from_type: str, from_id: int, to_type: str, to_id: int, type_id: int) -> None:
         self._associations[(from_type, to_type)].setdefault(from_id, {})[to_id] = type_id
@@ -698,7 +917,13 @@ class CrmStore:
             return []
         with self.lock:
             found = links.get(from_id)
-            return sorted(found.items()) if found else []
+            if not found:
+                return []
+            # HubSpot does not return associations to archived records (they come back on a restore).
+            targets = self._tables[to_type].records
+            return sorted(
+                (i, t) for i, t in found.items() if (r := targets.get(i)) is not None and not r.archived
+            )
 
     # -------------------------------------------------------------- properties
     def define_property(self, object_type: str, definition: dict) -> None:
@@ -736,6 +961,29 @@ class CrmStore:
     def pipelines(self, object_type: str) -> list[dict]:
         with self.lock:
             return list(self._pipelines[self._check_type(object_type)])
+
+    def deal_stage_fields(self, stage_id: str | None) -> dict[str, str | None]:
+        """The deal properties HubSpot recomputes itself when a deal moves to ``stage_id``."""
+        for pipeline in self.pipelines("deals"):
+            for stage in pipeline.get("stages", []):
+                if stage.get("id") == stage_id:
+                    meta = stage.get("metadata") or {}
+                    closed = meta.get("isClosed") == "true"
+                    probability = meta.get("probability")
+                    won = closed and probability is not None and Decimal(probability) == 1
+                    return {
+                        "hs_deal_stage_probability": probability,
+                        "hs_is_closed": str(closed).lower(),
+                        "hs_is_closed_won": str(won).lower(),
+                    }
+        return {}
+
+    def pick(self, object_type: str, rng: random.Random, archived: bool = False) -> int | None:
+        """A random live (or archived) id, None when there is none."""
+        table = self._table(object_type)
+        with self.lock:
+            ids = table.archived_ids if archived else table.live_ids
+            return ids[rng.randrange(len(ids))] if ids else None
 
     def _check_type(self, object_type: str) -> str:
         if object_type not in self._tables:

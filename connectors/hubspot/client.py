@@ -15,7 +15,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from connectors.config import ConfigError, Settings, redact
 from connectors.ratelimit import PortalRateLimiter
@@ -204,8 +206,8 @@ class HubSpotCaller:
                 self.stop.set()
                 raise DailyLimitReached(
                     f"{what}: the portal's DAILY API limit is used up ({body.get('message', '')}). "
-                    "The run stops; it resumes from the saved cursors after the limit resets at midnight "
-                    "(portal time zone).",
+                    "The run stops; it resumes from the saved cursors after "
+                    f"{daily_reset_hint(self.settings)}.",
                     status,
                     body,
                 ) from None
@@ -254,6 +256,26 @@ def _retry_after(exc: BaseException) -> float | None:
         return None
 
 
+def daily_reset_hint(settings: Settings | None, now: datetime | None = None) -> str:
+    """When HubSpot's daily allowance comes back: midnight in the portal's time zone ([hubspot]
+    portal_time_zone), said as a local time, in UTC and as a delay."""
+    zone_name = settings.hubspot.portal_time_zone if settings is not None else None
+    if not zone_name:
+        return (
+            "the limit resets at midnight in the portal's time zone "
+            "(set [hubspot] portal_time_zone to see when)"
+        )
+    zone = ZoneInfo(zone_name)
+    local_now = (now or datetime.now(UTC)).astimezone(zone)
+    midnight = datetime.combine(local_now.date() + timedelta(days=1), datetime.min.time(), zone)
+    wait = midnight - local_now
+    hours, minutes = divmod(int(wait.total_seconds()) // 60, 60)
+    return (
+        f"the limit resets at midnight {zone_name} ({midnight:%Y-%m-%d %H:%M %Z}, "
+        f"{midnight.astimezone(UTC):%H:%M} UTC, in {hours} h {minutes:02d} min)"
+    )
+
+
 def make_client(settings: Settings) -> Any:
     """The official SDK client for the configured portal, with SDK-level retries switched off."""
     from hubspot import HubSpot
@@ -270,4 +292,6 @@ def make_client(settings: Settings) -> Any:
 
 def portal_limiter(settings: Settings) -> PortalRateLimiter:
     """The one PortalRateLimiter of this portal, shared by extract and publish."""
-    return PortalRateLimiter.for_portal(settings.hubspot_token, settings.hubspot_tier)
+    return PortalRateLimiter.for_portal(
+        settings.hubspot_token, settings.hubspot_tier, settings.hubspot_api_limit_increase
+    )

@@ -31,7 +31,8 @@ import pyarrow.compute as pc
 from connectors import warehouse as wh
 from connectors.config import Settings, redact
 from connectors.hubspot.associations import ASSOCIATION_BATCH_SIZE, association_rows
-from connectors.hubspot.client import CallStats, HubSpotCaller, HubSpotError, make_client
+from connectors.hubspot.client import CallStats, HubSpotCaller, HubSpotError, make_client, portal_limiter
+from connectors.hubspot.deletions import SWEEP_STREAM, confirm_gone, mark_swept, purge_sweep, sweep_due
 from connectors.hubspot.pages import both_ends_pages, list_pages, prefetch
 from connectors.hubspot.records import records_to_arrow
 from connectors.hubspot.reference import run_pipelines_stream, run_properties_stream
@@ -98,6 +99,50 @@ def _changed_ids(con: duckdb.DuckDBPyConnection, stream: ObjectStream, data: pa.
     return [r[0] for r in rows]
 
 
+def _new_or_changed_archived(
+    con: duckdb.DuckDBPyConnection, stream: ObjectStream, data: pa.Table
+) -> pa.Table:
+    """The rows of an archived-list page the warehouse does not already hold as archived at that time."""
+    name = f"__archived_{threading.get_ident()}"
+    con.register(name, data.select(["id", "archived_at"]))
+    try:
+        known = {
+            r[0]
+            for r in con.execute(
+                f"""SELECT p.id FROM {name} p JOIN {stream.table} t ON t.id = p.id
+                    WHERE coalesce(t.archived, false) AND t.archived_at IS NOT DISTINCT FROM p.archived_at"""
+            ).fetchall()
+        }
+    finally:
+        con.unregister(name)
+    if not known:
+        return data
+    return data.filter(pc.invert(pc.is_in(data["id"], pa.array(sorted(known), pa.int64()))))
+
+
+def _purge_candidates(
+    con: duckdb.DuckDBPyConnection, stream: ObjectStream, *, full: bool, archived_listed: bool
+) -> list[tuple[int, str]]:
+    """Warehouse records this run's lists say HubSpot no longer has, with how that was seen: an archived row
+    missing from the archived list (purged after retention); after a full read, anything not read at all."""
+    rows, seen = stage_name(stream.name), stage_name(stream.name, "archived_seen")
+    found: dict[int, str] = {}
+    if full:
+        scope = "" if archived_listed else "AND NOT coalesce(archived, false)"
+        for (record_id,) in con.execute(
+            f"""SELECT id FROM {stream.table} WHERE merged_into_id IS NULL {scope}
+                AND id NOT IN (SELECT id FROM {rows})"""
+        ).fetchall():
+            found[record_id] = "full_read"
+    elif archived_listed:
+        for (record_id,) in con.execute(
+            f"""SELECT id FROM {stream.table} WHERE coalesce(archived, false) AND merged_into_id IS NULL
+                AND id NOT IN (SELECT id FROM {seen}) AND id NOT IN (SELECT id FROM {rows})"""
+        ).fetchall():
+            found[record_id] = "archived_list"
+    return sorted(found.items())
+
+
 def run_object_stream(ctx: StreamContext, stream: ObjectStream) -> StreamResult:
     con = ctx.con.cursor()  # one cursor per thread: DuckDB connections are not shared across threads
     stats = CallStats()
@@ -158,17 +203,17 @@ def run_object_stream(ctx: StreamContext, stream: ObjectStream) -> StreamResult:
     with recorded_run(ctx, result, con, stats, on_failure=cancel_pending) as run:
         api_basic = getattr(ctx.client.crm, stream.object_type).basic_api
         api_search = getattr(ctx.client.crm, stream.object_type).search_api
+        # The archived list is read on every run but a backfill window: search never shows deletions.
+        archived_listed = window is None and ctx.settings.hubspot.read_archived
+        # (pages, whether they are the archived list)
+        sources: list[tuple[Iterator[list[dict]], bool]]
         if full:
             live = (
                 both_ends_pages(ctx.call, api_basic, api_search, stream, properties, stats=stats)
                 if FULL_READ_FROM_BOTH_ENDS and stream.full_read_from_both_ends
                 else list_pages(ctx.call, api_basic, stream, properties, archived=False, stats=stats)
             )
-            sources: list[Iterator[list[dict]]] = [live]
-            if ctx.settings.hubspot.read_archived:
-                sources.append(
-                    list_pages(ctx.call, api_basic, stream, properties, archived=True, stats=stats)
-                )
+            sources = [(live, False)]
         else:
             if window:
                 since = datetime.combine(window[0], datetime.min.time(), UTC)
@@ -179,21 +224,30 @@ def run_object_stream(ctx: StreamContext, stream: ObjectStream) -> StreamResult:
                 saved = wh.to_utc_datetime(previous.value)  # type: ignore[union-attr]
                 since = saved - timedelta(minutes=ctx.settings.hubspot.overlap_minutes)  # type: ignore[operator]
                 until = None
-            sources = [
-                search_pages(ctx.call, api_search, stream, properties, since=since, until=until, stats=stats)
-            ]
+            searched = search_pages(
+                ctx.call, api_search, stream, properties, since=since, until=until, stats=stats
+            )
+            sources = [(searched, False)]
+        if archived_listed:
+            archived_pages = list_pages(ctx.call, api_basic, stream, properties, archived=True, stats=stats)
+            sources.append((archived_pages, True))
         page_number = 0
-        for pages in sources:
+        for pages, is_archived_list in sources:
             for records in prefetch(pages):
                 page_number += 1
                 data, rejects = records_to_arrow(stream, records, extra, ctx.run_id)
                 if rejects:
                     result.rejects += wh.record_rejects(con, ctx.run_id, source, rejects)
+                if is_archived_list:
+                    stage.add(stage_name(stream.name, "archived_seen"), data.select(["id"]))
+                    if not full:  # nightly: only archived records new to the warehouse
+                        data = _new_or_changed_archived(con, stream, data)
                 stage.add(stage_name(stream.name), data)
-                seen = pc.max(data[stream.cursor_property]).as_py() if data.num_rows else None
-                if seen is not None and (max_seen is None or seen > max_seen):
-                    max_seen = seen
-                if plan:
+                if not is_archived_list:  # the cursor follows what search/list showed, not deletions
+                    seen = pc.max(data[stream.cursor_property]).as_py() if data.num_rows else None
+                    if seen is not None and (max_seen is None or seen > max_seen):
+                        max_seen = seen
+                if plan and not is_archived_list:
                     live = data.filter(pc.invert(data["archived"]))
                     ids = live["id"].to_pylist() if full else _changed_ids(con, stream, live)
                     # A record can come twice (search overlap, cap drain): read its associations once.
@@ -215,6 +269,20 @@ def run_object_stream(ctx: StreamContext, stream: ObjectStream) -> StreamResult:
         collect(list(done))
         stage.flush()
         pending = []
+        candidates = _purge_candidates(con, stream, full=full, archived_listed=archived_listed)
+        if candidates:
+            how = dict(candidates)
+            gone = confirm_gone(ctx.call, ctx.client, stream.object_type, list(how), stats)
+            stage.add(
+                stage_name(stream.name, "purged"),
+                pa.table(
+                    {
+                        "id": pa.array(gone, pa.int64()),
+                        "how": pa.array([how[i] for i in gone], pa.string()),
+                    }
+                ),
+            )
+            stage.flush()
         cursor = None
         if window is None:
             # Never past our own start (a record changed while we listed may carry an older stamp than the
@@ -227,7 +295,9 @@ def run_object_stream(ctx: StreamContext, stream: ObjectStream) -> StreamResult:
                 cursor = wh.Cursor(to_iso_utc(new_value), None, {"mode": result.mode})
         result.cursor = cursor.value if cursor else (previous.value if previous else None)
         with ctx.commit_lock:
-            result.rows, result.associations = commit_object_stream(con, stream, full, cursor, run)
+            result.rows, result.associations, result.deleted = commit_object_stream(
+                con, stream, full, cursor, run
+            )
         drop_stage(con, stream)
     return result
 
@@ -263,7 +333,7 @@ def extract_hubspot(
     settings.validate_for("hubspot")
     wanted = _select_streams(streams)
     client = client if client is not None else make_client(settings)
-    limiter = limiter or PortalRateLimiter.for_portal(settings.hubspot_token, settings.hubspot_tier)
+    limiter = limiter or portal_limiter(settings)
     call = HubSpotCaller(limiter, settings)
     con = wh.connect(db_path)
     # DuckDB keeps table data in its buffer pool up to 80% of RAM; a cap makes it spill instead, so the
@@ -300,12 +370,49 @@ def extract_hubspot(
                 except Exception as exc:
                     failures.append(redact(f"{name}: {exc}", settings))
                     results[name] = StreamResult(name, mode, status="failed", error=failures[-1])
+        if not failures and modified_between is None and len(object_streams) == len(OBJECT_STREAMS):
+            try:
+                sweep = _sweep_if_due(ctx, object_streams, results)
+            except Exception as exc:
+                failures.append(redact(f"{SWEEP_STREAM}: {exc}", settings))
+                sweep = StreamResult(SWEEP_STREAM, "sweep", status="failed", error=failures[-1])
+            if sweep is not None:
+                results[SWEEP_STREAM] = sweep
     finally:
         con.execute(f"SET memory_limit = '{memory_limit}'")
         con.close()
     if failures:
         raise HubSpotExtractError("HubSpot extract failed for " + "; ".join(failures))
     return results
+
+
+def _sweep_if_due(
+    ctx: StreamContext, object_streams: list[ObjectStream], results: dict[str, StreamResult]
+) -> StreamResult | None:
+    """The periodic purge sweep (deletions.py), when ``[hubspot] purge_sweep_days`` have passed. A run that
+    read every object type in full has just seen everything: it counts as a sweep."""
+    con = ctx.con.cursor()
+    try:
+        now = datetime.now(UTC)
+        if all(results[s.name].mode == "full" for s in object_streams):
+            mark_swept(con, now, "full_read")
+            return None
+        if not sweep_due(con, ctx.settings.hubspot.purge_sweep_days, now):
+            return None
+    finally:
+        con.close()
+    stats = CallStats()
+    result = StreamResult(SWEEP_STREAM, "sweep")
+    with recorded_run(ctx, result, ctx.con.cursor(), stats) as run:
+        sweep_con = ctx.con.cursor()
+        try:
+            for stream in object_streams:
+                result.deleted += purge_sweep(ctx.call, ctx.client, sweep_con, stream, run.run_id, stats)
+            mark_swept(sweep_con, now, "sweep")
+        finally:
+            sweep_con.close()
+        result.rows = result.deleted
+    return result
 
 
 def _select_streams(streams: Sequence[str] | None) -> list[str]:

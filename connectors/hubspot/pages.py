@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from connectors.hubspot.client import CallStats, HubSpotCaller
-from connectors.hubspot.search import SearchQuery, search_body
+from connectors.hubspot.search import keyset_pages
 from connectors.hubspot.streams import ObjectStream
 
 LIST_PAGE_SIZE = 100  # HubSpot's maximum for GET /crm/v3/objects/{type}
@@ -86,24 +86,14 @@ def both_ends_pages(
                 return
 
     def downward() -> Iterator[list[dict]]:
-        below: int | None = None
-        while True:
-            filters = (
-                [{"propertyName": "hs_object_id", "operator": "LT", "value": str(below)}] if below else []
-            )
-            body = search_body(filters, "hs_object_id", "DESCENDING", properties)
-            query = SearchQuery(call, search_api, f"search {stream.object_type} by id", body, stats)
-            for results in query:
-                if not results:
-                    return
-                with lock:
-                    listed = seen["listed_up_to"]
-                    below = int(results[-1]["id"])  # lowest id so far: the next query restarts under it
-                    seen["searched_down_to"] = below
-                yield [r for r in results if int(r["id"]) > listed]
-                if below <= listed:
-                    return
-            if not query.capped:
+        what = f"search {stream.object_type} by id, downward"
+        for results in keyset_pages(call, search_api, what, [], properties, stats=stats, descending=True):
+            with lock:
+                listed = seen["listed_up_to"]
+                below = int(results[-1]["id"])  # lowest id so far
+                seen["searched_down_to"] = below
+            yield [r for r in results if int(r["id"]) > listed]
+            if below <= listed:
                 return
 
     yield from pages_in_threads([upward(), downward()], PREFETCH_PAGES, "hubspot-read")

@@ -39,6 +39,7 @@ from connectors.hubspot.client import (
     DailyLimitReached,
     HubSpotCaller,
     HubSpotCallError,
+    daily_reset_hint,
     make_client,
     portal_limiter,
 )
@@ -103,6 +104,8 @@ class PublishResult:
     records_sent: dict[str, int] = field(default_factory=dict)
     update_calls: int = 0
     retries: int = 0
+    # Written to an id HubSpot had merged into a new record meanwhile (the write landed on the new record).
+    records_redirected: int = 0
     failures: list[RecordFailure] = field(default_factory=list)
     sample: list[dict[str, Any]] = field(default_factory=list)
 
@@ -138,6 +141,7 @@ class PublishResult:
             "records_sent": self.records_sent,
             "records_failed": self.records_failed,
             "records_skipped": self.records_skipped,
+            "records_redirected": self.records_redirected,
             "update_calls": self.update_calls,
             "retries": self.retries,
             "api_calls": self.api_calls,
@@ -173,7 +177,8 @@ class PublishResult:
                     )
         lines.append(
             f"  batch/update calls: {self.update_calls}; failed records: {self.records_failed}; "
-            f"skipped (gone from HubSpot): {self.records_skipped}"
+            f"skipped (gone from HubSpot): {self.records_skipped}; landed on a merged record: "
+            f"{self.records_redirected}"
         )
         if self.sample:
             lines.append("  sample of changes:")
@@ -339,6 +344,10 @@ def _batches(changes: list[_Change], size: int = BATCH_SIZE) -> Iterator[tuple[s
 class _Outcome:
     accepted: list[_Change] = field(default_factory=list)
     failures: list[tuple[_Change, RecordFailure]] = field(default_factory=list)
+    # Accepted, but HubSpot answered with another id: the record was merged into a new one since the
+    # extract. Not recorded as published (which of several merged records' values it holds is unknown): the
+    # next run, whose extract knows the merge, writes the surviving record.
+    redirected: list[_Change] = field(default_factory=list)
     calls: int = 0
 
 
@@ -379,7 +388,7 @@ def _send_batch(client: Any, call: HubSpotCaller, object_type: str, changes: lis
     except DailyLimitReached as exc:
         raise PublishError(
             "HubSpot's DAILY API limit of this portal is used up; the publish stops. Records not sent yet "
-            "are sent by the next run (after the limit resets at midnight, portal time)."
+            f"are sent by the next run: {daily_reset_hint(call.settings)}."
         ) from exc
     except HubSpotCallError as exc:
         status = exc.status
@@ -437,7 +446,15 @@ def _send_batch(client: Any, call: HubSpotCaller, object_type: str, changes: lis
             failed.setdefault(record_id, (unattributed_error, status))
     for record_id, (error, error_status) in failed.items():
         outcome.failures.append(_failure(by_id[record_id], error, error_status))
-    outcome.accepted.extend(c for c in changes if str(c.record_id) not in failed)
+    returned = {str(r.get("id")) for r in payload.get("results") or [] if isinstance(r, dict)}
+    for change in changes:
+        record_id = str(change.record_id)
+        if record_id in failed:
+            continue
+        if returned and record_id not in returned:
+            outcome.redirected.append(change)
+        else:
+            outcome.accepted.append(change)
     return outcome
 
 
@@ -456,6 +473,7 @@ def _failure(change: _Change, error: dict[str, Any], status: int | None) -> tupl
 def _merge(into: _Outcome, other: _Outcome) -> None:
     into.accepted.extend(other.accepted)
     into.failures.extend(other.failures)
+    into.redirected.extend(other.redirected)
     into.calls += other.calls
 
 
@@ -685,10 +703,11 @@ def _send_all(
     before the next batch is sent, so at most `workers` acknowledged batches are ever unrecorded."""
 
     def account(outcome: _Outcome) -> None:
-        for change in outcome.accepted:
+        for change in [*outcome.accepted, *outcome.redirected]:
             result.records_sent[change.object_type] = result.records_sent.get(change.object_type, 0) + 1
             for prop in change.properties:
                 result.counts.setdefault((change.object_type, prop), PropertyCounts()).sent += 1
+        result.records_redirected += len(outcome.redirected)
         for change, failure in outcome.failures:
             for prop in change.properties:
                 counts = result.counts.setdefault((change.object_type, prop), PropertyCounts())

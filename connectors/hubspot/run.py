@@ -27,6 +27,7 @@ class StreamResult:
     retries: int = 0
     rejects: int = 0
     associations: int = 0
+    deleted: int = 0  # records HubSpot purged, removed from the warehouse
     seconds: float = 0.0
     status: str = "running"
     error: str | None = None

@@ -1,9 +1,15 @@
-"""CRM search paging: incremental reads on a last-modified cursor, beating the 10,000-result cap.
+"""CRM search paging: incremental reads on a last-modified cursor, by keyset on the record id.
 
-Search stops at 10,000 results per query; when a query reaches the cap the records at its last timestamp T
-are drained separately (``cursor = T``, sorted by hs_object_id, ``hs_object_id > last`` restarting every
-10,000) and the main query restarts at ``cursor > T``. Every query strictly raises a bound, so nothing loops,
-and a bulk update of 50,000 records at one timestamp is read whole.
+Search's ``after`` is an OFFSET into the result as it is when the page is asked for. A record already read
+that is modified mid-read moves (to the end of a last-modified sort, out of a filter...), every later row
+shifts up by one, and the row on the next page boundary is never returned. So every page here is a FRESH
+query: the same bounds on the cursor property, ``hs_object_id > last id seen``, sorted by ``hs_object_id``,
+first page only. Ids never change and only grow, so writes during the read cannot shift what is left:
+a record modified behind the read point carries a newer stamp and is read by the next run (the cursor never
+passes the run's start); one modified ahead of it is read now, in its new state.
+
+The 10,000-result cap (paging past it answers 400) cannot be reached: no query ever asks for a page past its
+first. A bulk update of 50,000 records at one timestamp is read whole, 200 at a time.
 """
 
 from __future__ import annotations
@@ -12,12 +18,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors import warehouse as wh
 from connectors.hubspot.client import CallStats, HubSpotCaller
 from connectors.hubspot.streams import ObjectStream
 
 SEARCH_PAGE_SIZE = 200  # maximum for POST .../search
-SEARCH_RESULT_CAP = 10_000  # a search query never pages past this many results (400)
+SEARCH_RESULT_CAP = 10_000  # results one query can page through (400 beyond): keyset pages never get there
 
 
 def to_epoch_ms(value: datetime) -> str:
@@ -39,32 +44,43 @@ def search_body(filters: list[dict], sort_property: str, direction: str, propert
     }
 
 
-class SearchQuery:
-    """The pages (results lists) of one search query. Afterwards ``capped`` says whether it stopped because
-    the next page would pass the 10,000-result cap: the caller then restarts with a tighter filter."""
+def id_after(last_id: int) -> dict:
+    """The keyset filter: records with an id above the last one read."""
+    return {"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)}
 
-    def __init__(self, call: HubSpotCaller, api: Any, what: str, body: dict, stats: CallStats) -> None:
-        self.call, self.api, self.what, self.body, self.stats = call, api, what, body, stats
-        self.capped = False
 
-    def __iter__(self) -> Iterator[list[dict]]:
-        offset = 0
-        while True:
-            page = self.call(
-                self.what,
-                self.api.do_search,
-                public_object_search_request={**self.body, "after": str(offset)},
-                kind="search",
-                stats=self.stats,
-            )
-            yield page.get("results") or []
-            next_after = ((page.get("paging") or {}).get("next") or {}).get("after")
-            if not next_after:
-                return
-            offset = int(next_after)
-            if offset >= SEARCH_RESULT_CAP:
-                self.capped = True
-                return
+def keyset_pages(
+    call: HubSpotCaller,
+    api: Any,
+    what: str,
+    filters: list[dict],
+    properties: list[str],
+    *,
+    stats: CallStats,
+    descending: bool = False,
+) -> Iterator[list[dict]]:
+    """Every record matching ``filters``, a page at a time in id order (descending: from the top), each page
+    a fresh query under/over the last id seen (module doc). Stops when a page says nothing follows."""
+    last_id: int | None = None
+    while True:
+        bound = []
+        if last_id is not None:
+            bound = [
+                {"propertyName": "hs_object_id", "operator": "LT", "value": str(last_id)}
+                if descending
+                else id_after(last_id)
+            ]
+        body = search_body(
+            [*filters, *bound], "hs_object_id", "DESCENDING" if descending else "ASCENDING", properties
+        )
+        page = call(what, api.do_search, public_object_search_request=body, kind="search", stats=stats)
+        results = page.get("results") or []
+        if results:
+            yield results
+        more = ((page.get("paging") or {}).get("next") or {}).get("after")
+        if not results or not more:
+            return
+        last_id = int(results[-1]["id"])
 
 
 def search_pages(
@@ -77,41 +93,10 @@ def search_pages(
     until: datetime | None,
     stats: CallStats,
 ) -> Iterator[list[dict]]:
-    """Records with since <= cursor (< until), ascending, beating the 10,000-result cap (module doc)."""
+    """Records with since <= cursor property (< until), in id order, by keyset (module doc)."""
     prop = stream.cursor_property
-    upper = [{"propertyName": prop, "operator": "LT", "value": to_epoch_ms(until)}] if until else []
-    lower: dict = {"propertyName": prop, "operator": "GTE", "value": to_epoch_ms(since)}
-    while True:
-        body = search_body([lower, *upper], prop, "ASCENDING", properties)
-        last_value: str | None = None
-        query = SearchQuery(call, api, f"search {stream.object_type}", body, stats)
-        for results in query:
-            if results:
-                last_value = results[-1]["properties"].get(prop) or last_value
-                yield results
-        if not query.capped or last_value is None:
-            return
-        # Cap reached: read everything at exactly the last timestamp by id, then go on strictly after it.
-        at = wh.to_utc_datetime(last_value)
-        assert at is not None
-        yield from _drain_timestamp(call, api, stream, properties, at, stats)
-        lower = {"propertyName": prop, "operator": "GT", "value": to_epoch_ms(at)}
-
-
-def _drain_timestamp(
-    call: HubSpotCaller, api: Any, stream: ObjectStream, properties: list[str], at: datetime, stats: CallStats
-) -> Iterator[list[dict]]:
-    prop = stream.cursor_property
-    last_id: int | None = None
-    while True:
-        filters: list[dict] = [{"propertyName": prop, "operator": "EQ", "value": to_epoch_ms(at)}]
-        if last_id is not None:
-            filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)})
-        body = search_body(filters, "hs_object_id", "ASCENDING", properties)
-        query = SearchQuery(call, api, f"search {stream.object_type} at {to_iso_utc(at)}", body, stats)
-        for results in query:
-            if results:
-                last_id = int(results[-1]["id"])
-                yield results
-        if not query.capped:
-            return
+    bounds = [{"propertyName": prop, "operator": "GTE", "value": to_epoch_ms(since)}]
+    if until is not None:
+        bounds.append({"propertyName": prop, "operator": "LT", "value": to_epoch_ms(until)})
+    what = f"search {stream.object_type} modified since {to_iso_utc(since)}"
+    yield from keyset_pages(call, api, what, bounds, properties, stats=stats)

@@ -72,7 +72,11 @@ def snapshot(db_path: str | Path) -> dict[str, list[tuple]]:
             ]
             select = ", ".join(f'"{c}"' for c in cols)
             out[table] = con.execute(f"SELECT {select} FROM {table} ORDER BY ALL").fetchall()
-        cursors = con.execute("SELECT stream, cursor_value FROM ops.sync_state ORDER BY stream").fetchall()
+        # The purge sweep's state is the wall-clock time it last ran, not data.
+        cursors = con.execute(
+            "SELECT stream, cursor_value FROM ops.sync_state "
+            "WHERE stream <> 'hubspot_purge_sweep' ORDER BY stream"
+        ).fetchall()
         out["ops.sync_state"] = cursors
         return out
     finally:

@@ -23,10 +23,13 @@ def _ids(con: duckdb.DuckDBPyConnection, sql: str) -> list:
 
 
 def _store_ids(sb: SandboxServer, object_type: str) -> set[int]:
+    """Every id HubSpot answers for: live, archived, and merged into another record (an alias)."""
     store = sb.store
-    return {r.id for r in store.iter_records(object_type)} | {
-        r.id for r in store.iter_records(object_type, archived=True)
-    }
+    return (
+        {r.id for r in store.iter_records(object_type)}
+        | {r.id for r in store.iter_records(object_type, archived=True)}
+        | set(store.merged_ids(object_type))
+    )
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +54,12 @@ def test_full_sync_loads_every_record_association_and_stage_exactly_once(sandbox
             assert set(loaded) == _store_ids(sandbox, object_type)
             archived = set(_ids(con, f"SELECT id FROM {table} WHERE archived"))
             assert archived == {r.id for r in store.iter_records(object_type, archived=True)}
+            aliases = dict(
+                con.execute(
+                    f"SELECT id, merged_into_id FROM {table} WHERE merged_into_id IS NOT NULL"
+                ).fetchall()
+            )
+            assert aliases == store.merged_ids(object_type)
         assert store.count("contacts", archived=True) > 0  # the data set has archived contacts to find
 
         pairs = con.execute(
@@ -124,8 +133,20 @@ def test_second_run_without_changes_only_searches(
     log = sandbox.request_log.entries
     searches = [e for e in log if e.path.endswith("/search")]
     assert len(searches) == 3 and all(e.status == 200 for e in searches)
-    # Besides one search per object stream: the reference streams (pipelines + properties), nothing else.
-    others = sorted(e.path for e in log if not e.path.endswith("/search"))
+    # Besides one search per object stream: the archived list of each object (deletions since the last run;
+    # 100 per page) and the reference streams (pipelines + properties), nothing else.
+    archived_lists = sorted(
+        e.path for e in log if e.path.startswith("/crm/v3/objects/") and "archived=true" in e.query.lower()
+    )
+    expected_lists = sorted(
+        f"/crm/v3/objects/{t}"
+        for t in ("contacts", "deals", "line_items")
+        for _ in range(max(1, -(-sandbox.store.count(t, archived=True) // 100)))
+    )
+    assert archived_lists == expected_lists
+    others = sorted(
+        e.path for e in log if not e.path.endswith("/search") and "archived=true" not in e.query.lower()
+    )
     assert others == [
         "/crm/v3/pipelines/deals",
         "/crm/v3/properties/contacts",
@@ -149,11 +170,15 @@ def test_incremental_reads_changed_records_only_and_handles_merges(tmp_path, mak
         store.touch("contacts", changed, now)
         deal = next(d for d in store.iter_records("deals") if d.properties.get("amount"))
         store.update("deals", deal.id, {"amount": "1234.56"}, at=now)
-        # A merge: the loser disappears from HubSpot; the winner lists it and takes over its deals.
+        # A merge (HubSpot's): a NEW record replaces both, lists them and takes over their deals.
         with_deal = [c for c in contacts if store.associations("contacts", c, "deals") and c not in changed]
-        loser, winner = with_deal[0], next(c for c in contacts if c not in changed and c not in with_deal[:1])
+        loser, primary = (
+            with_deal[0],
+            next(c for c in contacts if c not in changed and c not in with_deal[:1]),
+        )
         loser_deals = {d for d, _ in store.associations("contacts", loser, "deals")}
-        store.merge("contacts", loser, winner, now)
+        winner = store.merge("contacts", primary, loser, now).id
+        assert winner > max(contacts)
 
         con = duckdb.connect(str(db), read_only=True)
         cursors = dict(con.execute("SELECT stream, cursor_value FROM ops.sync_state").fetchall())
@@ -196,16 +221,17 @@ def test_incremental_reads_changed_records_only_and_handles_merges(tmp_path, mak
             assert con.execute("SELECT amount FROM raw.hubspot_deals WHERE id = ?", [deal.id]).fetchall() == [
                 (Decimal("1234.56"),)
             ]
-            assert con.execute(
-                "SELECT merged_into_id FROM raw.hubspot_contacts WHERE id = ?", [loser]
-            ).fetchall() == [(winner,)]
+            merged = con.execute(
+                "SELECT id, merged_into_id FROM raw.hubspot_contacts WHERE id IN (?, ?) ORDER BY id",
+                [loser, primary],
+            ).fetchall()
+            assert merged == sorted([(loser, winner), (primary, winner)])
             moved = set(
                 _ids(con, f"SELECT deal_id FROM raw.hubspot_contact_deals WHERE contact_id = {winner}")
             )
             assert loser_deals <= moved
-            assert (
-                _ids(con, f"SELECT deal_id FROM raw.hubspot_contact_deals WHERE contact_id = {loser}") == []
-            )
+            gone = f"SELECT deal_id FROM raw.hubspot_contact_deals WHERE contact_id IN ({loser}, {primary})"
+            assert _ids(con, gone) == []
             state = con.execute("SELECT cursor_value FROM ops.sync_state WHERE stream = 'hubspot_contacts'")
             assert state.fetchall()[0][0].startswith(now.strftime("%Y-%m-%dT%H:%M:%S"))
         finally:
@@ -229,13 +255,13 @@ def test_bulk_update_past_the_search_cap_is_read_whole(tmp_path, make_settings, 
         searches = [e for e in sb.request_log.entries if e.path == SEARCH_PATH.format("contacts")]
         assert all(e.status == 200 for e in searches)  # never paged into the 400 past the cap
         assert results["hubspot_contacts"].rows >= len(ids)
-        # 51 pages to the cap + the drain of the capped timestamp (51 + 1) + the rest: bounded, no loop.
-        assert len(searches) <= 110
+        # Keyset pages (a fresh query per 200 ids): one call per page, never past the cap, no loop.
+        assert len(searches) <= -(-len(ids) // 200) + 1
         con = duckdb.connect(str(db), read_only=True)
         try:
             rows = con.execute(
                 "SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE lastmodifieddate >= ?) "
-                "FROM raw.hubspot_contacts WHERE NOT archived",
+                "FROM raw.hubspot_contacts WHERE NOT archived AND merged_into_id IS NULL",
                 [bulk_at],
             ).fetchall()[0]
             assert rows == (len(ids), len(ids), len(ids))
@@ -368,7 +394,10 @@ def test_unparseable_values_go_to_rejects_and_the_run_goes_on(tmp_path, make_set
 
 
 def _count_all(store) -> int:
-    return store.count("contacts") + store.count("contacts", archived=True)
+    """Contact ids HubSpot answers for: live, archived and merged-away (each has a warehouse row)."""
+    return (
+        store.count("contacts") + store.count("contacts", archived=True) + len(store.merged_ids("contacts"))
+    )
 
 
 def test_backfill_window_rereads_that_window_and_leaves_cursors_alone(tmp_path, make_settings, fast_limiter):

@@ -64,9 +64,11 @@ def test_nightly_extracts_builds_publishes_and_leaves_artifacts(nightly_run, flo
     result = state.result()
     assert result["tests_failed"] == [] and result["publish_skipped"] is None
     # Every contact the portal lists landed once; every stream run of this flow run succeeded.
-    assert _scalar(db, "select count(*) from raw.hubspot_contacts where not coalesce(archived, false)") == (
-        flow_sandbox.store.count("contacts")
-    )
+    assert _scalar(
+        db,
+        "select count(*) from raw.hubspot_contacts "
+        "where not coalesce(archived, false) and merged_into_id is null",
+    ) == (flow_sandbox.store.count("contacts"))
     statuses = _scalar(
         db, "select list(distinct status) from ops.sync_runs where run_id = ?", [result["run_id"]]
     )
@@ -160,9 +162,11 @@ def test_two_runs_at_once_one_stops_cleanly_and_the_file_is_intact(
     error = failed[0].result(raise_on_failure=False)
     assert isinstance(error, WarehouseBusyError) and "is being written by run nightly-" in str(error)
     # The file opens, holds one complete run, and only that run wrote to it.
-    assert _scalar(db, "select count(*) from raw.hubspot_contacts where not coalesce(archived, false)") == (
-        flow_sandbox.store.count("contacts")
-    )
+    assert _scalar(
+        db,
+        "select count(*) from raw.hubspot_contacts "
+        "where not coalesce(archived, false) and merged_into_id is null",
+    ) == (flow_sandbox.store.count("contacts"))
     assert _scalar(db, "select count(distinct run_id) from ops.sync_runs") == 1
     assert _scalar(db, "select count(*) from roi_by_channel") > 0
 

@@ -50,7 +50,10 @@ def _published(db_path: Path, run_id: str | None = None) -> dict[tuple[str, int,
 def test_fresh_portal_holds_the_records_the_warehouse_was_built_from(portal, warehouse):
     with duckdb.connect(str(warehouse)) as con:
         contact_ids = {
-            r[0] for r in con.execute("SELECT id FROM raw.hubspot_contacts WHERE NOT archived").fetchall()
+            r[0]
+            for r in con.execute(
+                "SELECT id FROM raw.hubspot_contacts WHERE NOT archived AND merged_into_id IS NULL"
+            ).fetchall()
         }
     assert contact_ids == {r.id for r in portal.dataset.crm.iter_records("contacts")}
 
@@ -198,11 +201,13 @@ def test_deleted_and_merged_records_and_injected_server_errors_write_every_other
     desired = desired_values(warehouse)
     records = records_by_type(desired)
     contacts = sorted(records["contacts"])
-    # Both inside the second batch of 100, gone from HubSpot after the extract: one deleted, one merged away.
-    deleted, merged, survivor = contacts[110], contacts[115], contacts[116]
+    # Inside the second batch of 100, after the extract: one deleted; two merged (HubSpot's merge makes a NEW
+    # record, and writes to either old id land on it).
+    deleted, primary, other = contacts[110], contacts[115], contacts[116]
     portal.dataset.crm.archive("contacts", deleted, at=datetime.now(UTC))
-    portal.dataset.crm.merge("contacts", merged, survivor, at=datetime.now(UTC))
-    gone = {("contacts", deleted), ("contacts", merged)}
+    new_record = portal.dataset.crm.merge("contacts", primary, other, at=datetime.now(UTC)).id
+    gone = {("contacts", deleted)}
+    redirected = {("contacts", primary), ("contacts", other)}
     portal.request_log.clear()
     portal.faults.configure(error_rate=0.2, seed=5)
     before = store_snapshot(portal)
@@ -213,25 +218,33 @@ def test_deleted_and_merged_records_and_injected_server_errors_write_every_other
     updates = batch_updates(portal)
     assert any(e.status >= 500 for e in updates), "faults must have hit batch updates"
     assert result.retries > 0
-    # Every record but the gone ones holds its values; the sandbox applied each record exactly once.
+    # Every record but the deleted one holds its values; the sandbox applied each input exactly once.
     assert_batch_writes_only_our_properties(portal)
     changed = assert_only_our_properties_changed(before, store_snapshot(portal))
-    expected = {(o, r) for o, ids in records.items() for r in ids} - gone
-    assert changed == expected
-    assert accepted_inputs(portal) == len(expected) + 2  # + the 2 gone ones, refused inside their 207
+    every = {(o, r) for o, ids in records.items() for r in ids}
+    assert changed == (every - gone - redirected) | {("contacts", new_record)}
+    assert accepted_inputs(portal) == len(every)  # the deleted one refused inside its 207
     in_hubspot = hubspot_values(portal, "contacts")
     for (obj, record_id, prop), value in desired.items():
-        if obj == "contacts" and ("contacts", record_id) not in gone:
+        if obj == "contacts" and ("contacts", record_id) not in gone | redirected:
             assert in_hubspot[record_id][prop] == value
-    # The gone records are logged and skipped, never marked published.
-    assert result.records_skipped == 2 and result.records_failed == 0
+    # The merged record holds what was written last to one of its old ids.
+    assert any(
+        all(
+            in_hubspot[new_record][p] == v for (o, r, p), v in desired.items() if o == "contacts" and r == old
+        )
+        for old in (primary, other)
+    )
+    # The deleted record is logged and skipped; the merged ones counted as landed on the new record; none of
+    # the three is marked published (the next extract knows the merge and the survivor gets its own values).
+    assert result.records_skipped == 1 and result.records_failed == 0 and result.records_redirected == 2
     with duckdb.connect(str(warehouse)) as con:
         failures = con.execute(
             "SELECT object_type, record_id, reason, status FROM ops.publish_failures"
         ).fetchall()
-    assert {(o, r) for o, r, _reason, _s in failures} == gone and len(failures) == 2
+    assert {(o, r) for o, r, _reason, _s in failures} == gone and len(failures) == 1
     assert all("no longer in HubSpot" in reason for _o, _r, reason, _s in failures)
-    assert not {k for k in _published(warehouse) if k[:2] in gone}
+    assert not {k for k in _published(warehouse) if k[:2] in gone | redirected}
 
 
 def test_batch_refused_for_one_bad_value_is_split_until_the_record_is_isolated(portal, warehouse):

@@ -75,18 +75,26 @@ def test_archived_listing_and_merged_records(sandbox, hubspot_client):
     assert [int(c.id) for c in archived.results] == expected[:100]
     assert all(c.archived for c in archived.results)
 
-    merged_winner = next(
+    # HubSpot's merge made a NEW record: reading any of the old ids answers with it, under its new id.
+    merged = next(
         r for r in sandbox.store.iter_records("contacts") if r.properties.get("hs_merged_object_ids")
     )
-    loser_id = merged_winner.properties["hs_merged_object_ids"].split(";")[0]
+    old_ids = merged.properties["hs_merged_object_ids"].split(";")
+    assert len(old_ids) == 2 and str(merged.id) not in old_ids
+    assert all(int(old) < merged.id for old in old_ids)  # ids only grow
+    for old in old_ids:
+        answer = hubspot_client.crm.contacts.basic_api.get_by_id(old, properties=["hs_merged_object_ids"])
+        assert answer.id == str(merged.id)
+        assert set(answer.properties["hs_merged_object_ids"].split(";")) == set(old_ids)
+    listed = {
+        int(c.id)
+        for c in hubspot_client.crm.contacts.basic_api.get_page(limit=100, after=str(merged.id - 1)).results
+    }
+    assert merged.id in listed and not {int(o) for o in old_ids} & listed
     with pytest.raises(ContactsApiException) as gone:
-        hubspot_client.crm.contacts.basic_api.get_by_id(loser_id)
+        hubspot_client.crm.contacts.basic_api.get_by_id("999999999")
     assert gone.value.status == 404
     assert json.loads(gone.value.body)["category"] == "OBJECT_NOT_FOUND"
-    winner = hubspot_client.crm.contacts.basic_api.get_by_id(
-        str(merged_winner.id), properties=["hs_merged_object_ids"]
-    )
-    assert loser_id in winner.properties["hs_merged_object_ids"].split(";")
 
 
 def test_batch_read_reports_missing_ids_in_a_207(sandbox, hubspot_client):
