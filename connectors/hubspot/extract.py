@@ -31,7 +31,14 @@ import pyarrow.compute as pc
 from connectors import warehouse as wh
 from connectors.config import Settings, redact
 from connectors.hubspot.associations import ASSOCIATION_BATCH_SIZE, association_rows
-from connectors.hubspot.client import CallStats, HubSpotCaller, HubSpotError, make_client, portal_limiter
+from connectors.hubspot.client import (
+    CallStats,
+    HubSpotCaller,
+    HubSpotCallError,
+    HubSpotError,
+    make_client,
+    portal_limiter,
+)
 from connectors.hubspot.deletions import SWEEP_STREAM, confirm_gone, mark_swept, purge_sweep, sweep_due
 from connectors.hubspot.pages import both_ends_pages, list_pages, prefetch
 from connectors.hubspot.records import records_to_arrow
@@ -70,7 +77,15 @@ REFERENCE_STREAM_NAMES = (PIPELINES_STREAM, PROPERTIES_STREAM)
 
 
 class HubSpotExtractError(HubSpotError):
-    """The extract cannot go on (bad token, daily limit, a non-retryable answer); the message says why."""
+    """The extract cannot go on (bad token, daily limit, a non-retryable answer); the message says why.
+
+    ``status``: the HTTP status of the first failure when HubSpot refused a call (401, 403, 429 DAILY...),
+    None for transient failures, so a task retry policy can tell "retry later" from "fix the settings".
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _association_plan(stream: ObjectStream, full: bool) -> list[tuple[AssociationStream, str]]:
@@ -343,6 +358,7 @@ def extract_hubspot(
     object_streams = [s for s in OBJECT_STREAMS if s.name in wanted]
     results: dict[str, StreamResult] = {}
     failures: list[str] = []
+    first_error: BaseException | None = None
     try:
         for stream in object_streams:
             extra = settings.hubspot.extra_properties.get(stream.object_type, ())
@@ -369,12 +385,14 @@ def extract_hubspot(
                     results[name] = future.result()
                 except Exception as exc:
                     failures.append(redact(f"{name}: {exc}", settings))
+                    first_error = first_error or exc
                     results[name] = StreamResult(name, mode, status="failed", error=failures[-1])
         if not failures and modified_between is None and len(object_streams) == len(OBJECT_STREAMS):
             try:
                 sweep = _sweep_if_due(ctx, object_streams, results)
             except Exception as exc:
                 failures.append(redact(f"{SWEEP_STREAM}: {exc}", settings))
+                first_error = first_error or exc
                 sweep = StreamResult(SWEEP_STREAM, "sweep", status="failed", error=failures[-1])
             if sweep is not None:
                 results[SWEEP_STREAM] = sweep
@@ -382,7 +400,12 @@ def extract_hubspot(
         con.execute(f"SET memory_limit = '{memory_limit}'")
         con.close()
     if failures:
-        raise HubSpotExtractError("HubSpot extract failed for " + "; ".join(failures))
+        refused = (
+            first_error if isinstance(first_error, HubSpotCallError) and not first_error.retryable else None
+        )
+        raise HubSpotExtractError(
+            "HubSpot extract failed for " + "; ".join(failures), status=refused.status if refused else None
+        ) from first_error
     return results
 
 
