@@ -3,14 +3,17 @@
 Built by `sandbox.generator.generate`; served by the HubSpot and GA4 stand-ins; read by tests that compare
 what the pipeline computes with what the generator put in (`ground_truth`).
 
-Ground-truth rules (the models' defaults must match them):
+Ground-truth rules (the models, with the sandbox's model settings `sandbox.generator.model_settings()`, must
+match them):
 - won revenue = sum of `amount_in_home_currency` (EUR) of closed-won, non-archived deals, by the
-  first-touch channel of the deal's contact;
+  first-touch channel of the deal's contact; refunds (negative amounts) and won deals without an amount are
+  rejected by the pipeline and listed in `rejected_won_deals`, not counted;
 - gross margin = for each such deal, (sum of line-item `amount` - sum of `quantity * hs_cost_of_goods_sold`)
   converted to EUR at the deal's fixed rate (EUR 1, USD 0.92, GBP 1.17), unrounded; deals without line items
-  count `amount_in_home_currency * 0.5` (default margin rate). Channel totals are rounded half-up to the cent;
-- expected cost = Google Ads cost from GA4 for google / cpc campaigns, the spend file (good rows) for
-  the rest.
+  count `amount_in_home_currency` x their pipeline's margin rate (default 0.5, wholesale 0.36). Channel totals
+  are rounded half-up to the cent;
+- expected cost = Google Ads cost from GA4 for google / cpc campaigns, the spend file (good rows, converted to
+  EUR at the fixed rates; the CHF row has no rate) for the rest.
 """
 
 from __future__ import annotations

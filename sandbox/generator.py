@@ -49,7 +49,7 @@ PRODUCTS = {
 # Deals without line items get their pipeline's margin rate x their EUR amount as gross margin. The shop knows
 # these rates, so they are part of the sandbox's model settings ([models.margin_rates] in roi.toml), which
 # sandbox mode and `roi demo` pass on: nothing is assumed by the pipeline itself.
-MARGIN_RATES = {"default": Decimal("0.5"), "wholesale": Decimal("0.5")}
+MARGIN_RATES = {"default": Decimal("0.5"), "wholesale": Decimal("0.36")}
 
 PIPELINES = SANDBOX_PIPELINES
 
@@ -73,6 +73,17 @@ SHARE_MERGED_DUPLICATES = 0.01  # contacts that also have a duplicate record mer
 SHARE_ARCHIVED_CONTACTS = 0.005  # of contacts without deals
 SHARE_ARCHIVED_DEALS = 0.01
 SHARE_DEALS_WITHOUT_LINE_ITEMS = 0.10
+# Wholesale orders have a long tail, as real B2B portals do: a Pareto draw of the order value in EUR, from
+# about 500 EUR (4 cases) to 250,000 EUR (1,660 cases). A data set with a handful of wholesale deals still has
+# a won deal above 10,000 EUR: the first won one becomes a large account when the draw gave none.
+WHOLESALE_MIN_EUR = 500
+WHOLESALE_MAX_CASES = 1_660
+WHOLESALE_TAIL_ALPHA = 0.7
+WHOLESALE_LARGE_ACCOUNT_EUR = 120_000
+# A few won deals the pipeline must reject (counted nowhere): refunds booked as a negative deal, and won deals
+# whose amount was never filled in. At least one of each once there are 10 won deals.
+SHARE_REFUND_DEALS = 0.01
+SHARE_WON_DEALS_WITHOUT_AMOUNT = 0.01
 
 FIRST_NAMES = (
     "Camille",
@@ -482,6 +493,13 @@ SPEND_PLAN = {
     "salon_bijorhca": ("salon_bijorhca", "offline", Decimal("2600.00"), (1, 9)),
 }
 CPC_CENTS = {"brand_bougies": 45, "generic_bougies": 120}  # Google Ads cost per click
+# Invoices not in euros: LinkedIn bills in USD, the Christmas campaign's UK agency in GBP (their monthly
+# amount is the EUR budget at the sandbox rate, rounded to the cent). One CHF row has no rate in the sandbox
+# settings: the models reject it with the roi.toml line to add.
+SPEND_CURRENCY = {"b2b_boutiques": "USD", "noel_cadeaux": "GBP"}
+SPEND_ROW_WITHOUT_RATE = SpendRow(
+    "2026-05-01", "2026-05-31", "LinkedIn", "paid_social", "b2b_boutiques", "300.00", "CHF"
+)
 ANONYMOUS_SESSIONS_PER_CONTACT = 4.0  # visitors who never become contacts, relative to contact sessions
 
 
@@ -662,7 +680,8 @@ class _Builder:
 
         deals = self._deals(ids[converts], b2b[converts], deal_day[converts], deal_ms[converts])
         # Purchase on the site: the session that opened a won online (default pipeline) deal carries revenue.
-        won_online = deals["won"] & (deals["pipeline"] == 0)
+        # (refunds and deals without an amount were typed into the CRM by hand: the site saw no purchase)
+        won_online = deals["won"] & (deals["pipeline"] == 0) & ~deals["refund"] & ~deals["no_amount"]
         sessions.add(
             deals["day"][won_online],
             np.full(int(won_online.sum()), _kind_index("direct")),
@@ -755,19 +774,11 @@ class _Builder:
             np.where(rng.random(m) < 0.3, rng.integers(5, 25, m), 0),
             np.where(rng.random(m) < 0.5, rng.integers(1, 4, m), 0),
         )
-        q_case = np.where(b2b, rng.integers(2, 21, m), 0)
+        # the old small-order draw stays, so the rest of a seed's data set is what it was
+        rng.integers(2, 21, m)
+        q_case = np.where(b2b, self._wholesale_cases(b2b), 0)
         q_candle = np.where((q_candle + q_box + q_case) == 0, 1, q_candle)
-        qty = np.stack([q_candle, q_box, q_case], axis=1)
-        skus = list(PRODUCTS)
-        price = np.array([[PRODUCTS[s][1][c][0] for s in skus] for c in cur_names])[currency]
-        cost = np.array([[PRODUCTS[s][1][c][1] for s in skus] for c in cur_names])[currency]
-        amount_cents = (qty * price).sum(axis=1)
-        cogs_cents = (qty * cost).sum(axis=1)
-        home_cents = (amount_cents * rate + 50) // 100  # half-up to the cent (amounts are positive)
         has_items = rng.random(m) >= SHARE_DEALS_WITHOUT_LINE_ITEMS
-        # Margin in 1/10,000 EUR: exact; deals without line items use their pipeline's margin rate.
-        rate_1e2 = np.array([int(MARGIN_RATES[p] * 100) for p in PIPELINES])[b2b.astype(np.int32)]
-        margin_1e4 = np.where(has_items, (amount_cents - cogs_cents) * rate, home_cents * rate_1e2)
         # Stage: older deals are mostly closed; recent ones mostly open.
         age = self.last_day - day
         p_closed = np.clip(age / 45.0, 0.05, 0.9)
@@ -782,6 +793,19 @@ class _Builder:
         )
         archived = rng.random(m) < SHARE_ARCHIVED_DEALS
         open_stage = rng.integers(0, 4, m)
+        self._ensure_a_large_won_account(q_case, b2b & won & ~archived)
+        qty = np.stack([q_candle, q_box, q_case], axis=1)
+        skus = list(PRODUCTS)
+        price = np.array([[PRODUCTS[s][1][c][0] for s in skus] for c in cur_names])[currency]
+        cost = np.array([[PRODUCTS[s][1][c][1] for s in skus] for c in cur_names])[currency]
+        amount_cents = (qty * price).sum(axis=1)
+        cogs_cents = (qty * cost).sum(axis=1)
+        home_cents = (amount_cents * rate + 50) // 100  # half-up to the cent (amounts are positive)
+        # Margin in 1/10,000 EUR: exact; deals without line items use their pipeline's margin rate.
+        rate_1e2 = np.array([int(MARGIN_RATES[p] * 100) for p in PIPELINES])[b2b.astype(np.int32)]
+        margin_1e4 = np.where(has_items, (amount_cents - cogs_cents) * rate, home_cents * rate_1e2)
+        refund, no_amount = self._bad_won_amounts(won & ~archived)
+        has_items &= ~(refund | no_amount)
         return {
             "id": deal_id,
             "contact": contact,
@@ -803,7 +827,42 @@ class _Builder:
             "close_ms": close_ms,
             "archived": archived,
             "open_stage": open_stage,
+            "refund": refund,
+            "no_amount": no_amount,
         }
+
+    def _wholesale_cases(self, b2b: np.ndarray) -> np.ndarray:
+        """Cases of 24 per wholesale order: order value ~ Pareto(WHOLESALE_TAIL_ALPHA) from WHOLESALE_MIN_EUR.
+
+        Drawn from a generator of its own, so the rest of the data set stays what it was for a seed.
+        """
+        tail = np.random.default_rng([self.seed, self.n, 1])
+        value_eur = WHOLESALE_MIN_EUR * (1.0 - tail.random(len(b2b))) ** (-1.0 / WHOLESALE_TAIL_ALPHA)
+        case_eur = PRODUCTS["CARTON-24"][1]["EUR"][0] / 100
+        return np.clip(np.rint(value_eur / case_eur), 4, WHOLESALE_MAX_CASES).astype(np.int64)
+
+    @staticmethod
+    def _ensure_a_large_won_account(cases: np.ndarray, won_wholesale: np.ndarray) -> None:
+        """The first won wholesale deal becomes a large account when no won one is above 10,000 EUR."""
+        case_eur = PRODUCTS["CARTON-24"][1]["EUR"][0] // 100
+        won_ids = np.flatnonzero(won_wholesale)
+        if len(won_ids) and cases[won_ids].max() * case_eur <= 10_000:
+            cases[won_ids[0]] = WHOLESALE_LARGE_ACCOUNT_EUR // case_eur
+
+    def _bad_won_amounts(self, counted_won: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(refund, no amount) masks over the deals: a few won, live deals each (rejected by the pipeline)."""
+        pick = np.random.default_rng([self.seed, self.n, 2])
+        won_ids = np.flatnonzero(counted_won)
+        refund = np.zeros(len(counted_won), dtype=bool)
+        no_amount = np.zeros(len(counted_won), dtype=bool)
+        if len(won_ids) < 10:
+            return refund, no_amount
+        n_refund = max(1, int(len(won_ids) * SHARE_REFUND_DEALS))
+        n_missing = max(1, int(len(won_ids) * SHARE_WON_DEALS_WITHOUT_AMOUNT))
+        chosen = pick.choice(won_ids, size=n_refund + n_missing, replace=False)
+        refund[chosen[:n_refund]] = True
+        no_amount[chosen[n_refund:]] = True
+        return refund, no_amount
 
     # -- contact properties ----------------------------------------------------------------------------
     def _contact_properties(
@@ -1144,11 +1203,16 @@ class _Builder:
                 else:
                     wobble = Decimal(int(rng.integers(85, 116))) / Decimal(100)
                     amount = base * self.scale * wobble
-                amount = amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+                currency = SPEND_CURRENCY.get(campaign, HOME_CURRENCY)
+                amount = (amount * 100 / RATE_TO_EUR_PCT[currency]).quantize(
+                    Decimal("0.01"), rounding=ROUND_HALF_UP
+                )
                 if amount <= 0:
                     continue
                 rows.append(
-                    SpendRow(month.isoformat(), end.isoformat(), source, medium, campaign, f"{amount}", "EUR")
+                    SpendRow(
+                        month.isoformat(), end.isoformat(), source, medium, campaign, f"{amount}", currency
+                    )
                 )
         # Exactly five bad rows, each with one defect, at fixed places in the sheet.
         bad_specs = [
@@ -1203,6 +1267,7 @@ class _Builder:
         for spec, reason in it:
             out.append(spec)
             bad.append((len(out) + 1, reason))
+        out.append(SPEND_ROW_WITHOUT_RATE)
         return out, bad
 
     # -- load into the CRM store -----------------------------------------------------------------------
@@ -1243,8 +1308,11 @@ class _Builder:
         # Everything the loop reads, as plain Python values.
         pipeline_l, won_l, closed_l = d["pipeline"].tolist(), d["won"].tolist(), d["closed"].tolist()
         open_l, cur_l, archived_l = d["open_stage"].tolist(), d["currency"].tolist(), d["archived"].tolist()
-        amount_l = [_money(c) for c in d["amount_cents"].tolist()]
-        home_l = [_money(c) for c in d["home_cents"].tolist()]
+        # refunds are booked as negative deals; some won deals never got an amount (both rejected downstream)
+        sign = np.where(d["refund"], -1, 1)
+        amount_l = [_money(c) for c in (sign * d["amount_cents"]).tolist()]
+        home_l = [_money(c) for c in (sign * d["home_cents"]).tolist()]
+        no_amount_l = d["no_amount"].tolist()
         contact_l, items_l = d["contact"].tolist(), d["has_items"].tolist()
         qty_l, price_l, cost_l = d["qty"].tolist(), d["price"].tolist(), d["cost"].tolist()
         add, associate = crm.add, crm.associate
@@ -1273,6 +1341,8 @@ class _Builder:
                 "hs_is_closed_won": "true" if won_l[i] else "false",
                 "hs_is_closed": "true" if closed_l[i] else "false",
             }
+            if no_amount_l[i]:
+                del props["amount"], props["amount_in_home_currency"]
             add("deals", deal_id, props, created[i], updated[i], archived=archived_l[i])
             associate("deals", deal_id, "contacts", contact_l[i], ASSOC_DEAL_TO_CONTACT)
             if not items_l[i]:
@@ -1302,7 +1372,9 @@ class _Builder:
     def _ground_truth(self, ids, kind, archived_contacts, deals, spend_rows, bad_rows, ga4) -> dict:
         channel_of_kind = np.array([CHANNEL_IDS.index(k.channel) for k in TOUCH_KINDS])
         contact_channel = channel_of_kind[kind]
-        counted = deals["won"] & ~deals["archived"]
+        # what the pipeline counts: live won deals, but not refunds nor deals without an amount (rejected)
+        rejected = deals["won"] & ~deals["archived"] & (deals["refund"] | deals["no_amount"])
+        counted = deals["won"] & ~deals["archived"] & ~rejected
         deal_channel = contact_channel[deals["contact"] - CONTACT_ID_START]
         revenue = np.bincount(deal_channel[counted], weights=None, minlength=len(CHANNEL_IDS))
         revenue_cents = [
@@ -1314,12 +1386,20 @@ class _Builder:
         del revenue
         bad_lines = {line for line, _ in bad_rows}
         spend: dict[str, Decimal] = {}
+        without_rate = []
         campaign_channel = {k.campaign: k.channel for k in TOUCH_KINDS if k.campaign}
         for line, row in enumerate(spend_rows, start=2):
             if line in bad_lines:
                 continue
+            if row.currency not in RATE_TO_EUR_PCT:
+                without_rate.append({"line": line, "currency": row.currency})
+                continue
+            # every good row covers one calendar month: converted once, half-up to the cent
+            eur = (Decimal(row.amount) * RATE_TO_EUR_PCT[row.currency] / 100).quantize(
+                Decimal("0.01"), rounding=ROUND_HALF_UP
+            )
             ch = campaign_channel[row.campaign]
-            spend[ch] = spend.get(ch, Decimal("0.00")) + Decimal(row.amount)
+            spend[ch] = spend.get(ch, Decimal("0.00")) + eur
         camp_table = ga4.tables["sessionCampaignName"]
         ga4_cost = {}
         for campaign in CPC_CENTS:
@@ -1350,6 +1430,14 @@ class _Builder:
             "ga4_ad_cost_by_channel": {ch: _money(c) for ch, c in sorted(ga4_cost.items())},
             "expected_cost_by_channel": dict(sorted(expected.items())),
             "spend_file_bad_rows": [{"line": line, "reason": reason} for line, reason in bad_rows],
+            "spend_rows_without_rate": without_rate,
+            "rejected_won_deals": [
+                {"deal_id": int(i), "reason": "negative amount" if r else "missing amount"}
+                for i, r in zip(
+                    deals["id"][rejected].tolist(), deals["refund"][rejected].tolist(), strict=True
+                )
+            ],
+            "largest_won_deal_eur": _money(int(deals["home_cents"][counted].max(initial=0))),
         }
 
 

@@ -97,9 +97,21 @@ def test_sandbox_sheet_loads_good_rows_and_rejects_each_bad_row_with_line_and_re
     rows = _spend_rows(db, "spend.csv")
     assert len(rows) == result.rows_loaded
     assert all(isinstance(r[6], Decimal) for r in rows)
-    expected_total = sum(Decimal(v) for v in dataset.ground_truth["spend_file_total_by_channel"].values())
-    assert sum(r[6] for r in rows) == expected_total
-    assert result.total_by_currency == {"EUR": expected_total}
+    # amounts stay in the sheet's currencies (EUR, USD, GBP, one CHF): converting is the models' job
+    bad_lines = {b["line"] for b in bad}
+    good = [row for line, row in enumerate(dataset.spend_rows, start=2) if line not in bad_lines]
+    by_currency: dict[str, Decimal] = {}
+    for row in good:
+        by_currency[row.currency] = by_currency.get(row.currency, Decimal(0)) + Decimal(row.amount)
+    assert result.total_by_currency == by_currency and set(by_currency) == {"EUR", "USD", "GBP", "CHF"}
+    assert sum(r[6] for r in rows) == sum(by_currency.values())
+    truth = dataset.ground_truth
+    in_eur = sum(
+        (Decimal(r.amount) * Decimal(truth["rates_to_eur"][r.currency])).quantize(Decimal("0.01"))
+        for r in good
+        if r.currency in truth["rates_to_eur"]
+    )
+    assert in_eur == sum(Decimal(v) for v in truth["spend_file_total_by_channel"].values())
     # Stored as written (staging normalises): the sheet's "Paid Social" medium is kept verbatim.
     assert any(r[4] == "Paid Social" for r in rows)
     assert {r[0] for r in rows}.isdisjoint(b["line"] for b in bad)

@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from connectors.spend import KNOWN_CURRENCIES
 from connectors.warehouse import ensure_schema
 
 RUN_ID = "test-run"
@@ -445,7 +446,7 @@ def _load_spend(con: duckdb.DuckDBPyConnection, dataset: Any) -> None:
             amount = Decimal(row.amount)
         except (ValueError, ArithmeticError):
             continue
-        if amount < 0 or row.currency not in ("EUR", "USD", "GBP") or not row.campaign:
+        if amount < 0 or row.currency not in KNOWN_CURRENCIES or not row.campaign:
             continue
         rows.append(
             {

@@ -30,7 +30,7 @@ def sandbox_build(tmp_path_factory):
         "margin_rates": truth["margin_rates"],
         "fx_rates": truth["rates_to_eur"],
     }
-    result = build(db, params=params)
+    result = build(db, params=params, run_id="sandbox-build")
     con = duckdb.connect(str(db), read_only=True)
     yield dataset, result, con
     con.close()
@@ -76,6 +76,39 @@ def test_first_touch_revenue_margin_and_cost_per_channel(sandbox_build):
     assert {ch: v[3] for ch, v in ours.items() if v[3] != 0} == expected_cost
     # the spend sheet's Google Ads invoice lost to GA4's cost
     assert expected_cost["paid_search"] == Decimal(truth["ga4_ad_cost_by_channel"]["paid_search"])
+
+
+def test_refunds_missing_amounts_and_rateless_spend_are_rejected_not_counted(sandbox_build):
+    dataset, _, con = sandbox_build
+    truth = dataset.ground_truth
+    rejects = con.execute(
+        "select source, record_id, line, field, reason from ops.rejects where run_id = 'sandbox-build'"
+    ).fetchall()
+    deals = {int(r[1]): r for r in rejects if r[0] == "models:hubspot_deals"}
+    expected = {d["deal_id"]: d["reason"] for d in truth["rejected_won_deals"]}
+    assert set(deals) == set(expected) and len(expected) >= 2
+    for deal_id, reason in expected.items():
+        text = deals[deal_id][4]
+        assert deals[deal_id][3] == "amount"
+        assert ("negative amount -" in text) if reason == "negative amount" else ("without amount" in text)
+    counted = {r[0] for r in con.execute("select deal_id from int_deals").fetchall()}
+    assert not counted & set(expected)
+    # the CHF invoice: no rate in the sandbox settings -> rejected with the line to add, costs nothing
+    (chf,) = truth["spend_rows_without_rate"]
+    spend = [r for r in rejects if r[0] == "models:marketing_spend"]
+    assert spend == [
+        (
+            "models:marketing_spend",
+            "spend.csv",
+            chf["line"],
+            "currency",
+            f"Spend file spend.csv line {chf['line']}: no exchange rate for CHF in 2026-05: add the line "
+            'CHF = "<EUR for 1 CHF>" under [models.fx_rates] in roi.toml',
+        )
+    ]
+    # the large wholesale accounts are in the marts to the cent
+    largest = con.execute("select max(won_revenue) from int_deals").fetchall()[0][0]
+    assert largest == Decimal(truth["largest_won_deal_eur"]) > 10_000
 
 
 def test_utm_compliance_lists_variants_and_unmatched_values(sandbox_build):

@@ -105,12 +105,13 @@ def test_utm_report_pages_to_row_count_and_matches_ground_truth(settled) -> None
     assert cost == Decimal(dataset.ground_truth["ga4_ad_cost_by_channel"]["paid_search"])
     assert sum(Decimal(m[1]) for d, m in rows if d[1:3] != ["google", "cpc"]) == 0
     assert sum(int(m[0]) for _, m in rows) == int(dataset.ga4.metrics["sessions"].sum())
-    # Online purchases: the revenue of every won 'default' pipeline deal (archived ones too, GA4 saw them).
+    # Online purchases: the revenue of every won 'default' pipeline deal (archived ones too, GA4 saw them),
+    # but not the refunds and amount-less deals typed into the CRM by hand.
     won_online = sum(
         Decimal(r.properties["amount_in_home_currency"])
         for archived in (False, True)
         for r in dataset.crm.iter_records("deals", archived=archived)
-        if r.properties["dealstage"] == "closedwon"
+        if r.properties["dealstage"] == "closedwon" and Decimal(r.properties.get("amount", "-1")) >= 0
     )
     assert sum(Decimal(m[2]) for _, m in rows) == won_online > 0
     # Messy spellings reach GA4 as typed (URL-decoded), canonical ones dominate.

@@ -103,9 +103,19 @@ def test_deals_line_items_merges_and_archives(dataset: Dataset) -> None:
     assert deals and any(d.archived for d in deals)
     without_items = 0
     currencies = Counter()
+    without_amount, refunds, wholesale_eur = [], [], []
     for deal in deals:
         p = deal.properties
         currencies[p["deal_currency_code"]] += 1
+        if "amount" not in p:  # a won deal whose amount was never filled in
+            assert "amount_in_home_currency" not in p and p["hs_is_closed_won"] == "true"
+            without_amount.append(deal.id)
+            continue
+        if Decimal(p["amount"]) < 0:  # a refund booked as a deal
+            assert p["hs_is_closed_won"] == "true" and not crm.associations("deals", deal.id, "line_items")
+            refunds.append(deal.id)
+        elif p["pipeline"] == "wholesale":
+            wholesale_eur.append(Decimal(p["amount_in_home_currency"]))
         contacts = crm.associations("deals", deal.id, "contacts")
         assert len(contacts) == 1
         items = [
@@ -126,6 +136,18 @@ def test_deals_line_items_merges_and_archives(dataset: Dataset) -> None:
         assert p["closedate"] >= p["createdate"]
     assert 0.06 < without_items / len(deals) < 0.14
     assert currencies["EUR"] > 0.8 * len(deals) and currencies["USD"] and currencies["GBP"]
+    # a few refunds and missing amounts, as the ground truth lists them (the pipeline rejects them)
+    rejected = {d["deal_id"]: d["reason"] for d in dataset.ground_truth["rejected_won_deals"]}
+    live = {d.id for d in deals if not d.archived}
+    assert {i for i in refunds if i in live} == {i for i, r in rejected.items() if r == "negative amount"}
+    missing = {i for i, r in rejected.items() if r == "missing amount"}
+    assert {i for i in without_amount if i in live} == missing
+    assert 2 <= len(rejected) <= 0.03 * sum(1 for d in deals if d.properties["hs_is_closed_won"] == "true")
+    # wholesale orders: a long tail from about 500 to 250,000 EUR
+    assert Decimal(500) < min(wholesale_eur) < Decimal(700)
+    assert Decimal(100_000) < max(wholesale_eur) < Decimal(250_000)
+    assert sorted(wholesale_eur)[len(wholesale_eur) // 2] < Decimal(3_000)
+    assert sum(1 for v in wholesale_eur if v > 10_000) >= 5
     winners = [c for c in crm.iter_records("contacts") if c.properties.get("hs_merged_object_ids")]
     assert len(winners) == CONTACTS // 100
     for w in winners:
@@ -185,7 +207,7 @@ def test_spend_file_has_exactly_five_bad_rows(dataset: Dataset, written: Path) -
                 problems.append("negative amount")
         except ArithmeticError:
             problems.append("non-numeric amount")
-        if currency != "EUR":
+        if currency not in ("EUR", "USD", "GBP", "CHF"):
             problems.append("unknown currency")
         if not campaign:
             problems.append("missing campaign")
@@ -195,6 +217,12 @@ def test_spend_file_has_exactly_five_bad_rows(dataset: Dataset, written: Path) -
             assert amount == f"{Decimal(amount):.2f}", "amounts are written like '1234.50'"
     assert set(found) == set(bad)
     assert all(len(p) == 1 and bad[line].startswith(p[0]) for line, p in found.items())
+    # invoices in USD and GBP (rates in the sandbox settings), and one CHF row without a rate
+    currencies = Counter(row[6] for row in rows[1:])
+    assert currencies["USD"] >= 10 and currencies["GBP"] >= 2 and currencies["CHF"] == 1
+    assert dataset.ground_truth["spend_rows_without_rate"] == [
+        {"line": 1 + next(i for i, row in enumerate(rows[1:], start=1) if row[6] == "CHF"), "currency": "CHF"}
+    ]
 
 
 def test_ground_truth_agrees_with_the_crm_and_the_spend_file(dataset: Dataset, written: Path) -> None:
@@ -216,9 +244,10 @@ def test_ground_truth_agrees_with_the_crm_and_the_spend_file(dataset: Dataset, w
     # Recompute revenue and margin from what the HubSpot API serves.
     revenue: Counter = Counter()
     margin: Counter = Counter()
+    rejected = {d["deal_id"] for d in truth["rejected_won_deals"]}
     for deal in crm.iter_records("deals"):
         p = deal.properties
-        if p["hs_is_closed_won"] != "true":
+        if p["hs_is_closed_won"] != "true" or deal.id in rejected:
             continue
         ((cid, _),) = crm.associations("deals", deal.id, "contacts")
         channel = channel_of[cid]
@@ -244,11 +273,14 @@ def test_ground_truth_agrees_with_the_crm_and_the_spend_file(dataset: Dataset, w
     # Spend: good rows of the sheet, by the campaign's channel; Google Ads cost comes from GA4.
     campaign_channel = {k.campaign: k.channel for k in TOUCH_KINDS if k.campaign}
     bad_lines = {b["line"] for b in truth["spend_file_bad_rows"]}
+    bad_lines |= {b["line"] for b in truth["spend_rows_without_rate"]}
     spend: Counter = Counter()
     with (written / "spend.csv").open(newline="") as handle:
         for line, row in enumerate(csv.DictReader(handle), start=2):
             if line not in bad_lines:
-                spend[campaign_channel[row["campaign"]]] += Decimal(row["amount"])
+                rate = Decimal(truth["rates_to_eur"][row["currency"]])
+                eur = (Decimal(row["amount"]) * rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+                spend[campaign_channel[row["campaign"]]] += eur
     assert {k: Decimal(v) for k, v in truth["spend_file_total_by_channel"].items()} == spend
     ga4_cost = Decimal(truth["ga4_ad_cost_by_channel"]["paid_search"])
     assert ga4_cost * 100 == int(dataset.ga4.metrics["advertiserAdCost"].sum())
