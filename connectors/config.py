@@ -17,11 +17,21 @@ import tomllib
 import types
 import typing
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from connectors.errors import EXIT_CONFIG, RoiError
@@ -188,6 +198,94 @@ class PublishOptions(Section):
     object_types: list[str] = Field(default_factory=lambda: ["contacts", "deals"])
 
 
+DURATION_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(value: Any) -> timedelta | None:
+    """ "36h", "3d", "2w", "90m" -> timedelta; "off" (or "") -> None (no threshold)."""
+    if value is None or isinstance(value, timedelta):
+        return value
+    text = str(value).strip().lower()
+    if text in ("", "off", "never", "none"):
+        return None
+    match = re.fullmatch(r"(\d+)\s*([mhdw])", text)
+    if not match or isinstance(value, bool | int | float):
+        raise ValueError(f'{value!r} is not a duration: write e.g. "90m", "36h", "3d", "2w" (or "off")')
+    return timedelta(seconds=int(match.group(1)) * DURATION_UNITS[match.group(2)])
+
+
+Duration = Annotated[timedelta | None, BeforeValidator(parse_duration)]
+
+
+class FreshnessThreshold(Section):
+    """How old one source's data may get before `roi status` warns, then errs (and the flow notifies)."""
+
+    warn_after: Duration = None
+    error_after: Duration = None
+
+    @model_validator(mode="after")
+    def _warn_before_error(self) -> FreshnessThreshold:
+        if self.warn_after and self.error_after and self.warn_after > self.error_after:
+            raise ValueError("warn_after must not be longer than error_after")
+        return self
+
+
+class FreshnessOptions(Section):
+    """``[freshness]``: like dbt's source freshness, per source (see docs/operations.md)."""
+
+    # Time since the last successful HubSpot extract (nightly at 02:00: one missed night warns).
+    hubspot: FreshnessThreshold = Field(
+        default_factory=lambda: FreshnessThreshold(warn_after="26h", error_after="50h")
+    )
+    # Days since the last day with GA4 traffic data (the nightly run loads up to yesterday).
+    ga4: FreshnessThreshold = Field(
+        default_factory=lambda: FreshnessThreshold(warn_after="3d", error_after="5d")
+    )
+    # Days since the last day covered by the spend sheet (usually filled in once a month).
+    spend: FreshnessThreshold = Field(
+        default_factory=lambda: FreshnessThreshold(warn_after="35d", error_after="65d")
+    )
+
+
+NOTIFY_EVENTS = ("failure", "tests_blocked", "freshness")
+NotifyEvent = Literal["failure", "tests_blocked", "freshness"]
+
+
+class NotifyOptions(Section):
+    """``[notify]``: who hears about a failed run, data tests blocking publish, and stale data."""
+
+    on: list[NotifyEvent] = Field(default_factory=lambda: list(NOTIFY_EVENTS))
+    # Slack-compatible incoming webhook (Slack, Mattermost...): a secret, prefer NOTIFY__WEBHOOK_URL.
+    webhook_url: SecretStr | None = None
+    email_to: list[str] = Field(default_factory=list)
+    email_from: str = "roi-pipeline@localhost"
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_starttls: bool = True
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None  # prefer NOTIFY__SMTP_PASSWORD
+    timeout_seconds: float = Field(default=10, gt=0, le=120)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value.get_secret_value().strip()):
+            raise ValueError("is not an http(s) URL; paste the incoming webhook URL of your Slack app")
+        return value
+
+    @field_validator("email_to")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+", address.strip()):
+                raise ValueError(f"{address!r} is not an e-mail address")
+        return [a.strip() for a in value]
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.webhook_url or self.email_to)
+
+
 class Settings(BaseSettings):
     """All settings. Environment variables win over the TOML file; see roi.example.toml for every key."""
 
@@ -213,6 +311,8 @@ class Settings(BaseSettings):
     spend: SpendOptions = Field(default_factory=SpendOptions)
     models: ModelOptions = Field(default_factory=ModelOptions)
     publish: PublishOptions = Field(default_factory=PublishOptions)
+    freshness: FreshnessOptions = Field(default_factory=FreshnessOptions)
+    notify: NotifyOptions = Field(default_factory=NotifyOptions)
 
     @field_validator("hubspot_tier", mode="before")
     @classmethod
@@ -247,7 +347,13 @@ class Settings(BaseSettings):
         return self.hubspot_access_token.get_secret_value() if self.hubspot_access_token else None
 
     def secret_values(self) -> list[str]:
-        return [v for v in (self.hubspot_token,) if v]
+        notify = self.notify
+        values = (
+            self.hubspot_token,
+            notify.webhook_url.get_secret_value() if notify.webhook_url else None,
+            notify.smtp_password.get_secret_value() if notify.smtp_password else None,
+        )
+        return [v for v in values if v]
 
     # -- validation ---------------------------------------------------------------------------------------
 
@@ -308,6 +414,11 @@ class Settings(BaseSettings):
         if self.tagging_plan is not None and not Path(self.tagging_plan).is_file():
             found.append(
                 f"Tagging plan {self.tagging_plan} does not exist: fix ROI_TAGGING_PLAN or tagging_plan."
+            )
+        if self.notify.email_to and not self.notify.smtp_host:
+            found.append(
+                "[notify] email_to is set but smtp_host is not: set smtp_host (and smtp_port, smtp_username, "
+                "NOTIFY__SMTP_PASSWORD) or remove email_to."
             )
         database = Path(self.database)
         if database.is_dir():

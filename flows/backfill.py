@@ -20,6 +20,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.logging import get_run_logger
 
 from connectors import warehouse
+from flows.alerts import on_flow_failure
 from flows.common import (
     DEFAULT_LOCK_WAIT_SECONDS,
     PipelineStepError,
@@ -100,6 +101,7 @@ def _clear_progress(db_path: Path, stream: str) -> None:
 @flow(
     name="backfill",
     description="Re-load a past date range in resumable chunks, rebuild models, publish if asked.",
+    on_failure=[on_flow_failure],
 )
 def backfill(
     start: date,

@@ -17,7 +17,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from importlib.metadata import PackageNotFoundError
@@ -41,6 +41,7 @@ from connectors.errors import (
     EXIT_UTM_REFUSED,
     UsageError,
 )
+from flows import terminal
 from flows.cli_sandbox import sandbox_app
 from flows.cli_support import (
     DebugOption,
@@ -60,13 +61,13 @@ from flows.reporting import (
     as_text,
     resolve_model,
     roi_rows,
-    table_exists,
 )
 from flows.sandbox_mode import (
     SANDBOX_DATABASE,
     sandbox_environment,
     sandbox_notice,
     sandbox_today,
+    status_clock,
     use_sandbox,
 )
 from flows.settings import (
@@ -406,94 +407,61 @@ def publish_command(
 # Read-only commands: status and export.
 
 
-def _query(con: Any, sql: str, params: list | None = None) -> list[dict[str, Any]]:
-    cursor = con.execute(sql, params or [])
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def collect_status(con: Any, *, last: int = 10) -> dict[str, Any]:
-    status: dict[str, Any] = {
-        "runs": [],
-        "cursors": [],
-        "row_counts": {},
-        "rejects": [],
-        "failed_publishes": [],
-    }
-    if table_exists(con, "ops", "sync_runs"):
-        status["runs"] = _query(
-            con,
-            "select run_id, kind, stream, rows, calls, retries, status, started_at, finished_at, error "
-            "from ops.sync_runs order by started_at desc limit ?",
-            [last],
-        )
-    if table_exists(con, "ops", "sync_state"):
-        status["cursors"] = _query(
-            con, "select stream, cursor_value, cursor_id, updated_at from ops.sync_state order by stream"
-        )
-    for (name,) in con.execute(
-        "select table_name from information_schema.tables where table_schema = 'raw' order by 1"
-    ).fetchall():
-        status["row_counts"][f"raw.{name}"] = con.execute(f'select count(*) from raw."{name}"').fetchall()[0][
-            0
-        ]
-    if table_exists(con, "ops", "rejects"):
-        status["rejects"] = _query(
-            con,
-            "select source, reason, count(*) as n, max(rejected_at) as last_seen from ops.rejects "
-            "group by source, reason order by n desc limit 20",
-        )
-    if table_exists(con, "ops", "publish_failures"):
-        status["failed_publishes"] = _query(
-            con,
-            "select run_id, object_type, record_id, reason, status, failed_at from ops.publish_failures "
-            "order by failed_at desc limit 20",
-        )
-    return status
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, list):
-        return "; ".join(as_text(v) for v in value)
-    return as_text(value)
-
-
-def _rich_table(title: str, rows: list[dict[str, Any]], empty: str = "none") -> Table:
-    table = Table(title=title, title_justify="left")
-    if not rows:
-        table.add_column(empty)
-        return table
-    for name in rows[0]:
-        table.add_column(name, overflow="fold")
-    for row in rows:
-        table.add_row(*(_cell(v) for v in row.values()))
-    return table
-
-
 @app.command()
 def status(
     config: ConfigOption = None,
-    last: Annotated[int, typer.Option(min=1, help="How many recent stream runs to list.")] = 10,
+    last: Annotated[int, typer.Option(min=1, help="How many recent runs to list.")] = 5,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="For cron/monitoring: print only problems; exit 1 when the last run failed or a source's "
+            "data is older than its [freshness] error_after (warnings do not fail).",
+        ),
+    ] = False,
+    notify: Annotated[
+        bool,
+        typer.Option("--notify", help="With --check: send freshness errors to [notify] (webhook/e-mail)."),
+    ] = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Also row counts per raw table and cursors.")
+    ] = False,
     as_json: JsonOption = False,
     sandbox: SandboxOption = False,
 ) -> None:
-    """Last runs, sync cursors, row counts, rejects and failed publishes, from the warehouse."""
+    """The last run and why it ended so, the last success, the age of each source's data, rejects and failed
+    publishes since the last success."""
+    from flows.status import collect_status, render
+
+    in_sandbox = use_sandbox(config, sandbox)
     path = _warehouse_for_reading(config, sandbox)
+    settings = _settings(None if in_sandbox else config)
+    now, today, clock = status_clock(in_sandbox)
     with open_warehouse(path) as con:
-        report = collect_status(con, last=last)
+        report = collect_status(con, settings, path, last=last, now=now, today=today, clock=clock)
+    problems = report.problems()
     if as_json:
-        _print_json({"warehouse": str(path), **report})
-        return
-    console.print(f"Warehouse: [bold]{path}[/]")
-    console.print(_rich_table("Recent stream runs", report["runs"]))
-    console.print(_rich_table("Cursors (ops.sync_state)", report["cursors"]))
-    console.print(
-        _rich_table("Rows per raw table", [{"table": k, "rows": v} for k, v in report["row_counts"].items()])
-    )
-    console.print(_rich_table("Rejects by reason", report["rejects"]))
-    console.print(_rich_table("Failed publishes", report["failed_publishes"]))
+        _print_json(report.as_json())
+    elif check:
+        for line in problems:
+            console.print(f"ERROR {line}", highlight=False, soft_wrap=True)
+        for line in report.warnings():
+            console.print(f"WARN  {line}", highlight=False, soft_wrap=True)
+        if not problems:
+            run = report.last_run
+            console.print(
+                f"OK    last run {run.run_id} {run.status}; every source within its freshness limits"
+            )
+    else:
+        for block in render(report, now=now, show_all=show_all):
+            console.print(block)
+    if check and notify:
+        from flows.alerts import notify_freshness
+
+        for problem in notify_freshness(settings, report):
+            err_console.print(f"[yellow]warning:[/] notification not delivered: {escape(problem)}")
+    if check and problems:
+        raise typer.Exit(EXIT_STEP_FAILED)
 
 
 def export_rows(con: Any, by: str, model: str) -> tuple[list[str], list[list[Any]]]:
@@ -621,7 +589,7 @@ def utm_audit(
     sandbox: SandboxOption = False,
 ) -> None:
     """Non-compliant UTM values seen in the data, biggest traffic first (from the utm_compliance mart)."""
-    from flows.utm import non_compliant_rows
+    from flows.utm import AUDIT_VIEW_COLUMNS, audit_view, non_compliant_rows
 
     path = _warehouse_for_reading(config, sandbox)
     with open_warehouse(path) as con:
@@ -629,7 +597,14 @@ def utm_audit(
     if as_json:
         _print_json(rows)
         return
-    console.print(_rich_table("Non-compliant UTMs by traffic (utm_compliance)", rows, empty="all compliant"))
+    console.print(
+        terminal.table(
+            audit_view(rows),
+            AUDIT_VIEW_COLUMNS,
+            title=f"Non-compliant UTMs, most sessions first (top {limit}; utm_compliance)",
+            empty="every UTM seen follows the tagging plan",
+        )
+    )
 
 
 @app.command()

@@ -16,6 +16,7 @@ from connectors import warehouse
 from connectors.config import Settings, redact
 from connectors.errors import EXIT_STEP_FAILED, EXIT_TESTS_FAILED, RoiError
 from flows.reporting import (
+    FLOW_STREAM,
     RunSummary,
     as_text,
     collect_run_summary,
@@ -62,9 +63,6 @@ def new_run_id(kind: str) -> str:
     """Sortable, unique, readable: nightly-20261123T020000Z-1a2b3c4d."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{kind}-{stamp}-{uuid.uuid4().hex[:8]}"
-
-
-FLOW_STREAM = "(flow)"
 
 
 @contextmanager

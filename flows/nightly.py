@@ -17,6 +17,7 @@ from prefect import flow
 from prefect.logging import get_run_logger
 
 from connectors.spend import SpendReplacementRefused
+from flows.alerts import on_flow_failure, on_nightly_completion
 from flows.common import (
     DEFAULT_LOCK_WAIT_SECONDS,
     PipelineStepError,
@@ -41,6 +42,8 @@ from flows.tasks import (
 @flow(
     name="nightly",
     description="Extract HubSpot (incremental), GA4 (trailing window), the spend file; build; publish.",
+    on_failure=[on_flow_failure],
+    on_completion=[on_nightly_completion],
 )
 def nightly(
     config_path: str | None = None,

@@ -10,6 +10,7 @@ from typing import Any
 from prefect import flow
 from prefect.logging import get_run_logger
 
+from flows.alerts import on_flow_failure
 from flows.common import DEFAULT_LOCK_WAIT_SECONDS, new_run_id, publish_artifacts, recorded_flow_run
 from flows.locking import warehouse_lock
 from flows.settings import database_path, default_model, load_settings, validate_settings
@@ -28,7 +29,11 @@ def dry_run_preview(outcome: Any) -> dict[str, Any]:
     }
 
 
-@flow(name="publish", description="Publish ROI properties to HubSpot (dry_run previews without writing).")
+@flow(
+    name="publish",
+    description="Publish ROI properties to HubSpot (dry_run previews without writing).",
+    on_failure=[on_flow_failure],
+)
 def publish(
     dry_run: bool = False,
     config_path: str | None = None,

@@ -40,6 +40,9 @@ MULTIPLE_HEADERS = frozenset({"roas", "cost_per_euro_of_revenue"})
 NOT_AVAILABLE = "n/a"  # how an unknown figure is shown (never as 0)
 
 
+# ops.sync_runs' stream for the row that records a whole flow run (the other rows are its streams).
+FLOW_STREAM = "(flow)"
+
 # Shown when the configured model is not among the built ones (first one present wins).
 FALLBACK_MODELS = ("markov", "linear", "last_touch")
 

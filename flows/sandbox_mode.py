@@ -20,7 +20,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,17 @@ def sandbox_size(directory: Path = SANDBOX_DIR) -> tuple[int, int]:
 def record_sandbox_size(directory: Path, contacts: int, seed: int) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / SANDBOX_MARKER).write_text(json.dumps({"contacts": contacts, "seed": seed}) + "\n")
+
+
+def status_clock(in_sandbox: bool) -> tuple[datetime, date, str]:
+    """(now, today, description) to age data by: the sandbox data set stops at its own "now", so its
+    warehouse is aged by that day, a real one by today's date."""
+    now = datetime.now(UTC)
+    if not in_sandbox:
+        return now, now.date(), "now"
+    from sandbox.generator import DATA_SET_NOW
+
+    return now, DATA_SET_NOW.date(), f"the sandbox data set's last day, {DATA_SET_NOW.date()}"
 
 
 def sandbox_today(sb: Any) -> date:

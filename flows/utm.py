@@ -12,13 +12,34 @@ from typing import Any
 
 from connectors.errors import EXIT_UTM_REFUSED, NotBuiltYetError, RoiError
 from flows.reporting import table_exists
+from flows.terminal import Column
 from models.tagging_plan import TaggingPlan, TaggingPlanError, build_utm_link
 
 CHECKED_FIELDS = ("source", "medium", "campaign")
 # Columns that measure traffic in utm_compliance, in order of preference, for sorting the audit.
 TRAFFIC_COLUMNS = ("sessions", "touches", "rows", "occurrences", "n")
 # What the audit shows when the mart has it: the value as written, why it is wrong, how much traffic.
-AUDIT_COLUMNS = ("raw_source", "raw_medium", "raw_campaign", "channel", "issues", "sessions", "contacts")
+AUDIT_COLUMNS = (
+    "raw_source",
+    "raw_medium",
+    "raw_campaign",
+    "source",
+    "medium",
+    "campaign",
+    "channel",
+    "matched_rule",
+    "issues",
+    "sessions",
+    "contacts",
+    "last_seen",
+)
+# The audit on a terminal: one short line per UTM combination (--json keeps every column above).
+AUDIT_VIEW_COLUMNS = (
+    Column("sessions", "sessions", kind="int"),
+    Column("written", "as written: source / medium / campaign", wrap=True, max_width=38),
+    Column("fix", "fix", wrap=True, max_width=28),
+    Column("last_seen", "last seen", kind="day", priority=1),
+)
 
 
 class UtmRefusedError(RoiError, ValueError):
@@ -87,3 +108,34 @@ def non_compliant_rows(con: Any, *, limit: int) -> list[dict[str, Any]]:
     cursor = con.execute(f"select {shown} from main.utm_compliance {where} {order} limit ?", [limit])
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def audit_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Audit rows as people fix them: the values as written, then what to change (the canonical spelling, a
+    value to add to the plan, or a channel rule to add)."""
+    shown = []
+    for row in rows:
+        fixes = []
+        for field in CHECKED_FIELDS:
+            raw, canonical = row.get(f"raw_{field}"), row.get(field)
+            if canonical is not None and raw not in (None, "") and raw != canonical:
+                fixes.append(f"{field} -> {canonical}")
+        not_in_plan = [
+            field
+            for field in CHECKED_FIELDS
+            if any(f"{field} {row.get(field)} is not in the plan" == i for i in row.get("issues") or [])
+        ]
+        if not_in_plan:
+            fixes.append("add to plan: " + ", ".join(not_in_plan))
+        if row.get("matched_rule") == "unmatched":
+            fixes.append("no channel rule")
+        written = " / ".join(str(row.get(f"raw_{f}") or "-") for f in CHECKED_FIELDS)
+        shown.append(
+            {
+                "sessions": row.get("sessions"),
+                "written": written,
+                "fix": "; ".join(fixes),
+                "last_seen": row.get("last_seen"),
+            }
+        )
+    return shown

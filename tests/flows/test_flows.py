@@ -281,11 +281,11 @@ def test_exported_spreadsheet_roi_equals_the_roi_by_source_mart(nightly_run, flo
 def test_status_audit_and_dry_run_publish_from_the_cli(nightly_run, flow_sandbox, flow_env):
     state, db, _ = nightly_run
     runner = CliRunner()
-    status = runner.invoke(app, ["status", "--json"])
+    status = runner.invoke(app, ["status", "--json", "--last", "50"])
     assert status.exit_code == 0, status.output
     report = json.loads(status.stdout)
-    flow_runs = [r for r in report["runs"] if r["stream"] == "(flow)"]
-    assert {"run_id": state.result()["run_id"], "status": "success"}.items() <= flow_runs[-1].items()
+    runs = {r["run_id"]: r for r in report["recent_runs"]}
+    assert {"kind": "nightly", "status": "success"}.items() <= runs[state.result()["run_id"]].items()
     assert report["row_counts"]["raw.hubspot_contacts"] >= flow_sandbox.store.count("contacts")
     audit = runner.invoke(app, ["utm", "audit", "--json", "--limit", "100"])
     assert audit.exit_code == 0, audit.output
