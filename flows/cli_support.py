@@ -156,8 +156,8 @@ def cli_errors() -> Iterator[None]:
     """Every failure of a command as one line and its exit code; typer/click's own exits pass through."""
     try:
         yield
-    except (typer.Exit, click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
-        raise
+    except (typer.Exit, typer.Abort, typer.TyperException, click.exceptions.Exit, click.ClickException):
+        raise  # Typer's own usage errors (exit 2) and exits
     except KeyboardInterrupt:
         raise fail("interrupted.", EXIT_INTERRUPTED) from None
     except Exception as exc:
