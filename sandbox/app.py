@@ -110,7 +110,7 @@ class FaultMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        decision = self.faults.decide()
+        decision = self.faults.decide(scope["path"])
         if decision.latency_ms:
             await asyncio.sleep(decision.latency_ms / 1000)
         if decision.drop:
@@ -141,13 +141,20 @@ async def _drop_connection(receive: Receive) -> None:
 
 async def _send_error(send: Send, status: int, google_style: bool) -> None:
     if google_style:
-        google_status = {500: "INTERNAL", 502: "UNAVAILABLE", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+        google_status = {
+            429: "RESOURCE_EXHAUSTED",
+            500: "INTERNAL",
+            502: "UNAVAILABLE",
+            503: "UNAVAILABLE",
+            504: "DEADLINE_EXCEEDED",
+        }
+        message = (
+            "Exhausted property tokens per hour. (sandbox fault)"
+            if status == 429
+            else "The service is currently unavailable."
+        )
         body: dict[str, Any] = {
-            "error": {
-                "code": status,
-                "message": "The service is currently unavailable.",
-                "status": google_status.get(status, "UNKNOWN"),
-            }
+            "error": {"code": status, "message": message, "status": google_status.get(status, "UNKNOWN")}
         }
     else:
         body = {

@@ -1,7 +1,9 @@
 """Fault injection for the sandbox: server errors, latency, dropped connections, "fail request N".
 
-Applies to every route (HubSpot and GA4). Decisions come from a seeded RNG so a faulty run is reproducible.
-Spec strings (CLI `--faults`): "error_rate=0.2,latency_ms=80,drop_rate=0.05,fail=3+7,statuses=500+503,seed=1".
+Applies to every route (HubSpot and GA4), or only to the paths starting with one of `paths` (e.g. "/v1beta/":
+GA4 only). Decisions come from a seeded RNG so a faulty run is reproducible; requests outside `paths` neither
+count nor draw. Spec strings (CLI `--faults`):
+"error_rate=0.2,latency_ms=80,drop_rate=0.05,fail=3+7,statuses=500+503,seed=1,paths=/v1beta/".
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class Faults:
         drop_rate: float = 0.0,
         fail_requests: set[int] | None = None,
         seed: int = DEFAULT_FAULT_SEED,
+        paths: tuple[str, ...] = (),
     ) -> Faults:
         """Replace the settings and restart the request count (fail_requests={3}: the 3rd from now)."""
         if not 0.0 <= error_rate <= 1.0 or not 0.0 <= drop_rate <= 1.0:
@@ -56,6 +59,7 @@ class Faults:
             self.fail_requests = set(fail_requests or ())
             self._rng = random.Random(seed)
             self.requests_seen = 0
+            self.paths = tuple(paths)
         return self
 
     def clear(self) -> None:
@@ -65,9 +69,14 @@ class Faults:
     def active(self) -> bool:
         return bool(self.error_rate or self.latency_ms or self.drop_rate or self.fail_requests)
 
-    def decide(self) -> FaultDecision:
+    def applies_to(self, path: str) -> bool:
+        return not self.paths or path.startswith(self.paths)
+
+    def decide(self, path: str = "/") -> FaultDecision:
         """Count one request and decide its fate."""
         with self._lock:
+            if not self.applies_to(path):
+                return FaultDecision()
             self.requests_seen += 1
             if not (self.error_rate or self.latency_ms or self.drop_rate or self.fail_requests):
                 return FaultDecision()
@@ -112,8 +121,12 @@ def parse_fault_spec(spec: str) -> dict:
                 settings["statuses"] = tuple(int(n) for n in value.split("+") if n)
             elif key == "seed":
                 settings["seed"] = int(value)
+            elif key == "paths":
+                settings["paths"] = tuple(p for p in value.split("+") if p)
             else:
-                raise ValueError("unknown key (use error_rate, latency_ms, drop_rate, fail, statuses, seed)")
+                raise ValueError(
+                    "unknown key (use error_rate, latency_ms, drop_rate, fail, statuses, seed, paths)"
+                )
         except ValueError as exc:
             raise ValueError(f"bad fault spec part {part!r} in {spec!r}: {exc}") from None
     return settings
