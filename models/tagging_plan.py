@@ -12,10 +12,11 @@ fix.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 import yaml
 
@@ -709,12 +710,13 @@ def build_utm_link(
     campaign the plan does not know raises TaggingPlanError naming the parameter and the allowed values.
     """
     plan = plan or load_tagging_plan()
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise TaggingPlanError(
-            f"{base_url!r} is not an http(s) URL. Fix: pass the full landing page, e.g. https://example.com/page"
-        )
+    parts = landing_url(base_url)
     raw = {"source": source, "medium": medium, "campaign": campaign, "term": term, "content": content}
+    for name, given in raw.items():
+        if given is not None and (bad := _control_character(given)):
+            raise TaggingPlanError(
+                f"utm_{name} {given!r} holds the invisible character {bad}. Fix: retype it"
+            )
     values: dict[str, str] = {}
     warnings: list[str] = []
     for name, given in raw.items():
@@ -743,6 +745,58 @@ def build_utm_link(
     query += [(f"utm_{k}", v) for k, v in values.items()]
     url = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
     return UtmLink(url=url, values=values, channel=channel, rule=rule, warnings=tuple(warnings))
+
+
+# Characters a URL path or fragment keeps as they are (RFC 3986 pchar, plus "/" and "?" and "%" escapes).
+URL_SAFE = "/:@!$&'()*+,;=-._~%?"
+
+
+CONTROL_NAMES = {"\t": "tab", "\n": "line feed", "\r": "carriage return", "\x00": "NUL"}
+
+
+def _control_character(text: str) -> str | None:
+    """'U+000D (carriage return)' for the first control or invisible character (C0, DEL, C1, zero-width and
+    other format characters, line separators), else None."""
+    for char in text:
+        if unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp"):
+            return f"U+{ord(char):04X} ({CONTROL_NAMES.get(char) or unicodedata.name(char, 'control')})"
+    return None
+
+
+def landing_url(text: str) -> Any:
+    """The landing page as a split, properly encoded http(s) URL, or TaggingPlanError.
+
+    Control characters are refused, never dropped: `urlsplit` silently deletes CR, LF and tab, so
+    "https://exemple.fr/p\r\nSet-Cookie: a=b" would come out as a different, whitespace-bearing page.
+    Spaces and non-ASCII characters in the path, query and fragment are percent-encoded (UTF-8), a non-ASCII
+    host becomes its IDNA (punycode) form; spaces around the URL are a paste artefact and are trimmed.
+    """
+    url = text.strip(" ")
+    bad = _control_character(url)
+    if bad:
+        raise TaggingPlanError(
+            f"the landing URL {url!r} holds the invisible character {bad}. Fix: retype or re-copy the URL "
+            "(a line break or tab inside a link is never part of a page address)"
+        )
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise TaggingPlanError(
+            f"{url!r} is not an http(s) URL. Fix: pass the full landing page, e.g. https://example.com/page"
+        )
+    host = parts.hostname or ""
+    if " " in parts.netloc or not host:
+        raise TaggingPlanError(f"{url!r} has no valid host name. Fix: pass e.g. https://www.exemple.fr/page")
+    netloc = parts.netloc
+    if not host.isascii():
+        try:
+            netloc = netloc.replace(host, host.encode("idna").decode("ascii"))
+        except UnicodeError:
+            raise TaggingPlanError(
+                f"{url!r} has an invalid host name {host!r}. Fix: check the domain"
+            ) from None
+    path = quote(parts.path, safe=URL_SAFE)
+    fragment = quote(parts.fragment, safe=URL_SAFE)
+    return parts._replace(scheme=parts.scheme.lower(), netloc=netloc, path=path, fragment=fragment)
 
 
 def _split_query(query: str) -> list[tuple[str, str]]:

@@ -26,6 +26,40 @@ def test_utm_build_reproduces_the_tagged_link(runner):
     assert result.stdout.strip() == f"{URL}?utm_source=newsletter&utm_medium=email&utm_campaign=vente_hiver"
 
 
+TAGS = ["--source", "newsletter", "--medium", "email", "--campaign", "vente_hiver"]
+
+
+@pytest.mark.parametrize(
+    ("url", "extra", "named"),
+    [
+        ("https://exemple.fr/p\r\nSet-Cookie: a=b", [], "U+000D (carriage return)"),
+        ("https://exemple.fr/p\tq", [], "U+0009 (tab)"),
+        ("https://exemple.fr/p\u200b", [], "U+200B (ZERO WIDTH SPACE)"),
+        ("https://exemple.fr/p", ["--content", "bandeau\nhaut"], "utm_content"),
+        ("https://exemple.fr/p", ["--term", "bougie\x00"], "U+0000 (NUL)"),
+        ("https://ex ample.fr/p", [], "no valid host name"),
+    ],
+)
+def test_utm_build_refuses_control_characters_in_the_url_or_a_value(runner, url, extra, named):
+    result = runner.invoke(app, ["utm", "build", url, *TAGS, *extra])
+    assert result.exit_code == EXIT_UTM_REFUSED, result.output
+    assert named in " ".join(result.stderr.split())
+    assert result.stdout == "" and "Traceback" not in result.output
+
+
+def test_utm_build_percent_encodes_spaces_and_accents_and_punycodes_the_host(runner):
+    result = runner.invoke(
+        app, ["utm", "build", " https://bougies-été.fr/ma page/été?q=à #haut de page", *TAGS]
+    )
+    assert result.exit_code == 0, result.output
+    url = result.stdout.strip()
+    assert url == (
+        "https://xn--bougies-t-i4ab.fr/ma%20page/%C3%A9t%C3%A9?q=%C3%A0+"
+        "&utm_source=newsletter&utm_medium=email&utm_campaign=vente_hiver#haut%20de%20page"
+    )
+    assert url.isascii() and not any(c.isspace() for c in url)
+
+
 def test_utm_build_refuses_a_variant_and_suggests_the_canonical_value(runner):
     result = runner.invoke(
         app,
