@@ -20,8 +20,9 @@ UTF-8 and Windows-1252 lines (read line by line, each as what it is, with a warn
 line is one row: a quote left open, or more values than the header has columns (an unquoted separator inside
 a value), rejects that line with the reason, never the lines after it.
 
-Cells: a source, medium or campaign longer than `MAX_TEXT_CELL_CHARS`, holding control characters or bytes
-that are neither UTF-8 nor Windows-1252 (shown as U+FFFD) is rejected; one cell never stops the file.
+Cells: a source, medium or campaign longer than `MAX_TEXT_CELL_CHARS`, holding control or invisible
+(zero-width) characters or bytes that are neither UTF-8 nor Windows-1252 (shown as U+FFFD) is rejected; one
+cell never stops the file.
 
 Amount rule (exact Decimal, never float), documented for the people who fill the sheet:
 - spaces (normal, no-break, thin) are digit grouping and are dropped: "1 234,50" -> 1234.50;
@@ -52,9 +53,10 @@ Replacement rules (what loading a sheet does to the spend already loaded):
   came from a file of the same name; rows of other files outside that span stay (last year's sheet survives
   this year's);
 - so renaming the file (spend.csv -> spend.xlsx) replaces the old file's rows, it never adds to them;
-- a sheet with no loadable row, or one that would lower the loaded total of any currency by more than
-  `[spend] max_removed_share` (default 50 %), is refused before anything is replaced: the run stops with the
-  figures and the fix; `confirm_removal=True` (`roi run --confirm-spend-removal`) loads it on purpose.
+- a sheet with no loadable row, or one that would lower the loaded total (in home-currency units at the
+  fixed `[models.fx_rates]`) by more than `[spend] max_removed_share` (default 50 %), is refused before
+  anything is replaced: the run stops with the figures and the fix; `confirm_removal=True`
+  (`roi run --confirm-spend-removal`) loads it on purpose.
 """
 
 from __future__ import annotations
@@ -117,6 +119,9 @@ CSV_DELIMITERS = (",", ";", "\t", "|")  # in order of preference when the eviden
 DIALECT_SAMPLE_LINES = 50
 HEADER_SEARCH_ROWS = 10  # title rows a person may put above the header
 MAX_TEXT_CELL_CHARS = 500  # a UTM value is a few dozen characters; 128 KiB is a paste gone wrong
+# Control, format (zero-width), surrogate and line/paragraph separator characters: invisible in a sheet, they
+# would make "google" and "google\u200b" two sources that never match the tagging plan.
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 MAX_FILE_BYTES = 64 * 1024 * 1024  # a hand-kept spend sheet is kilobytes; this is some other file
 DEFAULT_MAX_REMOVED_SHARE = Decimal("0.5")  # a truncated or wrong sheet, not an edit
 # Currency signs people leave in amount cells (Excel's currency format is exported as text).
@@ -192,12 +197,19 @@ class Replacement:
     removed_by_file: dict[str, int] = field(default_factory=dict)
     before_by_currency: dict[str, Decimal] = field(default_factory=dict)
     after_by_currency: dict[str, Decimal] = field(default_factory=dict)
+    rates: dict[str, Decimal] = field(default_factory=dict)  # home-currency units per unit; missing = 1
 
-    def removed_share(self, currency: str) -> Decimal:
-        before = self.before_by_currency.get(currency, Decimal(0))
+    def total(self, by_currency: dict[str, Decimal]) -> Decimal:
+        """A total in home-currency units at the fixed rates (a guard's measure, not accounting)."""
+        return sum((amount * self.rates.get(c, Decimal(1)) for c, amount in by_currency.items()), Decimal(0))
+
+    @property
+    def removed_share(self) -> Decimal:
+        """Share of the loaded spend (in home-currency units) that loading the sheet would take away."""
+        before = self.total(self.before_by_currency)
         if before <= 0:
             return Decimal(0)
-        return max(Decimal(0), (before - self.after_by_currency.get(currency, Decimal(0))) / before)
+        return max(Decimal(0), (before - self.total(self.after_by_currency)) / before)
 
 
 @dataclass
@@ -441,10 +453,11 @@ def parse_text(value: Any, column: str) -> str:
             f"{column} {_shown(text)} holds bytes that are neither UTF-8 nor Windows-1252 (shown as \ufffd); "
             "save the sheet as CSV UTF-8"
         )
-    control = next((c for c in text if unicodedata.category(c) in ("Cc", "Cs") and c != "\t"), None)
+    control = next((c for c in text if unicodedata.category(c) in INVISIBLE_CATEGORIES and c != "\t"), None)
     if control is not None:
         raise SpendValueError(
-            f"{column} {_shown(text)} holds the control character U+{ord(control):04X}; retype the value"
+            f"{column} {_shown(text)} holds the invisible character U+{ord(control):04X} "
+            f"({unicodedata.name(control, 'control')}); retype the value"
         )
     return text
 
@@ -813,11 +826,13 @@ def _rows_to_arrow(file_name: str, rows: list[SpendRow]) -> pa.Table:
     )
 
 
-def plan_replacement(con: Any, file_name: str, rows: list[SpendRow]) -> Replacement:
+def plan_replacement(
+    con: Any, file_name: str, rows: list[SpendRow], rates: dict[str, Decimal] | None = None
+) -> Replacement:
     """What loading `rows` from `file_name` removes and leaves (module docstring: replacement rules)."""
     covers = (min(r.period_start for r in rows), max(r.period_end for r in rows)) if rows else None
     where, params = _replaced_rows_filter(file_name, covers)
-    plan = Replacement(covers=covers)
+    plan = Replacement(covers=covers, rates=dict(rates or {}))
     for currency, total in con.execute(
         f"SELECT currency, sum(amount) FROM {TARGET_TABLE} GROUP BY currency"
     ).fetchall():
@@ -860,16 +875,15 @@ def _refusal(
             f"Spend file {file_name} has {what}: loading it would delete the {plan.rows_removed} spend rows "
             f"already loaded ({lost}); nothing was replaced"
         )
-    for currency in sorted(plan.before_by_currency):
-        share = plan.removed_share(currency)
-        if share > max_removed_share:
-            return (
-                f"Spend file {file_name} would lower the loaded {currency} spend by {share:.1%} "
-                f"({plan.before_by_currency[currency]:,.2f} -> "
-                f"{plan.after_by_currency.get(currency, Decimal(0)):,.2f}), more "
-                f"than [spend] max_removed_share = {max_removed_share} allows ({plan.rows_removed} rows "
-                f"replaced, from {', '.join(sorted(plan.removed_by_file))}); nothing was replaced"
-            )
+    share = plan.removed_share
+    if share > max_removed_share:
+        return (
+            f"Spend file {file_name} would lower the loaded spend by {share:.1%} "
+            f"({plan.total(plan.before_by_currency):,.2f} -> {plan.total(plan.after_by_currency):,.2f} in "
+            f"home-currency units at [models.fx_rates]), more than [spend] max_removed_share = "
+            f"{max_removed_share} allows ({plan.rows_removed} rows replaced, from "
+            f"{', '.join(sorted(plan.removed_by_file))}); nothing was replaced"
+        )
     return None
 
 
@@ -882,13 +896,15 @@ def load_spend(
     sheet: str | None = None,
     confirm_removal: bool = False,
     max_removed_share: Decimal = DEFAULT_MAX_REMOVED_SHARE,
+    rates: dict[str, Decimal] | None = None,
 ) -> SpendLoadResult:
     """Load one spend sheet under the replacement rules (module docstring), in one transaction.
 
     The file is identified by its name (not its folder), so moving the sheet keeps its identity; a rerun is
     idempotent. `sheet` names the worksheet of an .xlsx file (settings `spend.sheet`; the first one when
     unset). Raises SpendReplacementRefused, before writing any row, when the sheet would remove more spend
-    than `max_removed_share` (or all of it) and `confirm_removal` is False.
+    than `max_removed_share` (or all of it) and `confirm_removal` is False; the share is measured in
+    home-currency units at `rates` ([models.fx_rates]; a currency without a rate counts one for one).
     """
     path = Path(path)
     if not path.is_file():
@@ -923,7 +939,7 @@ def load_spend(
         run = warehouse.start_run(con, run_id, RUN_KIND, f"{REJECT_SOURCE}:{file_name}")
         try:
             with warehouse.transaction(con):
-                plan = result.replacement = plan_replacement(con, file_name, rows)
+                plan = result.replacement = plan_replacement(con, file_name, rows, rates)
                 refusal = _refusal(file_name, plan, len(rows), seen, max_removed_share)
                 if refusal and not confirm_removal:
                     raise SpendReplacementRefused(refusal, REFUSAL_FIX)

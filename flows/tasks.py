@@ -138,6 +138,7 @@ def load_spend_step(config_path: str | None, run_id: str, *, confirm_removal: bo
         extra_currencies=rated_currencies(settings),
         confirm_removal=confirm_removal,
         max_removed_share=settings.spend.max_removed_share,
+        rates=dict(settings.models.fx_rates),
     )
 
 

@@ -449,7 +449,7 @@ def test_undecodable_bytes_and_control_characters_are_rejected_not_loaded(tmp_pa
     result = load_spend(sheet, tmp_path / "wh.duckdb", "run-1")
     assert [(r.line, r.field) for r in result.rejects] == [(2, "source"), (3, "medium")]
     assert "neither UTF-8 nor Windows-1252" in result.rejects[0].reason
-    assert "control character U+001B" in result.rejects[1].reason
+    assert "invisible character U+001B" in result.rejects[1].reason
 
 
 @pytest.mark.parametrize("text", ["1,234", "1.234", "12.345"])
@@ -538,7 +538,7 @@ def test_a_sheet_that_removes_more_than_the_set_share_is_refused(spend_csv, tmp_
     truncated = tmp_path / "cut" / "spend.csv"
     truncated.parent.mkdir()
     truncated.write_text("\n".join(lines[:12]) + "\n", encoding="utf-8")  # 11 of 72 rows left
-    with pytest.raises(SpendReplacementRefused, match=r"lower the loaded EUR spend by \d+\.\d%"):
+    with pytest.raises(SpendReplacementRefused, match=r"lower the loaded spend by \d+\.\d%"):
         load_spend(truncated, db, "run-2")
     assert _spend_total(db) == total
     # The share is a setting: with a limit of 100 % the same sheet loads.
