@@ -28,6 +28,20 @@ def serve(
     ),
     out: Path | None = typer.Option(None, "--out", help="Directory for spend.csv and ground_truth.json."),
     no_rate_limits: bool = typer.Option(False, "--no-rate-limits", help="Switch HubSpot rate limits off."),
+    api_limit_increase: bool = typer.Option(
+        False, "--api-limit-increase", help="The portal has HubSpot's API limit increase (250 per 10 s)."
+    ),
+    churn: float | None = typer.Option(
+        None,
+        "--churn",
+        min=0.0,
+        help="Writes per second of a background writer: creates, updates, archives, purges and merges "
+        "contacts and deals, moves deals between stages, also between the pages of reads.",
+    ),
+    churn_seed: int = typer.Option(1, "--churn-seed", help="Seed of the churn writer's choices."),
+    search_lag: float = typer.Option(
+        0.0, "--search-lag", min=0.0, help="Seconds before search sees a write (HubSpot's index lags)."
+    ),
 ) -> None:
     """Serve the sandbox until Ctrl-C; prints the base URL, the token and the files written."""
     from sandbox.faults import parse_fault_spec
@@ -42,6 +56,11 @@ def serve(
             parse_fault_spec(faults)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--faults") from None
+    if api_limit_increase and tier == "starter":
+        raise typer.BadParameter(
+            "HubSpot sells the API limit increase for professional and enterprise portals only",
+            param_hint="--api-limit-increase",
+        )
     typer.echo(f"Generating {contacts:,} contacts (seed {seed})...", err=True)
     server = SandboxServer(
         contacts=contacts,
@@ -51,6 +70,10 @@ def serve(
         faults=faults,
         out_dir=out or Path("sandbox-out"),
         port=port,
+        api_limit_increase=api_limit_increase,
+        search_lag_seconds=search_lag,
+        churn=churn,
+        churn_seed=churn_seed,
     )
     try:
         server.start()
@@ -63,7 +86,9 @@ def serve(
     typer.echo(f"base_url: {server.base_url}")
     typer.echo(f"access_token: {server.access_token}")
     typer.echo(f"ga4_property_id: {server.ga4_property_id}")
-    typer.echo(f"tier: {tier}  rate_limits: {'off' if no_rate_limits else 'on'}  faults: {faults or 'none'}")
+    limits = "off" if no_rate_limits else f"{server.rate_limiter.burst_limit} per 10 s"
+    typer.echo(f"tier: {tier}  rate_limits: {limits}  faults: {faults or 'none'}")
+    typer.echo(f"churn: {f'{churn:g} writes/s' if churn else 'off'}  search_lag: {search_lag:g} s")
     for path in server.written_files:
         typer.echo(f"wrote: {path}")
     typer.echo("Ready. Ctrl-C to stop.", err=True)
@@ -73,3 +98,6 @@ def serve(
         typer.echo("Stopping.", err=True)
     finally:
         server.stop()
+        if server.churn is not None:
+            done = ", ".join(f"{n} {action}" for action, n in sorted(server.churn.counts.items()))
+            typer.echo(f"churn wrote: {done or 'nothing'}", err=True)

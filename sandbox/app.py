@@ -44,10 +44,13 @@ def create_app(
     faults: Faults | None = None,
     request_log: RequestLog | None = None,
     churn: Any = None,
+    page_hooks: list | None = None,
 ) -> ASGIApp:
     """One ASGI app for the whole sandbox. `dataset` (sandbox.dataset.Dataset) feeds the GA4 routes; `churn`
     (sandbox.churn.Churn) gets a chance to write between the pages of every paged read."""
     hubspot = HubSpotApi(store, access_token, rate_limiter)
+    if page_hooks is not None:
+        hubspot.page_hooks = page_hooks  # the caller's list: hooks added later apply too
     if churn is not None:
         hubspot.page_hooks.append(churn.between_pages)
     inner = Starlette(routes=[*hubspot.routes(), *ga4_routes_for(dataset)])

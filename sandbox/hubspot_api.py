@@ -711,8 +711,8 @@ class HubSpotApi:
         key = (
             object_type,
             json.dumps([groups, sorts, text_query], sort_keys=True, default=str),
+            self.store.refresh_search_index(object_type),
             self.store.version,
-            self.store.index_version,
         )
         with self._search_cache_lock:
             cached = self._search_cache.get(key)
@@ -767,7 +767,7 @@ class HubSpotApi:
         records that have it. Converted once per store version: windowed searches on big stores stay cheap."""
         kind = self._property_kind(object_type, name)
         key = (object_type, name)
-        version = (self.store.version, self.store.index_version)
+        version = (self.store.refresh_search_index(object_type), self.store.version)
         with self._search_cache_lock:
             hit = self._columns.get(key)
             if hit is not None and hit[0] == version:

@@ -15,6 +15,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,17 +73,19 @@ class SandboxServer:
         *,
         api_limit_increase: bool = False,
         portal_time_zone: str = DEFAULT_PORTAL_TIME_ZONE,
-        search_lag_seconds: float = 0.0,
+        search_lag_seconds: float | None = None,
         churn: float | None = None,
         churn_seed: int = 1,
     ) -> None:
-        """``search_lag_seconds``: how long before search sees a write (HubSpot's index lags). ``churn``:
+        """``search_lag_seconds``: up to how long before search sees a write (HubSpot's index lags; None
+        keeps the store's setting). ``churn``:
         writes per second of a background writer (sandbox.churn) started with the server; None = off."""
         self.contacts = contacts
         self.seed = seed
         self.tier = tier
         self.dataset = dataset if dataset is not None else build_dataset(contacts, seed)
-        self.store.search_lag_seconds = search_lag_seconds
+        if search_lag_seconds is not None:
+            self.store.search_lag_seconds = search_lag_seconds
         # A fresh random token per server: tests must take it from here, never hard-code it.
         self.access_token = access_token or f"pat-sandbox-{secrets.token_hex(12)}"
         self.rate_limiter = RateLimiter(
@@ -92,6 +95,8 @@ class SandboxServer:
             api_limit_increase=api_limit_increase,
             time_zone=portal_time_zone,
         )
+        # Called before every HubSpot list or search page is served: tests write "between pages" here.
+        self.page_hooks: list[Callable[[], None]] = []
         self.churn: Churn | None = None
         if churn is not None:
             self.churn = Churn(self.store, rate=churn, seed=churn_seed)
@@ -147,6 +152,7 @@ class SandboxServer:
             faults=self.faults,
             request_log=self.request_log,
             churn=self.churn,
+            page_hooks=self.page_hooks,
         )
         # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose listening socket
         # says TCP explicitly; without it every answer (headers, then body) waits ~40 ms for a delayed ACK.

@@ -542,8 +542,12 @@ class CrmStore:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.lock = threading.RLock()
         self._clock = clock
-        # Seconds before search sees a write (HubSpot's index is eventually consistent). 0 = at once.
+        # Seconds before search sees a write (HubSpot's index is eventually consistent). 0 = at once. Each
+        # write waits search_lag_seconds x a factor drawn in search_lag_spread: lags differ between writes, so
+        # a later write can become searchable before an earlier one (why the cursor needs an overlap).
         self.search_lag_seconds = 0.0
+        self.search_lag_spread = (0.2, 1.0)
+        self._lag_rng = random.Random(20261201)
         # Bumped whenever what search sees changes because lagged writes became visible.
         self.index_version = 0
         # Called with (object_type, record_id) after every change: the churn writer and tests listen here.
@@ -585,7 +589,10 @@ class CrmStore:
         """With search lag on: the record's new state reaches search ``search_lag_seconds`` from now."""
         entry = table.lagged.get(record_id)
         if entry is not None:
-            due = self._clock() + self.search_lag_seconds
+            low, high = self.search_lag_spread
+            due = self._clock() + self.search_lag_seconds * self._lag_rng.uniform(low, high)
+            if entry[1] and due < entry[1][-1][0]:
+                due = entry[1][-1][0]  # one record's writes reach the index in order
             entry[1].append((due, _frozen(table.records.get(record_id))))
         for listener in self._listeners:
             listener(object_type, change, record_id)
@@ -865,6 +872,13 @@ class CrmStore:
                 del table.lagged[record_id]
         if changed:
             self.index_version += 1
+
+    def refresh_search_index(self, object_type: str) -> int:
+        """Let lagged writes whose time has come into the index; returns ``index_version`` (cache keys)."""
+        table = self._table(object_type)
+        with self.lock:
+            self._refresh_index(table)
+            return self.index_version
 
     def search_records(self, object_type: str) -> Iterator[CrmRecord]:
         """The live records as search sees them now, in id order: with ``search_lag_seconds`` on, a record

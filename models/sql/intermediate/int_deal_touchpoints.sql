@@ -19,9 +19,12 @@ deals as (
 ),
 
 deal_contacts as (
-    select distinct links.deal_id, coalesce(merges.surviving_contact_id, links.contact_id) as contact_id
+    select distinct
+        coalesce(deal_merges.surviving_deal_id, links.deal_id) as deal_id,
+        coalesce(merges.surviving_contact_id, links.contact_id) as contact_id
     from stg_hubspot__contact_deals as links
     left join stg_hubspot__contact_merges as merges on merges.merged_contact_id = links.contact_id
+    left join stg_hubspot__deal_merges as deal_merges on deal_merges.merged_deal_id = links.deal_id
 ),
 
 contact_leads as (

@@ -18,25 +18,33 @@ params as (
     from cfg_params
 ),
 
+-- Associations recorded under a deal id that was merged since count for the deal that holds it now.
+deal_items as (
+    select distinct coalesce(deal_merges.surviving_deal_id, links.deal_id) as deal_id, links.line_item_id
+    from stg_hubspot__deal_line_items as links
+    left join stg_hubspot__deal_merges as deal_merges on deal_merges.merged_deal_id = links.deal_id
+),
+
 line_costs as (
     select
-        links.deal_id,
+        deal_items.deal_id,
         count(*) as line_items,
         count(items.unit_cost) as costed_line_items,
         sum(items.quantity::decimal(38, 4) * items.unit_cost)::decimal(38, 4) as cost_in_deal_currency
-    from stg_hubspot__deal_line_items as links
-    join stg_hubspot__line_items as items on items.line_item_id = links.line_item_id
-    group by links.deal_id
+    from deal_items
+    join stg_hubspot__line_items as items on items.line_item_id = deal_items.line_item_id
+    group by deal_items.deal_id
 ),
 
 contacts_per_deal as (
     select
-        links.deal_id,
+        coalesce(deal_merges.surviving_deal_id, links.deal_id) as deal_id,
         min(coalesce(merges.surviving_contact_id, links.contact_id)) as primary_contact_id,
         count(distinct coalesce(merges.surviving_contact_id, links.contact_id)) as contacts
     from stg_hubspot__contact_deals as links
     left join stg_hubspot__contact_merges as merges on merges.merged_contact_id = links.contact_id
-    group by links.deal_id
+    left join stg_hubspot__deal_merges as deal_merges on deal_merges.merged_deal_id = links.deal_id
+    group by 1
 ),
 
 enriched as (

@@ -1,7 +1,8 @@
--- Every contact id that was merged away, with the id of the contact that survived the merge. HubSpot reports a
--- merge twice: on the survivor (hs_merged_object_ids, ';'-separated) and, once the connector saw it, on the loser
--- (merged_into_id). Chains (a into b, b into c) are followed up to three levels.
-with source as (
+-- Every contact id that was merged away, with the id of the contact that holds it now. HubSpot's merge makes a
+-- NEW record: both old ids point to it, and it lists every id merged into it in hs_merged_object_ids
+-- (';'-separated). The extract marks each merged-away id with its survivor (merged_into_id, a marker row when
+-- the id was never read itself); chains (a + b -> c, then c + d -> e) are followed to their end.
+with recursive source as (
     select * from raw.hubspot_contacts
 ),
 
@@ -16,7 +17,7 @@ from_survivors as (
         try_cast(trim(unnest(string_split(hs_merged_object_ids, ';'))) as bigint) as merged_contact_id,
         id as surviving_contact_id
     from source
-    where hs_merged_object_ids is not null and hs_merged_object_ids <> ''
+    where hs_merged_object_ids is not null and hs_merged_object_ids <> '' and merged_into_id is null
 ),
 
 pairs as (
@@ -31,14 +32,20 @@ one_per_loser as (
     group by merged_contact_id
 ),
 
+chains(merged_contact_id, surviving_contact_id, hops) as (
+    select merged_contact_id, surviving_contact_id, 1
+    from one_per_loser
+    union all
+    select chains.merged_contact_id, next_hop.surviving_contact_id, chains.hops + 1
+    from chains
+    join one_per_loser as next_hop on next_hop.merged_contact_id = chains.surviving_contact_id
+    where chains.hops < 50
+),
+
 final as (
-    select
-        first_hop.merged_contact_id,
-        coalesce(third_hop.surviving_contact_id, second_hop.surviving_contact_id, first_hop.surviving_contact_id)
-            as surviving_contact_id
-    from one_per_loser as first_hop
-    left join one_per_loser as second_hop on second_hop.merged_contact_id = first_hop.surviving_contact_id
-    left join one_per_loser as third_hop on third_hop.merged_contact_id = second_hop.surviving_contact_id
+    select merged_contact_id, arg_max(surviving_contact_id, hops) as surviving_contact_id
+    from chains
+    group by merged_contact_id
 )
 
 select * from final
