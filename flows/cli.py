@@ -464,6 +464,35 @@ def status(
         raise typer.Exit(EXIT_STEP_FAILED)
 
 
+@app.command()
+def check(
+    config: ConfigOption = None,
+    extra_data_tests: Annotated[
+        Path | None, typer.Option(help="Also check this folder of your own SQL data tests.")
+    ] = None,
+    sandbox: SandboxOption = False,
+) -> None:
+    """Check the setup before a first run (like `dbt debug`): settings and files, HubSpot token and scopes,
+    GA4 property, contact dimension and cost metrics, spend sheet, warehouse. Exit 0 if all pass, else 3."""
+    from flows.check import render, run_checks
+
+    if use_sandbox(config, sandbox):
+        _announce_sandbox(sandbox)
+        _settings(config)
+        with sandbox_environment():
+            checks = run_checks(_settings(config), "sandbox settings", extra_data_tests=extra_data_tests)
+    else:
+        source = str(config or "roi.toml") if (config or Path("roi.toml").is_file()) else "environment"
+        checks = run_checks(_settings(config), source, extra_data_tests=extra_data_tests)
+    console.print(render(checks))
+    failed = [c for c in checks if c.failed]
+    if failed:
+        names = ", ".join(dict.fromkeys(c.name for c in failed))
+        err_console.print(f"[bold red]error:[/] {len(failed)} check(s) failed: {names}", highlight=False)
+        raise typer.Exit(EXIT_CONFIG)
+    console.print("All checks passed: `roi run` can start.", highlight=False)
+
+
 def export_rows(con: Any, by: str, model: str) -> tuple[list[str], list[list[Any]]]:
     """Header + rows of the export: dimension columns, then investment, revenue, margin and its source, ROI
     on revenue and on margin, ROAS, cost per euro of revenue, won deals, leads (exact; unknown -> None)."""

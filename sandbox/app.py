@@ -45,10 +45,11 @@ def create_app(
     request_log: RequestLog | None = None,
     churn: Any = None,
     page_hooks: list | None = None,
+    token_scopes: Any = None,
 ) -> ASGIApp:
     """One ASGI app for the whole sandbox. `dataset` (sandbox.dataset.Dataset) feeds the GA4 routes; `churn`
     (sandbox.churn.Churn) gets a chance to write between the pages of every paged read."""
-    hubspot = HubSpotApi(store, access_token, rate_limiter)
+    hubspot = HubSpotApi(store, access_token, rate_limiter, token_scopes=token_scopes)
     if page_hooks is not None:
         hubspot.page_hooks = page_hooks  # the caller's list: hooks added later apply too
     if churn is not None:

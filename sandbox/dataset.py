@@ -114,6 +114,9 @@ class Dataset:
     ga4_quota: Ga4Quota = field(default_factory=Ga4Quota)
     # How many report pulls have read the processing days so far (each pull sees revised numbers).
     ga4_processing_pulls: int = 0
+    # False: a property where nobody registered the CRM contact id as a custom dimension (metadata lacks it,
+    # reports asking for it answer 400), as on a fresh GA4 property.
+    ga4_contact_dimension_registered: bool = True
 
     # -- GA4 processing window ------------------------------------------------------------------------
     @property

@@ -25,6 +25,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
@@ -149,13 +150,20 @@ def _resolve_date(text: str, today: dt.date, field_name: str) -> dt.date:
         ) from None
 
 
-def parse_request(body: dict, today: dt.date) -> ReportRequest:
+def registered_dimensions(dataset: Any) -> tuple[str, ...]:
+    """The dimensions this property serves: the contact dimension only once registered."""
+    if getattr(dataset, "ga4_contact_dimension_registered", True):
+        return DIMENSIONS
+    return tuple(d for d in DIMENSIONS if d != CONTACT_DIMENSION)
+
+
+def parse_request(body: dict, today: dt.date, dimensions: tuple[str, ...] = DIMENSIONS) -> ReportRequest:
     if not isinstance(body, dict):
         raise _bad("Invalid JSON payload received.")
     dims = tuple(str(d.get("name", "")) for d in body.get("dimensions", []))
     mets = tuple(str(m.get("name", "")) for m in body.get("metrics", []))
     for name in dims:
-        if name not in DIMENSIONS:
+        if name not in dimensions:
             raise _bad(
                 f"Field {name} is not a valid dimension. For a list of valid dimensions and metrics, "
                 f"see {SCHEMA_URL}"
@@ -577,7 +585,7 @@ def ga4_routes(dataset: Dataset) -> list[Route]:
                 body = json.loads(await request.body() or b"{}")
             except json.JSONDecodeError:
                 raise _bad("Invalid JSON payload received.") from None
-            report = parse_request(body, _property_today(dataset))
+            report = parse_request(body, _property_today(dataset), registered_dimensions(dataset))
             thresholded = CONTACT_DIMENSION in report.dimensions
             _check_quota(dataset, thresholded)
             # Off the event loop: a big report must not stall the HubSpot routes served by the same app.
@@ -600,7 +608,7 @@ def ga4_routes(dataset: Dataset) -> list[Route]:
                 "name": f"properties/{dataset.ga4_property_id}/metadata",
                 "dimensions": [
                     {"apiName": d, "uiName": d, "customDefinition": d.startswith("customUser:")}
-                    for d in DIMENSIONS
+                    for d in registered_dimensions(dataset)
                 ],
                 "metrics": [{"apiName": m, "uiName": m, "type": METRICS[m][1]} for m in METRICS],
             }

@@ -13,7 +13,7 @@ import re
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -189,13 +189,68 @@ def _now_iso() -> str:
     return format_hubspot_datetime(datetime.now(UTC))
 
 
+# ------------------------------------------------------------------------------------------- scopes
+# What a private app's token may do. The sandbox's token has every scope unless given fewer (`token_scopes`):
+# a call outside them answers 403 MISSING_SCOPES with HubSpot's body, and the token-info route lists them.
+SCOPED_OBJECTS = ("contacts", "deals", "line_items", "companies")
+ALL_SCOPES = tuple(
+    [f"crm.objects.{o}.{access}" for o in SCOPED_OBJECTS for access in ("read", "write")]
+    + [f"crm.schemas.{o}.{access}" for o in SCOPED_OBJECTS for access in ("read", "write")]
+)
+TOKEN_INFO_PATH = "/oauth/v2/private-apps/get/access-token-info"
+SANDBOX_HUB_ID = 24_000_001
+SANDBOX_APP_ID = 3_100_001
+
+
+def required_scope(method: str, path: str) -> str | None:
+    """The scope HubSpot checks for a call (None for calls any valid token may make)."""
+    parts = [p for p in path.split("/") if p]
+    write = method.upper() in ("POST", "PATCH", "PUT", "DELETE")
+    if len(parts) >= 4 and parts[:3] == ["crm", "v3", "objects"]:
+        object_type = OBJECT_TYPE_ALIASES.get(parts[3].lower(), parts[3].lower())
+        reads = parts[4:5] in (["search"], ["batch"]) and parts[5:6] != ["update"]
+        return f"crm.objects.{object_type}.{'write' if write and not reads else 'read'}"
+    if len(parts) >= 4 and parts[:3] == ["crm", "v3", "properties"]:
+        object_type = OBJECT_TYPE_ALIASES.get(parts[3].lower(), parts[3].lower())
+        return f"crm.schemas.{object_type}.{'write' if write else 'read'}"
+    if len(parts) >= 4 and parts[:3] == ["crm", "v3", "pipelines"]:
+        object_type = OBJECT_TYPE_ALIASES.get(parts[3].lower(), parts[3].lower())
+        return f"crm.objects.{object_type}.read"
+    if len(parts) >= 4 and parts[:2] == ["crm", "v4"]:
+        from_type = parts[3] if parts[2] == "associations" else parts[4] if len(parts) > 4 else parts[3]
+        return f"crm.objects.{OBJECT_TYPE_ALIASES.get(from_type.lower(), from_type.lower())}.read"
+    return None
+
+
+def missing_scope_error(scope: str) -> HubSpotError:
+    return HubSpotError(
+        403,
+        "MISSING_SCOPES",
+        "This app hasn't been granted all required scopes to make this call. Read more about required scopes "
+        "here: https://developers.hubspot.com/scopes.",
+        errors=[
+            {
+                "message": "One or more of the following scopes are required.",
+                "context": {"requiredGranularScopes": [scope]},
+            }
+        ],
+    )
+
+
 # --------------------------------------------------------------------------------------- the API object
 class HubSpotApi:
     """Route handlers bound to one store, one access token and one rate limiter."""
 
-    def __init__(self, store: CrmStore, access_token: str, rate_limiter: RateLimiter | None = None) -> None:
+    def __init__(
+        self,
+        store: CrmStore,
+        access_token: str,
+        rate_limiter: RateLimiter | None = None,
+        token_scopes: Iterable[str] | None = None,
+    ) -> None:
         self.store = store
         self.access_token = access_token
+        self.token_scopes = frozenset(ALL_SCOPES if token_scopes is None else token_scopes)
         self.rate_limiter = rate_limiter or RateLimiter(enabled=False)
         self._search_cache: OrderedDict[tuple, list[int]] = OrderedDict()
         self._search_cache_lock = threading.Lock()
@@ -207,6 +262,7 @@ class HubSpotApi:
         h = self._endpoint
         objects = "/crm/v3/objects/{object_type}"
         return [
+            Route(TOKEN_INFO_PATH, self.token_info, methods=["POST"]),
             Route(objects, h(self.list_objects), methods=["GET"]),
             Route(objects, h(self.create_object), methods=["POST"]),
             Route(objects + "/merge", h(self.merge_objects), methods=["POST"]),
@@ -245,6 +301,10 @@ class HubSpotApi:
             auth_error = self._check_auth(request)
             if auth_error is not None:
                 return json_response(auth_error.body(), auth_error.status)
+            scope = required_scope(request.method, request.url.path)
+            if scope is not None and scope not in self.token_scopes:
+                refused = missing_scope_error(scope)
+                return json_response(refused.body(), refused.status)
             decision = self.rate_limiter.check(is_search=is_search)
             if not decision.allowed:
                 return json_response(decision.error_body(), 429, decision.headers)
@@ -257,6 +317,26 @@ class HubSpotApi:
             return json_response(payload, status, decision.headers)
 
         return endpoint
+
+    async def token_info(self, request: Request) -> Response:
+        """POST /oauth/v2/private-apps/get/access-token-info {"tokenKey": ...}: the private app's scopes."""
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except json.JSONDecodeError:
+            body = {}
+        token = body.get("tokenKey") if isinstance(body, dict) else None
+        if not token or str(token).strip() != self.access_token:
+            refused = HubSpotError(400, "BAD_REQUEST", "Invalid token key.")
+            return json_response(refused.body(), refused.status)
+        return json_response(
+            {
+                "userId": 1,
+                "hubId": SANDBOX_HUB_ID,
+                "appId": SANDBOX_APP_ID,
+                "scopes": sorted(self.token_scopes),
+            },
+            200,
+        )
 
     def _between_pages(self) -> None:
         for hook in self.page_hooks:

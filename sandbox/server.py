@@ -15,7 +15,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -76,16 +76,23 @@ class SandboxServer:
         search_lag_seconds: float | None = None,
         churn: float | None = None,
         churn_seed: int = 1,
+        token_scopes: Iterable[str] | None = None,
+        ga4_contact_dimension: bool = True,
     ) -> None:
         """``search_lag_seconds``: up to how long before search sees a write (HubSpot's index lags; None
         keeps the store's setting). ``churn``:
-        writes per second of a background writer (sandbox.churn) started with the server; None = off."""
+        writes per second of a background writer (sandbox.churn) started with the server; None = off.
+        ``token_scopes``: the private app's scopes (default: all of sandbox.hubspot_api.ALL_SCOPES).
+        ``ga4_contact_dimension=False``: a GA4 property where the CRM contact dimension is not registered."""
+        self.token_scopes = None if token_scopes is None else tuple(token_scopes)
         self.contacts = contacts
         self.seed = seed
         self.tier = tier
         self.dataset = dataset if dataset is not None else build_dataset(contacts, seed)
         if search_lag_seconds is not None:
             self.store.search_lag_seconds = search_lag_seconds
+        if not ga4_contact_dimension:
+            self.dataset.ga4_contact_dimension_registered = False
         # A fresh random token per server: tests must take it from here, never hard-code it.
         self.access_token = access_token or f"pat-sandbox-{secrets.token_hex(12)}"
         self.rate_limiter = RateLimiter(
@@ -153,6 +160,7 @@ class SandboxServer:
             request_log=self.request_log,
             churn=self.churn,
             page_hooks=self.page_hooks,
+            token_scopes=self.token_scopes,
         )
         # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose listening socket
         # says TCP explicitly; without it every answer (headers, then body) waits ~40 ms for a delayed ACK.
