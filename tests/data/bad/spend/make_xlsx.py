@@ -20,7 +20,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def row(campaign: str, amount: object, **changes: object) -> list[object]:
-    cells = dict(zip(HEADER, [date(2026, 3, 1), date(2026, 3, 31), "google", "cpc", campaign, amount, "EUR"]))
+    values = [date(2026, 3, 1), date(2026, 3, 31), "google", "cpc", campaign, amount, "EUR"]
+    cells = dict(zip(HEADER, values, strict=True))
     cells.update(changes)
     return [cells[c] for c in HEADER]
 
