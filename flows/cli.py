@@ -600,14 +600,25 @@ def utm_build(
     content: Annotated[str | None, typer.Option(help="utm_content (optional).")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Build a tagged URL; values outside the tagging plan are refused with the allowed ones listed."""
+    """Build a tagged URL (stdout) and say which channel it lands in (stderr). Values outside the tagging plan
+    are refused with the allowed ones; a new campaign is accepted when it follows the plan's naming rule; a
+    source/medium pair no channel rule accepts is refused with the pairs that are."""
     from flows.utm import build_tagged_url
 
     plan = _tagging_plan(config)
-    tagged = build_tagged_url(
+    link = build_tagged_url(
         plan, url, source=source, medium=medium, campaign=campaign, term=term, content=content
     )
-    sys.stdout.write(tagged + "\n")
+    label = plan.channels.get(link.channel, link.channel)
+    err_console.print(f"channel: {link.channel} ({label}; rule {link.rule})", highlight=False)
+    if link.new_campaign:
+        err_console.print(
+            f"new campaign {campaign!r}: accepted by the plan's naming rule; reports count it as compliant. "
+            f"List it under campaigns.canonical in {plan.path} to give it aliases.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    sys.stdout.write(link.url + "\n")
 
 
 @utm_app.command("audit")

@@ -8,6 +8,7 @@ the value the plan would have written, instead of rewriting it silently.
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass
 from typing import Any
 
 from connectors.errors import EXIT_UTM_REFUSED, NotBuiltYetError, RoiError
@@ -57,6 +58,47 @@ def _suggestion(plan: TaggingPlan, field: str, given: str) -> str | None:
     return close[0] if close else None
 
 
+@dataclass(frozen=True)
+class TaggedLink:
+    url: str
+    channel: str
+    rule: str
+    new_campaign: bool  # accepted by the plan's naming rule, not (yet) listed in campaigns.canonical
+
+
+def _allowed_pairs(plan: TaggingPlan, source: str, medium: str, campaign: str | None) -> str:
+    """What a channel rule accepts with this source, and with this medium, grouped by channel."""
+
+    def grouped(pairs: list[tuple[str, str]]) -> str:
+        by_channel: dict[str, list[str]] = {}
+        for value, channel in pairs:
+            by_channel.setdefault(channel, []).append(value)
+        return ", ".join(f"{' or '.join(values)} ({channel})" for channel, values in by_channel.items())
+
+    mediums = [
+        (m, plan.channel_for(source, m, campaign)[0])
+        for m in plan.canonical.get("medium", ())
+        if plan.channel_for(source, m, campaign)[1] != "unmatched"
+    ]
+    sources = [
+        (s, plan.channel_for(s, medium, campaign)[0])
+        for s in plan.canonical.get("source", ())
+        if plan.channel_for(s, medium, campaign)[1] != "unmatched"
+    ]
+    parts = []
+    parts.append(
+        f"with source {source}, use medium {grouped(mediums)}"
+        if mediums
+        else f"no rule accepts source {source}"
+    )
+    parts.append(
+        f"with medium {medium}, use source {grouped(sources)}"
+        if sources
+        else f"no rule accepts medium {medium}"
+    )
+    return "; ".join(parts)
+
+
 def build_tagged_url(
     plan: TaggingPlan,
     url: str,
@@ -66,15 +108,36 @@ def build_tagged_url(
     campaign: str,
     term: str | None = None,
     content: str | None = None,
-) -> str:
-    """The tagged URL, or UtmRefusedError for any source/medium/campaign that is not exactly canonical."""
+) -> TaggedLink:
+    """The tagged URL and the channel it lands in, or UtmRefusedError when a value is not exactly canonical, a
+    new campaign does not follow the plan's naming rule, or no channel rule accepts the source/medium pair."""
     given = {"source": source, "medium": medium, "campaign": campaign}
     problems = []
+    new_campaign = False
     for field, value in given.items():
         allowed = tuple(plan.canonical.get(field, ()))
         if value in allowed:
             continue
         hint = _suggestion(plan, field, value)
+        if (
+            field == "campaign"
+            and plan.campaign_naming
+            and plan.canonicalise("campaign", value) not in allowed
+        ):
+            normalised = plan.canonicalise("campaign", value)
+            if value == normalised and plan.follows_campaign_naming(value):
+                new_campaign = True
+                continue
+            if normalised and plan.follows_campaign_naming(normalised):
+                problems.append(
+                    f"utm_campaign={value!r} is not written as the naming rule wants; use {normalised!r}"
+                )
+            else:
+                problems.append(
+                    f"utm_campaign={value!r} does not follow the plan's naming rule {plan.campaign_naming!r} "
+                    "(lower case, words joined by _)"
+                )
+            continue
         problems.append(
             f"utm_{field}={value!r} is not in the tagging plan"
             + (f"; use {hint!r}" if hint else "")
@@ -82,16 +145,29 @@ def build_tagged_url(
         )
     if problems:
         raise UtmRefusedError(
-            "\n".join(problems)
-            + f"\nFix: use the canonical value, or add it to the tagging plan ({plan.path})."
+            "; ".join(problems), f"use the canonical value, or add it to the tagging plan ({plan.path})"
+        )
+    channel, rule = plan.channel_for(source, medium, campaign)
+    if rule == "unmatched":
+        raise UtmRefusedError(
+            f"utm_source={source!r} with utm_medium={medium!r} lands in no channel (it would report as "
+            f"'{channel}'): {_allowed_pairs(plan, source, medium, campaign)}",
+            f"pick one of those pairs, or add a channel rule to the tagging plan ({plan.path})",
         )
     try:
         link = build_utm_link(
-            url, source=source, medium=medium, campaign=campaign, term=term, content=content, plan=plan
+            url,
+            source=source,
+            medium=medium,
+            campaign=campaign,
+            term=term,
+            content=content,
+            plan=plan,
+            strict=not new_campaign,
         )
     except TaggingPlanError as exc:
         raise UtmRefusedError(str(exc)) from None
-    return link.url
+    return TaggedLink(url=link.url, channel=link.channel, rule=link.rule, new_campaign=new_campaign)
 
 
 def non_compliant_rows(con: Any, *, limit: int) -> list[dict[str, Any]]:

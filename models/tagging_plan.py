@@ -115,6 +115,12 @@ class TaggingPlan:
     spend_winner_rules: tuple[SpendWinnerRule, ...]
     spend_winner_campaigns: dict[str, str] = field(default_factory=dict)
     campaign_placeholders: tuple[str, ...] = ()
+    # A regex (full match on the normalised value) a new campaign name must follow to count as compliant
+    # without being listed in campaigns.canonical: `roi utm build` accepts it, utm_compliance lets it pass
+    campaign_naming: str | None = None
+
+    def follows_campaign_naming(self, value: str | None) -> bool:
+        return bool(value and self.campaign_naming and re.fullmatch(self.campaign_naming, value))
 
     # ---- value handling (Python twin of the SQL the models run) ----
 
@@ -214,6 +220,7 @@ class TaggingPlan:
                     ("untagged_channel", self.untagged_channel),
                     ("spend_winner_default", self.spend_winner_default),
                     ("offline_property", self.offline_property),
+                    ("campaign_naming", self.campaign_naming or ""),
                 ],
             ),
             "cfg_tagging_channels": (
@@ -496,6 +503,23 @@ def parse_tagging_plan(text: str, path: str | Path = "<tagging plan>") -> Taggin
         for p in (norm(v) for v in r.sequence(("campaigns", "placeholders"), required=False))
         if p is not None
     )
+    campaign_naming = r.text(("campaigns", "naming"), required=False, default=None)
+    if campaign_naming is not None:
+        try:
+            re.compile(campaign_naming)
+        except re.error as exc:
+            raise located.error(
+                ("campaigns", "naming"),
+                f"naming is not a valid regular expression ({exc})",
+                "fix the pattern",
+            ) from None
+        for value in canonical["campaign"]:
+            if not re.fullmatch(campaign_naming, value):
+                raise located.error(
+                    ("campaigns", "naming"),
+                    f"canonical campaign {value!r} does not follow the naming rule {campaign_naming!r}",
+                    "rename the campaign or loosen the rule",
+                )
     for field_name in ("term", "content"):
         canonical[field_name] = ()
         aliases[field_name] = {}
@@ -677,6 +701,7 @@ def parse_tagging_plan(text: str, path: str | Path = "<tagging plan>") -> Taggin
         spend_winner_rules=tuple(spend_rules),
         spend_winner_campaigns=spend_campaigns,
         campaign_placeholders=placeholders,
+        campaign_naming=campaign_naming,
     )
 
 

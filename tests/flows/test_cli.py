@@ -125,3 +125,43 @@ def test_token_is_redacted_from_prefect_log_lines(runner, monkeypatch):
     finally:
         prefect_logger.removeHandler(handler)
     assert records and TOKEN not in records[0] and "***" in records[0]
+
+
+def test_utm_build_says_the_channel_and_accepts_a_new_campaign_that_follows_the_naming_rule(runner):
+    result = runner.invoke(
+        app, ["utm", "build", URL, "--source", "google", "--medium", "cpc", "--campaign", "soldes_printemps"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"{URL}?utm_source=google&utm_medium=cpc&utm_campaign=soldes_printemps"
+    lines = result.stderr.splitlines()
+    assert lines[0] == "channel: paid_search (Paid search; rule paid_search)"
+    assert "new campaign 'soldes_printemps': accepted by the plan's naming rule" in " ".join(lines[1:])
+    refused = runner.invoke(
+        app, ["utm", "build", URL, "--source", "google", "--medium", "cpc", "--campaign", "Soldes Printemps"]
+    )
+    assert refused.exit_code == EXIT_UTM_REFUSED
+    assert (
+        "utm_campaign='Soldes Printemps' is not written as the naming rule wants; use 'soldes_printemps'"
+        in (" ".join(refused.stderr.split()))
+    )
+    refused = runner.invoke(
+        app, ["utm", "build", URL, "--source", "google", "--medium", "cpc", "--campaign", "promo-50%"]
+    )
+    assert (
+        refused.exit_code == EXIT_UTM_REFUSED and "does not follow the plan's naming rule" in refused.stderr
+    )
+
+
+def test_utm_build_refuses_a_pair_no_channel_rule_accepts_and_lists_the_pairs_that_are(runner):
+    result = runner.invoke(
+        app, ["utm", "build", URL, "--source", "linkedin", "--medium", "offline", "--campaign", "vente_hiver"]
+    )
+    assert result.exit_code == EXIT_UTM_REFUSED
+    message = " ".join(result.stderr.split())
+    assert message.startswith(
+        "error: utm_source='linkedin' with utm_medium='offline' lands in no channel (it would report as "
+        "'unassigned'): with source linkedin, use medium organic or social or referral (organic_social), "
+        "cpc or paid_social (paid_social), email (email); with medium offline, use source salon_maison_objet "
+        "or salon_bijorhca (events), word_of_mouth (word_of_mouth). Fix: pick one of those pairs"
+    )
+    assert result.stdout == ""

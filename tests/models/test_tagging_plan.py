@@ -193,3 +193,19 @@ def test_build_utm_link_writes_canonical_values(plan):
             campaign="promo_flash",
             plan=plan,
         )
+
+
+def test_campaign_naming_rule_accepts_new_snake_case_campaigns_and_is_checked_against_the_canonical_list():
+    from models.tagging_plan import TaggingPlanError, load_tagging_plan, parse_tagging_plan
+
+    plan = load_tagging_plan()
+    assert plan.campaign_naming == "[a-z0-9]+(_[a-z0-9]+)*"
+    assert plan.follows_campaign_naming("soldes_printemps_2027")
+    assert not plan.follows_campaign_naming("Soldes Printemps")
+    assert not plan.follows_campaign_naming("promo-50")
+    assert ("campaign_naming", plan.campaign_naming) in plan.config_tables()["cfg_tagging_plan"][1]
+    text = plan.path.read_text(encoding="utf-8").replace(
+        'naming: "[a-z0-9]+(_[a-z0-9]+)*"', 'naming: "[a-z]+"'
+    )
+    with pytest.raises(TaggingPlanError, match="campaign 'brand_bougies' does not follow the naming"):
+        parse_tagging_plan(text, plan.path)

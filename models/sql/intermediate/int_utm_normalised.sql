@@ -115,8 +115,14 @@ final as (
             as source_is_canonical,
         aliased.medium in (select value from cfg_tagging_canonical_values where field = 'medium')
             as medium_is_canonical,
-        aliased.campaign in (select value from cfg_tagging_canonical_values where field = 'campaign')
-            as campaign_is_canonical
+        coalesce(
+            aliased.campaign in (select value from cfg_tagging_canonical_values where field = 'campaign')
+            or regexp_full_match(
+                aliased.campaign,
+                (select nullif(value, '') from cfg_tagging_plan where name = 'campaign_naming')
+            ),
+            false
+        ) as campaign_is_canonical
     from aliased
     cross join untagged
     left join first_matching_rule as matched
