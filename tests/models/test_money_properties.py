@@ -13,7 +13,7 @@ expected figures are recomputed here in plain Python Decimal, independently of t
   cost_per_euro_of_revenue).
 
 Examples per run: ROI_HYPOTHESIS_EXAMPLES (default 25, about 1.5 s each). A failing example is reported as
-drawn (each shrink step is a whole build and would outlast the test timeout); ROI_HYPOTHESIS_SHRINK=1 shrinks it.
+drawn (each shrink step is a whole build: it would outlast the test timeout); ROI_HYPOTHESIS_SHRINK=1 shrinks.
 """
 
 from __future__ import annotations
