@@ -288,6 +288,7 @@ class _Located:
     def __init__(self, path: Path, lines: dict[tuple, int]):
         self.path = path
         self.lines = lines
+        self.nodes = 0  # values read so far, aliases expanded (see MAX_PLAN_VALUES)
 
     def error(self, where: tuple, problem: str, fix: str) -> TaggingPlanError:
         # The nearest enclosing node that has a mark (a missing key reports its parent's line).
@@ -299,7 +300,19 @@ class _Located:
         return TaggingPlanError(f"{self.path}:{line}: {dotted}: {problem}. Fix: {fix}")
 
 
+# A real plan holds a few hundred values. YAML aliases can make a few lines expand to billions ("billion
+# laughs"); past this many values the plan is refused instead of hanging the run.
+MAX_PLAN_VALUES = 100_000
+
+
 def _to_python(node: yaml.Node, where: tuple, lines: dict[tuple, int], located: _Located) -> Any:
+    located.nodes += 1
+    if located.nodes > MAX_PLAN_VALUES:
+        raise located.error(
+            where,
+            f"the plan expands to more than {MAX_PLAN_VALUES:,} values (nested YAML anchors and aliases?)",
+            "write the values out, or reuse fewer aliases",
+        )
     lines[where] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
