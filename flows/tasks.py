@@ -149,7 +149,10 @@ def build_models_step(config_path: str | None, run_id: str, *, extra_data_tests:
 
     settings = load_settings(config_path)
     db_path = database_path(settings)
-    result = build(db_path, tagging_plan=tagging_plan_path(settings), params=model_params(settings))
+    # the run id labels the models' rejects (deals, spend rows) so the run summary counts them
+    result = build(
+        db_path, tagging_plan=tagging_plan_path(settings), params=model_params(settings), run_id=run_id
+    )
     if extra_data_tests:
         folder = Path(extra_data_tests)
         if not folder.is_dir():
