@@ -101,6 +101,14 @@ class GA4Options(Section):
     trailing_days: int = Field(default=3, ge=0, le=60)
     contact_dimension: str = "customUser:crm_contact_id"
     backfill_chunk_days: int = Field(default=30, ge=1, le=366)
+    # Read Google Ads cost from GA4 when the property serves it (checked with checkCompatibility every run);
+    # false: never ask, the spend sheet covers all cost.
+    read_cost: bool = True
+    # The data test ga4_untied_share warns (never blocks publish) when, over the last `untied_window_days` of
+    # GA4 data, a larger share of sessions / revenue than this cannot be tied to a CRM contact.
+    untied_sessions_warn_share: Decimal = Field(default=Decimal("0.90"), ge=0, le=1)
+    untied_revenue_warn_share: Decimal = Field(default=Decimal("0.30"), ge=0, le=1)
+    untied_window_days: int = Field(default=30, ge=1, le=3650)
 
 
 class SpendOptions(Section):

@@ -1,10 +1,17 @@
 """GA4 Data API (v1beta, official `google-analytics-data` client over REST) -> raw.ga4_* tables.
 
-Declared reports (`REPORTS`): `traffic_daily` (sessions, key events, revenue and Google Ads cost per day and
-UTM combination) and `contact_sessions` (sessions per day and CRM contact id, optional: skipped with a warning
-when the property has no such custom dimension). Each one lands in its own raw table, plus one row per day and
-report in raw.ga4_report_days with the response metadata (currency, time zone, `(other)` row, thresholding,
-sampling).
+Declared reports (`REPORTS`), each in its own raw table, plus one row per day and report in
+raw.ga4_report_days with the response metadata (currency, time zone, `(other)` row, thresholding, sampling):
+- `traffic_daily`: sessions, users, key events and revenue per day and UTM combination, for every visitor;
+- `ad_cost_daily` (optional): Google Ads cost, clicks and impressions per day and source / medium / campaign.
+  Before it, GA4's checkCompatibility says whether the property serves advertiser metrics with these
+  dimensions (no Google Ads link: it does not). When it cannot, the report is skipped, the answer is recorded
+  in ops.ga4_capabilities and `result.cost` says why; the spend sheet then covers the cost (int_cost_daily).
+  That is a property capability, not an incomplete extract: `result.complete` stays True.
+- `contact_sessions` (optional, skipped when the property has no such custom dimension): sessions, key events
+  and revenue per day and CRM contact id. `(not set)` and `(other)` rows are kept, so what cannot be tied to a
+  contact is measured (mart ga4_contact_coverage). GA4 thresholds this report: its totals count rows it
+  withholds, so rows adding up to less than the totals is expected there (`ReportResult.withheld_sessions`).
 
 How days are pulled and replaced:
 - GA4 keeps revising the last 48-72 h, so the nightly run re-pulls a trailing window (`ga4.trailing_days`,
@@ -32,7 +39,8 @@ Quota policy (every request asks `returnPropertyQuota`):
 - 5xx, timeouts and dropped connections are retried with exponential backoff and jitter (`MAX_ATTEMPTS`); the
   server-error quota is small (10 per hour on standard properties), so retries stay few and spaced. When they
   run out the error is raised, with the unfinished ranges saved as pending like a quota stop.
-- 400/403 (bad names, no access) fail fast with the GA4 message: retrying cannot fix configuration.
+- 400/403 (bad names, no access) fail fast with the GA4 message: retrying cannot fix configuration; for an
+  optional report a 400 skips that report only.
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
@@ -53,10 +61,10 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 from google.analytics.data_v1beta import BetaAnalyticsDataClient
 from google.analytics.data_v1beta.types import (
+    CheckCompatibilityRequest,
+    Compatibility,
     DateRange,
     Dimension,
-    Filter,
-    FilterExpression,
     Metric,
     MetricAggregation,
     OrderBy,
@@ -84,9 +92,10 @@ CONCURRENT_QUOTA_WAIT_SECONDS = 5.0
 QUOTA_SLOW_BELOW = 0.25  # fraction of an hourly token bucket left under which we start pausing
 QUOTA_MAX_PAUSE_SECONDS = 60.0
 RUN_KIND = "ga4"
-NOT_SET = "(not set)"
 STREAM_PREFIX = "ga4."
 REPORT_DAYS_TABLE = "raw.ga4_report_days"
+CAPABILITIES_TABLE = "ops.ga4_capabilities"
+COST_CAPABILITY = "advertiser_cost"  # the property serves Google Ads cost (advertiserAdCost) by UTM and day
 
 
 # --- declared reports ---------------------------------------------------------------------------------------
@@ -106,18 +115,10 @@ class ReportSpec:
     target_table: str
     dimensions: tuple[tuple[str, str], ...]  # (GA4 API name, column)
     metrics: tuple[tuple[str, str, str], ...]  # (GA4 API name, column, kind)
-    optional: bool = False  # skipped (with a warning) when the property lacks a dimension it needs
+    optional: bool = False  # skipped (with a warning) when the property cannot serve it
     stores_currency: bool = False  # the raw table has a currency_code column (the report currency per row)
-    exclude_not_set: str | None = None  # dimension whose "(not set)" rows are unwanted (anonymous traffic)
-
-    def dimension_filter(self) -> FilterExpression | None:
-        if self.exclude_not_set is None:
-            return None
-        not_set = Filter(
-            field_name=self.exclude_not_set,
-            string_filter=Filter.StringFilter(value=NOT_SET, match_type=Filter.StringFilter.MatchType.EXACT),
-        )
-        return FilterExpression(not_expression=FilterExpression(filter=not_set))
+    capability: str | None = None  # checked with checkCompatibility before any request (COST_CAPABILITY)
+    required_metrics: tuple[str, ...] = ()  # with a capability: the metrics without which it is not pulled
 
     @property
     def stream(self) -> str:
@@ -148,17 +149,38 @@ TRAFFIC_DAILY = ReportSpec(
         ("purchaseRevenue", "purchase_revenue", MONEY),
         ("totalRevenue", "total_revenue", MONEY),
         ("transactions", "transactions", INT),
+    ),
+    stores_currency=True,
+)
+
+# Advertiser metrics in their own optional report: a property without a Google Ads link (or a dimension that
+# does not go with them) refuses the whole request, and sessions and revenue must not depend on that.
+AD_COST_DAILY = ReportSpec(
+    name="ad_cost_daily",
+    target_table="raw.ga4_ad_cost_daily",
+    dimensions=(
+        ("date", "date"),
+        ("sessionSource", "session_source"),
+        ("sessionMedium", "session_medium"),
+        ("sessionCampaignName", "session_campaign_name"),
+    ),
+    metrics=(
         ("advertiserAdCost", "advertiser_ad_cost", MONEY),
         ("advertiserAdClicks", "advertiser_ad_clicks", INT),
         ("advertiserAdImpressions", "advertiser_ad_impressions", INT),
     ),
+    optional=True,
     stores_currency=True,
+    capability=COST_CAPABILITY,
+    required_metrics=("advertiserAdCost",),
 )
 
 CONTACT_DIMENSION = "customUser:crm_contact_id"
 
 
 def contact_sessions_spec(contact_dimension: str = CONTACT_DIMENSION) -> ReportSpec:
+    """Sessions per day and contact id. Every row is kept, `(not set)` and `(other)` included, so the sessions
+    and revenue that cannot be tied to a contact are measured rather than lost (mart ga4_contact_coverage)."""
     return ReportSpec(
         name="contact_sessions",
         target_table="raw.ga4_contact_sessions",
@@ -169,14 +191,18 @@ def contact_sessions_spec(contact_dimension: str = CONTACT_DIMENSION) -> ReportS
             ("sessionMedium", "session_medium"),
             ("sessionCampaignName", "session_campaign_name"),
         ),
-        metrics=(("sessions", "sessions", INT), ("keyEvents", "key_events", COUNT4)),
+        metrics=(
+            ("sessions", "sessions", INT),
+            ("keyEvents", "key_events", COUNT4),
+            ("purchaseRevenue", "purchase_revenue", MONEY),
+        ),
         optional=True,
-        exclude_not_set=contact_dimension,
     )
 
 
 REPORTS: dict[str, ReportSpec] = {
     TRAFFIC_DAILY.name: TRAFFIC_DAILY,
+    AD_COST_DAILY.name: AD_COST_DAILY,
     "contact_sessions": contact_sessions_spec(),
 }
 
@@ -200,7 +226,17 @@ class ReportResult:
     days: int = 0
     pages: int = 0
     chunks: int = 0
-    skipped: str | None = None  # why an optional report was not pulled
+    skipped: str | None = None  # why an optional report was not pulled (a property capability, not a failure)
+    withheld_sessions: int = 0  # sessions GA4 counted in its totals but withheld from the rows (thresholding)
+
+
+@dataclass(frozen=True)
+class CostAvailability:
+    """Whether GA4 serves Google Ads cost for this property, as checkCompatibility (or runReport) said."""
+
+    available: bool
+    reason: str | None = None  # why not, in GA4's words where it gave some
+    metrics: tuple[str, ...] = ()  # the advertiser metrics it serves with the cost report's dimensions
 
 
 @dataclass
@@ -219,10 +255,18 @@ class GA4ExtractResult:
     tokens_consumed: int = 0
     time_zone: str | None = None
     currency_code: str | None = None
+    # Google Ads cost availability (None: the cost report was not asked for or not reached). Unavailable
+    # cost is a property capability, not incompleteness: `complete` stays True, the spend sheet covers it.
+    cost: CostAvailability | None = None
 
     @property
     def rows(self) -> int:
         return sum(r.rows for r in self.reports.values())
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Optional reports the property cannot serve, with the reason (not incompleteness either)."""
+        return {name: r.skipped for name, r in self.reports.items() if r.skipped}
 
 
 # --- date ranges --------------------------------------------------------------------------------------------
@@ -396,13 +440,23 @@ class ReportCaller:
 
     def run(self, request: RunReportRequest) -> RunReportResponse:
         self._before_request()
+        response = self._send(self.client.run_report, request, "report")
+        self._after_response(response)
+        return response
+
+    def check_compatibility(self, request: CheckCompatibilityRequest) -> Any:
+        """checkCompatibility with the same retries and error mapping as a report (it reports no quota)."""
+        self._before_request()
+        return self._send(self.client.check_compatibility, request, "compatibility check")
+
+    def _send(self, method: Callable[..., Any], request: Any, what: str) -> Any:
         transport_errors = _transport_errors()
         attempt = 0
         while True:
             attempt += 1
             self.calls += 1
             try:
-                response = self.client.run_report(request=request, timeout=REQUEST_TIMEOUT_SECONDS)
+                return method(request=request, timeout=REQUEST_TIMEOUT_SECONDS)
             except google_errors.TooManyRequests as exc:
                 message = str(getattr(exc, "message", exc))
                 if "concurrent" in message.lower() and attempt < self.max_attempts:
@@ -416,7 +470,7 @@ class ReportCaller:
                 google_errors.NotFound,
             ) as exc:
                 raise GA4ConfigError(
-                    f"GA4 refused the {request.property} report ({exc.code}): {getattr(exc, 'message', exc)}"
+                    f"GA4 refused the {request.property} {what} ({exc.code}): {getattr(exc, 'message', exc)}"
                 ) from exc
             except (*_TRANSIENT, *transport_errors) as exc:
                 if attempt >= self.max_attempts:
@@ -429,13 +483,78 @@ class ReportCaller:
                 )
                 self._wait(attempt, self.retry_base_seconds)
                 continue
-            self._after_response(response)
-            return response
 
     def _wait(self, attempt: int, base: float) -> None:
         self.retries += 1
         # Full jitter: spread retries so parallel runs do not hit the server errors quota together.
         self.sleep(random.uniform(0, min(RETRY_MAX_SECONDS, base * 2 ** (attempt - 1))))
+
+
+# --- what the property can serve ---------------------------------------------------------------------------
+
+
+def check_cost_availability(
+    caller: ReportCaller, property_id: str, spec: ReportSpec = AD_COST_DAILY
+) -> CostAvailability:
+    """Ask GA4 (checkCompatibility) which advertiser metrics go with the cost report's dimensions.
+
+    The request carries the dimensions only: the method fails when the request itself is incompatible, so it
+    is asked which metrics *could be added*. Unavailable when a required metric is not COMPATIBLE (no Google
+    Ads link or cost import, or dimensions that do not go with it) or when GA4 refuses the dimensions.
+    Permission and property errors are raised: they concern every report, not the cost.
+    """
+    request = CheckCompatibilityRequest(
+        property=property_resource(property_id),
+        dimensions=[Dimension(name=name) for name, _ in spec.dimensions],
+    )
+    try:
+        response = caller.check_compatibility(request)
+    except GA4ConfigError as exc:
+        if not isinstance(exc.__cause__, google_errors.BadRequest):
+            raise
+        return CostAvailability(False, f"GA4 refused the cost report's dimensions: {exc}")
+    verdicts = {item.metric_metadata.api_name: item.compatibility for item in response.metric_compatibilities}
+    wanted = [name for name, _, _ in spec.metrics]
+    served = tuple(name for name in wanted if verdicts.get(name) == Compatibility.COMPATIBLE)
+    missing = [name for name in spec.required_metrics if name not in served]
+    if missing:
+        dimensions = ", ".join(name for name, _ in spec.dimensions)
+        said = ", ".join(f"{name} {_verdict_name(verdicts.get(name))}" for name in missing)
+        return CostAvailability(
+            False,
+            f"GA4 property {property_id} cannot serve {', '.join(missing)} by {dimensions} "
+            f"(checkCompatibility: {said}); link Google Ads to the property (or import cost data) to read "
+            "ad cost from GA4, otherwise the spend sheet covers it",
+        )
+    return CostAvailability(True, None, served)
+
+
+def _verdict_name(verdict: Any) -> str:
+    return "not listed" if verdict is None else Compatibility(verdict).name
+
+
+def record_capability(
+    con: Any, run_id: str, property_id: str, capability: str, found: CostAvailability
+) -> None:
+    """One row per check in ops.ga4_capabilities: `roi status` and the run summary read the latest."""
+    con.execute(
+        f"INSERT INTO {CAPABILITIES_TABLE} (property_id, capability, available, reason, metrics, checked_at, "
+        "run_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            property_id,
+            capability,
+            found.available,
+            found.reason,
+            list(found.metrics),
+            datetime.now(UTC),
+            run_id,
+        ],
+    )
+
+
+def _with_metrics(spec: ReportSpec, metrics: Sequence[str]) -> ReportSpec:
+    """The spec restricted to the metrics the property serves (the others load as NULL)."""
+    return replace(spec, metrics=tuple(m for m in spec.metrics if m[0] in metrics))
 
 
 # --- pages and rows -----------------------------------------------------------------------------------------
@@ -464,7 +583,6 @@ def build_request(
         ],
         # Totals on every page keep the request identical but for the window (and let us check the sum).
         metric_aggregations=[MetricAggregation.TOTAL],
-        dimension_filter=spec.dimension_filter(),
         offset=offset,
         limit=limit,
         return_property_quota=True,
@@ -622,16 +740,32 @@ def _reject(
 NON_ADDITIVE_METRICS = frozenset({"totalUsers", "newUsers", "activeUsers"})
 
 
-def _totals_match(spec: ReportSpec, sums: list[Decimal], totals: list[str] | None) -> bool:
+def _totals_match(
+    spec: ReportSpec, sums: list[Decimal], totals: list[str] | None, *, thresholded: bool = False
+) -> bool:
+    """Do the rows add up to GA4's totals? Under thresholding the totals also count the withheld rows, so
+    the rows may add up to less, never to more."""
     if totals is None:
         return True
     # Float metrics may differ in the last digits between a total and the sum of its rows.
     tolerance = Decimal("0.01")
-    return all(
-        abs(total_of_rows - _decimal_or_zero(total)) <= tolerance
-        for (api_name, _, _), total_of_rows, total in zip(spec.metrics, sums, totals, strict=False)
-        if api_name not in NON_ADDITIVE_METRICS
-    )
+    for (api_name, _, _), total_of_rows, total in zip(spec.metrics, sums, totals, strict=False):
+        if api_name in NON_ADDITIVE_METRICS:
+            continue
+        gap = _decimal_or_zero(total) - total_of_rows
+        if gap < -tolerance or (gap > tolerance and not thresholded):
+            return False
+    return True
+
+
+def _withheld_sessions(spec: ReportSpec, parsed: ParsedChunk, totals: list[str] | None) -> int:
+    """Sessions GA4 counted in the totals of a thresholded chunk but did not return as rows."""
+    if totals is None or not parsed.metadata.get("subject_to_thresholding"):
+        return 0
+    for position, (api_name, _, _) in enumerate(spec.metrics):
+        if api_name == "sessions" and position < len(totals):
+            return max(int(_decimal_or_zero(totals[position]) - parsed.metric_sums[position]), 0)
+    return 0
 
 
 def _arrow_table(spec: ReportSpec, columns: dict[str, list[Any]]) -> pa.Table:
@@ -790,7 +924,11 @@ def extract_ga4(
     chunk_days = chunk_days or settings.ga4.backfill_chunk_days
     trailing_days = settings.ga4.trailing_days
     contact_dimension = settings.ga4.contact_dimension
-    specs = {TRAFFIC_DAILY.name: TRAFFIC_DAILY, "contact_sessions": contact_sessions_spec(contact_dimension)}
+    specs = {
+        TRAFFIC_DAILY.name: TRAFFIC_DAILY,
+        AD_COST_DAILY.name: AD_COST_DAILY,
+        "contact_sessions": contact_sessions_spec(contact_dimension),
+    }
     wanted = list(reports or specs)
     unknown = [r for r in wanted if r not in specs]
     if unknown:
@@ -829,6 +967,11 @@ def extract_ga4(
             calls0, retries0 = caller.calls, caller.retries
             status, error = "success", None
             try:
+                if spec.capability == COST_CAPABILITY:
+                    result.cost = _cost_availability(con, caller, settings, property_id, run_id, spec)
+                    if not result.cost.available:
+                        raise _NotServed(result.cost.reason or "GA4 does not serve ad cost")
+                    spec = _with_metrics(spec, result.cost.metrics)
                 stop = _extract_report(
                     con,
                     caller,
@@ -845,11 +988,15 @@ def extract_ga4(
                 )
                 if stop is not None:
                     status, error = "stopped", stop
-            except GA4ConfigError as exc:
+            except (GA4ConfigError, _NotServed) as exc:
                 if spec.optional:
                     report_result.skipped = str(exc)
                     status, error = "skipped", str(exc)
-                    log.warning("GA4 optional report %s skipped: %s", name, exc)
+                    log.warning("GA4 optional report %s skipped (the run goes on): %s", name, exc)
+                    if spec.capability == COST_CAPABILITY and isinstance(exc, GA4ConfigError):
+                        # checkCompatibility said yes and runReport said no (it happens): GA4's answer wins.
+                        result.cost = CostAvailability(False, f"runReport refused the cost report: {exc}")
+                        record_capability(con, run_id, property_id, COST_CAPABILITY, result.cost)
                 else:
                     status, error = "failed", str(exc)
                     raise
@@ -878,6 +1025,21 @@ def extract_ga4(
             client.transport.close()  # the HTTP session's pooled connections
 
 
+class _NotServed(Exception):
+    """The property cannot serve an optional report (a capability, decided before any report request)."""
+
+
+def _cost_availability(
+    con: Any, caller: ReportCaller, settings: Settings, property_id: str, run_id: str, spec: ReportSpec
+) -> CostAvailability:
+    if not settings.ga4.read_cost:
+        found = CostAvailability(False, "reading ad cost from GA4 is off ([ga4] read_cost = false)")
+    else:
+        found = check_cost_availability(caller, property_id, spec)
+    record_capability(con, run_id, property_id, COST_CAPABILITY, found)
+    return found
+
+
 def _extract_report(
     con: Any,
     caller: ReportCaller,
@@ -900,10 +1062,14 @@ def _extract_report(
         pages = iter_report_pages(caller, property_id, spec, span, page_size=page_size)
         return parse_pages(pages, spec, property_id, span)
 
+    def adds_up(chunk: ParsedChunk, chunk_totals: list[str] | None) -> bool:
+        thresholded = bool(chunk.metadata.get("subject_to_thresholding"))
+        return _totals_match(spec, chunk.metric_sums, chunk_totals, thresholded=thresholded)
+
     for span in list(chunk_spans(todo, chunk_days)):
         try:
             parsed, totals = read_span(span)
-            if not _totals_match(spec, parsed.metric_sums, totals):
+            if not adds_up(parsed, totals):
                 log.warning(
                     "GA4 %s %s..%s: pages do not add up to the totals; pulling the chunk again",
                     spec.name,
@@ -911,7 +1077,7 @@ def _extract_report(
                     span[1],
                 )
                 parsed, totals = read_span(span)
-                if not _totals_match(spec, parsed.metric_sums, totals):
+                if not adds_up(parsed, totals):
                     log.warning("GA4 %s %s..%s: totals still differ; loading what was read", spec.name, *span)
         except QuotaStop as exc:
             reason = str(exc)
@@ -936,6 +1102,7 @@ def _extract_report(
         report_result.days += (span[1] - span[0]).days + 1
         report_result.chunks += 1
         report_result.pages += parsed.pages
+        report_result.withheld_sessions += _withheld_sessions(spec, parsed, totals)
         result.time_zone = parsed.metadata.get("time_zone") or result.time_zone
         result.currency_code = parsed.metadata.get("currency_code") or result.currency_code
     return None

@@ -55,6 +55,10 @@ OPS_TABLES_DDL = (
     # the id, when and how it was found stay for the audit trail (how: archived_list, full_read, sweep).
     """CREATE TABLE IF NOT EXISTS ops.hubspot_deletions (
         object_type VARCHAR, record_id BIGINT, detected_at TIMESTAMPTZ, run_id VARCHAR, how VARCHAR)""",
+    # What the GA4 property can serve (e.g. capability 'advertiser_cost'), one row per check.
+    """CREATE TABLE IF NOT EXISTS ops.ga4_capabilities (
+        property_id VARCHAR, capability VARCHAR, available BOOLEAN, reason VARCHAR, metrics VARCHAR[],
+        checked_at TIMESTAMPTZ, run_id VARCHAR)""",
 )
 
 
@@ -93,8 +97,6 @@ NON_HUBSPOT_RAW_TABLES: tuple[RawTable, ...] = (
             "session_default_channel_group VARCHAR, sessions BIGINT, total_users BIGINT, "
             "key_events DECIMAL(18,4), "
             "purchase_revenue DECIMAL(18,2), total_revenue DECIMAL(18,2), transactions BIGINT, "
-            "advertiser_ad_cost DECIMAL(18,2), advertiser_ad_clicks BIGINT, "
-            "advertiser_ad_impressions BIGINT, "
             "currency_code VARCHAR"
         ),
         (
@@ -108,11 +110,21 @@ NON_HUBSPOT_RAW_TABLES: tuple[RawTable, ...] = (
         ),
     ),
     RawTable(
+        "raw.ga4_ad_cost_daily",
+        _cols(
+            "property_id VARCHAR, date DATE, session_source VARCHAR, session_medium VARCHAR, "
+            "session_campaign_name VARCHAR, advertiser_ad_cost DECIMAL(18,2), advertiser_ad_clicks BIGINT, "
+            "advertiser_ad_impressions BIGINT, currency_code VARCHAR"
+        ),
+        ("property_id", "date", "session_source", "session_medium", "session_campaign_name"),
+    ),
+    RawTable(
         "raw.ga4_contact_sessions",
         _cols(
             "property_id VARCHAR, date DATE, contact_id VARCHAR, session_source VARCHAR, "
             "session_medium VARCHAR, "
-            "session_campaign_name VARCHAR, sessions BIGINT, key_events DECIMAL(18,4)"
+            "session_campaign_name VARCHAR, sessions BIGINT, key_events DECIMAL(18,4), "
+            "purchase_revenue DECIMAL(18,2)"
         ),
         ("property_id", "date", "contact_id", "session_source", "session_medium", "session_campaign_name"),
     ),
@@ -174,8 +186,25 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS ops")
     for ddl in OPS_TABLES_DDL:
         con.execute(ddl)
-    for table in raw_tables().values():
+    declared = raw_tables()
+    for table in declared.values():
         con.execute(table.ddl())
+    _add_declared_columns(con, declared)
+
+
+def _add_declared_columns(con: duckdb.DuckDBPyConnection, declared: Mapping[str, RawTable]) -> None:
+    """Columns declared after a warehouse was created (e.g. a new GA4 metric) are added to it; columns no
+    longer declared are left alone, so older rows keep what they held."""
+    existing: dict[str, set[str]] = {}
+    for schema, table, column in con.execute(
+        "SELECT table_schema, table_name, column_name FROM information_schema.columns WHERE table_schema = ?",
+        [RAW_SCHEMA],
+    ).fetchall():
+        existing.setdefault(f"{schema}.{table}", set()).add(column)
+    for name, table in declared.items():
+        missing = [(c, t) for c, t in table.all_columns() if c not in existing.get(name, set())]
+        if missing:
+            ensure_columns(con, name, missing)
 
 
 def ensure_columns(con: duckdb.DuckDBPyConnection, table: str, columns: Iterable[tuple[str, str]]) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.logging import get_run_logger
@@ -137,13 +137,26 @@ def extract_gaps(db_path: Path, states: dict[str, Any]) -> dict[str, str]:
     return gaps
 
 
-def build_outcome(build_result: Any) -> tuple[int, list[str]]:
-    """(tests passed, names of failed data tests) from models.runner.BuildResult."""
+class DataTestOutcome(NamedTuple):
+    """What the data tests said: how many passed, the blocking failures, the warn-only tests that fired."""
+
+    passed: int
+    failed: list[str]
+    warned: list[str] = []  # noqa: RUF012 (a NamedTuple default, never mutated)
+
+
+def build_outcome(build_result: Any) -> DataTestOutcome:
+    """(tests passed, names of failed data tests, names of warnings) from models.runner.BuildResult."""
     if build_result is None:
-        return 0, []
+        return DataTestOutcome(0, [])
     tests = list(getattr(build_result, "tests", []) or [])
-    failed = [getattr(t, "name", str(t)) for t in tests if not getattr(t, "passed", True)]
-    return len(tests) - len(failed), failed
+    warned = [t.name for t in tests if getattr(t, "warns", False)]
+    failed = [
+        getattr(t, "name", str(t))
+        for t in tests
+        if not getattr(t, "passed", True) and not getattr(t, "warns", False)
+    ]
+    return DataTestOutcome(len(tests) - len(failed) - len(warned), failed, warned)
 
 
 def publish_artifacts(
@@ -152,14 +165,15 @@ def publish_artifacts(
     *,
     flow: str,
     default_model: str | None,
-    tests: tuple[int, list[str]] = (0, []),
+    tests: tuple = DataTestOutcome(0, []),
     publish_skipped_reason: str | None = None,
 ) -> RunSummary:
     """Markdown summary of the run + table artifact of ROI by channel for the default model."""
     logger = get_run_logger()
     with open_warehouse(db_path, read_only=False) as con:
         summary = collect_run_summary(con, run_id)
-        summary.tests_passed, summary.tests_failed = tests
+        outcome = DataTestOutcome(*tests)
+        summary.tests_passed, summary.tests_failed, summary.tests_warned = outcome
         summary.published_skipped_reason = publish_skipped_reason
         model = resolve_model(con, default_model)
         if model != default_model:
@@ -183,12 +197,24 @@ def publish_artifacts(
     return summary
 
 
+def ga4_figures(summary: RunSummary) -> dict[str, Any]:
+    """GA4 restrictions as flat result fields: is ad cost read from GA4, the shares not tied to a contact."""
+    status = summary.ga4
+    cost = status.cost if status else None
+    untied = status.untied if status else None
+    return {
+        "ga4_cost_available": None if cost is None else cost.available,
+        "ga4_untied_sessions_share": None if untied is None else untied.untied_sessions_share,
+        "ga4_untied_revenue_share": None if untied is None else untied.untied_revenue_share,
+    }
+
+
 def flow_result(
     settings: Settings,
     run_id: str,
     flow: str,
     *,
-    tests: tuple[int, list[str]],
+    tests: tuple,
     publish_skipped_reason: str | None,
     **counts: Any,
 ) -> dict[str, Any]:
@@ -208,6 +234,8 @@ def flow_result(
         "rows": summary.total_rows,
         "rejects": summary.rejects,
         "tests_failed": summary.tests_failed,
+        "tests_warned": summary.tests_warned,
+        **ga4_figures(summary),
         "published": summary.records_published,
         "publish_skipped": publish_skipped_reason,
     }

@@ -6,7 +6,8 @@ Nothing here computes a business number; it selects rows the connectors and mode
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,9 @@ class RunSummary:
     publish: list[dict[str, Any]] = field(default_factory=list)
     tests_failed: list[str] = field(default_factory=list)
     tests_passed: int = 0
+    tests_warned: list[str] = field(default_factory=list)
     published_skipped_reason: str | None = None
+    ga4: Ga4Status | None = None
 
     @property
     def total_rows(self) -> int:
@@ -64,6 +67,201 @@ class RunSummary:
     @property
     def records_published(self) -> int:
         return sum(int(p.get("sent") or 0) for p in self.publish)
+
+
+# --- GA4 restrictions: cost availability and traffic not tied to a contact ---------------------------------
+
+DEFAULT_UNTIED_WINDOW_DAYS = 30
+SHARE_PLACES = Decimal("0.0001")
+
+
+@dataclass
+class CostStatus:
+    """The latest GA4 answer on Google Ads cost (ops.ga4_capabilities)."""
+
+    available: bool
+    reason: str | None
+    checked_at: datetime
+    unavailable_since: datetime | None  # first check of the current run of "unavailable" answers
+
+
+@dataclass
+class UntiedTraffic:
+    """GA4 sessions and purchase revenue not tied to a CRM contact, over the last `window_days` of data."""
+
+    window_days: int
+    first_day: date
+    last_day: date
+    sessions: int
+    untied_sessions: int
+    revenue: Decimal
+    untied_revenue: Decimal
+    untied_sessions_by_cause: dict[str, int]  # not_set, other, withheld
+    days_thresholded: int
+    days_with_other_row: int
+    days_without_contact_report: int
+    sessions_warn_share: Decimal | None = None
+    revenue_warn_share: Decimal | None = None
+
+    @property
+    def untied_sessions_share(self) -> Decimal | None:
+        return _share(Decimal(self.untied_sessions), Decimal(self.sessions))
+
+    @property
+    def untied_revenue_share(self) -> Decimal | None:
+        return _share(self.untied_revenue, self.revenue)
+
+
+@dataclass
+class Ga4Status:
+    cost: CostStatus | None  # None: cost never checked (no GA4 run yet, or cost report not asked for)
+    untied: UntiedTraffic | None  # None: no GA4 traffic loaded yet
+
+    def as_dict(self) -> dict[str, Any]:
+        untied = None
+        if self.untied is not None:
+            untied = {
+                **self.untied.__dict__,
+                "untied_sessions_share": self.untied.untied_sessions_share,
+                "untied_revenue_share": self.untied.untied_revenue_share,
+            }
+        return {"cost": None if self.cost is None else dict(self.cost.__dict__), "untied": untied}
+
+    def lines(self) -> list[str]:
+        """Plain sentences for the terminal and the run summary."""
+        out = []
+        if self.cost is None:
+            out.append("GA4 ad cost: not checked yet.")
+        elif self.cost.available:
+            out.append("GA4 ad cost: read from GA4 (Google Ads linked).")
+        else:
+            since = self.cost.unavailable_since or self.cost.checked_at
+            out.append(
+                f"GA4 ad cost: UNAVAILABLE since {since:%Y-%m-%d}; the spend sheet covers it. "
+                f"{self.cost.reason}"
+            )
+        u = self.untied
+        if u is None:
+            out.append("GA4 traffic not tied to a contact: no GA4 traffic loaded yet.")
+            return out
+        causes = ", ".join(f"{name} {n:,}" for name, n in u.untied_sessions_by_cause.items())
+        out.append(
+            f"GA4 traffic not tied to a contact ({u.first_day} to {u.last_day}): "
+            f"sessions {_pct(Decimal(u.untied_sessions), Decimal(u.sessions))} "
+            f"({u.untied_sessions:,} of {u.sessions:,}: {causes}), "
+            f"revenue {_pct(u.untied_revenue, u.revenue)} ({u.untied_revenue:,.2f} of {u.revenue:,.2f})."
+        )
+        notes = []
+        if u.days_thresholded:
+            notes.append(f"{u.days_thresholded} day(s) thresholded by GA4")
+        if u.days_with_other_row:
+            notes.append(f"{u.days_with_other_row} day(s) with an (other) row")
+        if u.days_without_contact_report:
+            notes.append(f"{u.days_without_contact_report} day(s) without the contact report")
+        if notes:
+            out.append("GA4 restrictions seen: " + "; ".join(notes) + ".")
+        return out
+
+
+def _share(part: Decimal, whole: Decimal) -> Decimal | None:
+    if not whole:
+        return None
+    return (part / whole).quantize(SHARE_PLACES, rounding=ROUND_HALF_UP)
+
+
+def _pct(part: Decimal, whole: Decimal) -> str:
+    """A percentage to 0.1, rounded once from the exact ratio."""
+    if not whole:
+        return "n/a"
+    return f"{(part * 100 / whole).quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)} %"
+
+
+def _param(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    if not table_exists(con, "main", "cfg_params"):
+        return None
+    found = con.execute("select value from main.cfg_params where name = ?", [name]).fetchall()
+    return found[0][0] if found else None
+
+
+def ga4_cost_status(con: duckdb.DuckDBPyConnection) -> CostStatus | None:
+    if not table_exists(con, "ops", "ga4_capabilities"):
+        return None
+    checks = con.execute(
+        "select available, reason, checked_at from ops.ga4_capabilities "
+        "where capability = 'advertiser_cost' order by checked_at desc"
+    ).fetchall()
+    if not checks:
+        return None
+    available, reason, checked_at = checks[0]
+    since = None
+    if not available:
+        since = checked_at
+        for was_available, _, at in checks[1:]:
+            if was_available:
+                break
+            since = at
+    return CostStatus(bool(available), reason, checked_at, since)
+
+
+def ga4_untied_traffic(
+    con: duckdb.DuckDBPyConnection, window_days: int | None = None
+) -> UntiedTraffic | None:
+    """Untied sessions and revenue over the last `window_days` days of GA4 data (default: the window the last
+    build's data test used, [ga4] untied_window_days), from the mart ga4_contact_coverage."""
+    if not table_exists(con, "main", "ga4_contact_coverage"):
+        return None
+    if window_days is None:
+        window_days = int(_param(con, "ga4_untied_window_days") or DEFAULT_UNTIED_WINDOW_DAYS)
+    row = _rows(
+        con,
+        """
+        with recent as (
+            select * from main.ga4_contact_coverage
+            where session_date > (select max(session_date) from main.ga4_contact_coverage) - ?::integer
+        )
+        select
+            min(session_date) as first_day, max(session_date) as last_day,
+            sum(sessions) as sessions, sum(untied_sessions) as untied_sessions,
+            sum(not_set_sessions) as not_set, sum(other_sessions) as other,
+            sum(withheld_sessions) as withheld,
+            sum(revenue) as revenue, sum(untied_revenue) as untied_revenue,
+            count(*) filter (where is_thresholded) as days_thresholded,
+            count(*) filter (where has_other_row) as days_with_other_row,
+            count(*) filter (where not contact_report_loaded) as days_without_contact_report
+        from recent
+        """,
+        [window_days],
+    )[0]
+    if row["first_day"] is None:
+        return None
+    warn_sessions, warn_revenue = (
+        _param(con, "ga4_untied_sessions_warn_share"),
+        _param(con, "ga4_untied_revenue_warn_share"),
+    )
+    return UntiedTraffic(
+        window_days=window_days,
+        first_day=row["first_day"],
+        last_day=row["last_day"],
+        sessions=int(row["sessions"] or 0),
+        untied_sessions=int(row["untied_sessions"] or 0),
+        revenue=Decimal(row["revenue"] or 0),
+        untied_revenue=Decimal(row["untied_revenue"] or 0),
+        untied_sessions_by_cause={
+            "not_set": int(row["not_set"] or 0),
+            "other": int(row["other"] or 0),
+            "withheld": int(row["withheld"] or 0),
+        },
+        days_thresholded=int(row["days_thresholded"]),
+        days_with_other_row=int(row["days_with_other_row"]),
+        days_without_contact_report=int(row["days_without_contact_report"]),
+        sessions_warn_share=Decimal(warn_sessions) if warn_sessions else None,
+        revenue_warn_share=Decimal(warn_revenue) if warn_revenue else None,
+    )
+
+
+def ga4_status(con: duckdb.DuckDBPyConnection, window_days: int | None = None) -> Ga4Status:
+    """What GA4 could not give: whether ad cost comes from GA4, and the traffic not tied to a contact."""
+    return Ga4Status(ga4_cost_status(con), ga4_untied_traffic(con, window_days))
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict[str, Any]]:
@@ -108,6 +306,7 @@ def collect_run_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> RunSumma
         "where run_id = ? order by object_type, property",
         run_id,
     )
+    summary.ga4 = ga4_status(con)
     return summary
 
 
@@ -187,6 +386,10 @@ def markdown_summary(summary: RunSummary, *, flow: str, db_path: str | Path) -> 
         f"Passed: {summary.tests_passed}. Failed: {len(summary.tests_failed)}.",
     ]
     lines += [f"- FAILED `{name}`" for name in summary.tests_failed]
+    lines += [f"- WARNING `{name}` (does not block publish)" for name in summary.tests_warned]
+    if summary.ga4 is not None:
+        lines += ["", "## GA4 restrictions", ""]
+        lines += [f"- {line}" for line in summary.ga4.lines()]
     lines += ["", "## Publish", ""]
     if summary.published_skipped_reason:
         lines.append(f"**SKIPPED**: {summary.published_skipped_reason}")

@@ -77,8 +77,15 @@ def tagging_plan_path(settings: Settings) -> Path | None:
 
 
 def model_params(settings: Settings) -> dict[str, Any]:
-    """The [models] section as the runner's params (it stores unknown keys in cfg_params as they are)."""
-    return settings.models.model_dump()
+    """The [models] section as the runner's params (it stores unknown keys in cfg_params as they are), plus
+    the [ga4] thresholds the data tests read."""
+    ga4 = settings.ga4
+    return {
+        **settings.models.model_dump(),
+        "ga4_untied_sessions_warn_share": ga4.untied_sessions_warn_share,
+        "ga4_untied_revenue_warn_share": ga4.untied_revenue_warn_share,
+        "ga4_untied_window_days": ga4.untied_window_days,
+    }
 
 
 def default_model(settings: Settings) -> str:

@@ -163,6 +163,8 @@ def build_models_step(config_path: str | None, run_id: str, *, extra_data_tests:
             result.tests.extend(run_data_tests(con, folder))
     for test in result.failed_tests:
         get_run_logger().error("Data test failed: %s", test.describe())
+    for test in result.warnings:
+        get_run_logger().warning("Data test warning (publish goes on): %s", test.describe())
     return result
 
 

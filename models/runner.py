@@ -4,8 +4,9 @@ One model per file under models/sql/ (staging, intermediate, marts); the file st
 depends on every other model whose name appears in its SQL (comments and string literals ignored), so there is
 no ref() syntax to learn. All models are (re)built with `create or replace table` inside ONE transaction:
 readers see either the previous build or the new one, never half of each. Data tests (models/tests/*.sql)
-return offending rows; zero rows passes. Failing tests are reported in the BuildResult, never raised: the flow
-decides what to skip.
+return offending rows; zero rows passes. A test whose file starts with the comment `-- severity: warn` only
+warns: its offending rows are reported but never count as a failure (publish goes on). Failing tests are
+reported in the BuildResult, never raised: the flow decides what to skip.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ MODELS_DIR = Path(__file__).parent / "sql"
 DATA_TESTS_DIR = Path(__file__).parent / "tests"
 LAYER_ORDER = {"staging": 0, "intermediate": 1, "marts": 2}
 FAILING_ROWS_SHOWN = 10
+SEVERITIES = ("error", "warn")
+_SEVERITY_LINE = re.compile(r"^\s*--\s*severity\s*:\s*(\w+)\s*$", re.I | re.M)
 REJECTS_MODEL = "int_model_rejects"  # rows the models could not use; copied into ops.rejects
 
 # Defaults for cfg_params; settings ([models] in roi.toml) and the `params` argument override them.
@@ -100,6 +103,12 @@ class DataTestResult:
     sample: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     error: str | None = None
+    severity: str = "error"  # "warn": offending rows are reported, never block anything
+
+    @property
+    def warns(self) -> bool:
+        """Found offending rows, but only warns (a SQL error still fails the test)."""
+        return not self.passed and self.severity == "warn" and self.error is None
 
     def describe(self) -> str:
         if self.passed:
@@ -107,7 +116,8 @@ class DataTestResult:
         if self.error:
             return f"ERROR {self.name}: {self.error}"
         shown = "\n".join(f"    {row}" for row in self.sample)
-        return f"FAIL {self.name}: {self.failing_rows} offending row(s)\n{shown}"
+        label = "WARN" if self.warns else "FAIL"
+        return f"{label} {self.name}: {self.failing_rows} offending row(s)\n{shown}"
 
 
 @dataclass
@@ -120,16 +130,25 @@ class BuildResult:
 
     @property
     def ok(self) -> bool:
-        return all(t.passed for t in self.tests)
+        """No blocking data test failed (warnings allowed)."""
+        return not self.failed_tests
 
     @property
     def failed_tests(self) -> list[DataTestResult]:
-        return [t for t in self.tests if not t.passed]
+        """Tests that block: failed, and not a warning."""
+        return [t for t in self.tests if not t.passed and not t.warns]
+
+    @property
+    def warnings(self) -> list[DataTestResult]:
+        """Warn-only tests that found offending rows."""
+        return [t for t in self.tests if t.warns]
 
     def summary(self) -> str:
         lines = [f"built {len(self.models)} models in {self.seconds:.2f} s"]
         lines += [t.describe() for t in self.tests if not t.passed]
         lines.append(f"data tests: {len(self.tests) - len(self.failed_tests)}/{len(self.tests)} passed")
+        if self.warnings:
+            lines[-1] += f", {len(self.warnings)} warning(s)"
         return "\n".join(lines)
 
 
@@ -452,6 +471,7 @@ def run_data_tests(con: duckdb.DuckDBPyConnection, tests_dir: Path = DATA_TESTS_
     results = []
     for path in sorted(tests_dir.glob("*.sql")):
         sql = path.read_text(encoding="utf-8").strip().rstrip(";")
+        severity = data_test_severity(sql, path)
         t0 = time.perf_counter()
         try:
             cursor = con.execute(f"select * from ({sql}) as offending")
@@ -466,9 +486,32 @@ def run_data_tests(con: duckdb.DuckDBPyConnection, tests_dir: Path = DATA_TESTS_
                     0,
                     seconds=time.perf_counter() - t0,
                     error=str(exc).splitlines()[0],
+                    severity=severity,
                 )
             )
             continue
         sample = [dict(zip(columns, row, strict=True)) for row in rows[:FAILING_ROWS_SHOWN]]
-        results.append(DataTestResult(path.stem, path, not rows, len(rows), sample, time.perf_counter() - t0))
+        results.append(
+            DataTestResult(
+                path.stem, path, not rows, len(rows), sample, time.perf_counter() - t0, severity=severity
+            )
+        )
     return results
+
+
+def data_test_severity(sql: str, path: Path) -> str:
+    """'warn' or 'error' (default), from a `-- severity: ...` line in the test's leading comments."""
+    header = []
+    for line in sql.splitlines():
+        if line.strip() and not line.strip().startswith("--"):
+            break
+        header.append(line)
+    match = _SEVERITY_LINE.search("\n".join(header))
+    if match is None:
+        return "error"
+    severity = match.group(1).lower()
+    if severity not in SEVERITIES:
+        raise ModelBuildError(
+            f"Data test {path} says severity {match.group(1)!r}; write '-- severity: warn' or leave it out."
+        )
+    return severity

@@ -101,6 +101,40 @@ class Ga4Quota:
 
 
 @dataclass
+class Ga4Restrictions:
+    """What the GA4 property refuses or hides, as real GA4 does (docs/contracts.md section 2).
+
+    - `ads_linked=False`: a property without a Google Ads link (and no cost import): checkCompatibility lists
+      the advertiser metrics as INCOMPATIBLE and a report asking for them answers 400 INVALID_ARGUMENT.
+    - `threshold_users`: in a report with a user-scoped custom dimension (subject to thresholding), a row
+      whose cohort (the same day and other dimensions, every user) has fewer users is withheld: it is
+      missing from the rows and from `rowCount`, but still counted in the totals. 0 switches it off.
+    - `other_values_per_day`: a custom dimension keeps this many values per day (most sessions first); the
+      rows of the other values fold into one `(other)` row per day (`dataLossFromOtherRow`). None scales the
+      limit to the data set (`contacts // 150`, at least 5), so the same share folds at every sandbox size,
+      as GA4's limits bite at production scale; 0 switches folding off.
+    - `check_disagrees=True`: checkCompatibility says COMPATIBLE for advertiser metrics that runReport then
+      refuses (reported against the real API in ga-dev-tools#2187).
+    """
+
+    ads_linked: bool = True
+    threshold_users: int = 2
+    other_values_per_day: int | None = None
+    check_disagrees: bool = False
+
+    @classmethod
+    def off(cls) -> Ga4Restrictions:
+        """A property that hides nothing (ads linked, no thresholding, no `(other)` row)."""
+        return cls(ads_linked=True, threshold_users=0, other_values_per_day=0)
+
+
+OTHER_VALUES_PER_CONTACTS = (
+    150  # default (other) limit: one kept custom-dimension value per day per 150 contacts
+)
+MIN_OTHER_VALUES_PER_DAY = 5
+
+
+@dataclass
 class Dataset:
     seed: int
     contacts: int
@@ -117,6 +151,15 @@ class Dataset:
     # False: a property where nobody registered the CRM contact id as a custom dimension (metadata lacks it,
     # reports asking for it answer 400), as on a fresh GA4 property.
     ga4_contact_dimension_registered: bool = True
+    ga4_restrictions: Ga4Restrictions = field(default_factory=Ga4Restrictions)
+
+    @property
+    def ga4_other_values_per_day(self) -> int:
+        """How many values of a custom dimension a day keeps before the rest folds into `(other)` (0: off)."""
+        limit = self.ga4_restrictions.other_values_per_day
+        if limit is None:
+            return max(MIN_OTHER_VALUES_PER_DAY, self.contacts // OTHER_VALUES_PER_CONTACTS)
+        return max(limit, 0)
 
     # -- GA4 processing window ------------------------------------------------------------------------
     @property

@@ -1,4 +1,5 @@
-"""GA4 Data API (v1beta) stand-in: `runReport` and `metadata`, as the official client's REST transport calls.
+"""GA4 Data API (v1beta) stand-in: `runReport`, `checkCompatibility` and `metadata`, as the official client's
+REST transport calls them.
 
 The official `google-analytics-data` client (transport="rest", api_endpoint="http://127.0.0.1:PORT",
 AnonymousCredentials) sends `POST /v1beta/properties/{id}:runReport?$alt=json;enum-encoding=int` with a
@@ -13,6 +14,9 @@ Behaviour worth knowing (documented in docs/contracts.md section 2):
   settles them;
 - requests with `customUser:crm_contact_id` report `subjectToThresholding` and count as potentially
   thresholded;
+- GA4's restrictions (sandbox.ga4_restrictions, switched by `Dataset.ga4_restrictions`): advertiser metrics
+  refused without a Google Ads link or next to a custom dimension; rows of the contact report withheld under
+  the user threshold (totals still count them); a day's long tail of contact ids folded into `(other)`;
 - token cost grows with the rows returned and the days read; spending a bucket gives 429.
 """
 
@@ -33,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from sandbox import ga4_restrictions as restrict
 from sandbox.dataset import GA4_CURRENCY, GA4_TIME_ZONE, Dataset, Ga4Facts
 
 # ---------------------------------------------------------------------------------------------------------
@@ -60,7 +65,28 @@ METRICS = {
     "advertiserAdClicks": (1, "TYPE_INTEGER", False),
     "advertiserAdImpressions": (1, "TYPE_INTEGER", False),
 }
-ADVERTISER_METRICS = {"advertiserAdCost", "advertiserAdClicks", "advertiserAdImpressions"}
+ADVERTISER_METRICS = set(restrict.ADVERTISER_METRICS)
+# uiName and category per field, as the Metadata / checkCompatibility answers carry them.
+FIELD_INFO = {
+    "date": ("Date", "Time"),
+    "sessionSource": ("Session source", "Traffic source"),
+    "sessionMedium": ("Session medium", "Traffic source"),
+    "sessionCampaignName": ("Session campaign", "Traffic source"),
+    "sessionManualTerm": ("Session manual term", "Traffic source"),
+    "sessionManualAdContent": ("Session manual ad content", "Traffic source"),
+    "sessionDefaultChannelGroup": ("Session default channel group", "Traffic source"),
+    CONTACT_DIMENSION: ("crm_contact_id", "Custom"),
+    "sessions": ("Sessions", "Session"),
+    "totalUsers": ("Total users", "User"),
+    "keyEvents": ("Key events", "Event"),
+    "purchaseRevenue": ("Purchase revenue", "Revenue"),
+    "totalRevenue": ("Total revenue", "Revenue"),
+    "transactions": ("Transactions", "Ecommerce"),
+    "advertiserAdCost": ("Ads cost", "Advertising"),
+    "advertiserAdClicks": ("Ads clicks", "Advertising"),
+    "advertiserAdImpressions": ("Ads impressions", "Advertising"),
+}
+COMPATIBILITY = {0: "COMPATIBILITY_UNSPECIFIED", 1: "COMPATIBLE", 2: "INCOMPATIBLE"}
 MAX_DIMENSIONS, MAX_METRICS, MAX_DATE_RANGES = 9, 10, 4
 DEFAULT_LIMIT, MAX_LIMIT = 10_000, 250_000
 ROWS_PER_TOKEN = 500  # token cost: 1 + rows returned / 500 + days read / 90
@@ -157,9 +183,10 @@ def registered_dimensions(dataset: Any) -> tuple[str, ...]:
     return tuple(d for d in DIMENSIONS if d != CONTACT_DIMENSION)
 
 
-def parse_request(body: dict, today: dt.date, dimensions: tuple[str, ...] = DIMENSIONS) -> ReportRequest:
-    if not isinstance(body, dict):
-        raise _bad("Invalid JSON payload received.")
+def _field_names(
+    body: dict, dimensions: tuple[str, ...] = DIMENSIONS
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The request's dimension and metric names, each checked against the property's metadata."""
     dims = tuple(str(d.get("name", "")) for d in body.get("dimensions", []))
     mets = tuple(str(m.get("name", "")) for m in body.get("metrics", []))
     for name in dims:
@@ -174,6 +201,15 @@ def parse_request(body: dict, today: dt.date, dimensions: tuple[str, ...] = DIME
                 f"Field {name} is not a valid metric. For a list of valid dimensions and metrics, "
                 f"see {SCHEMA_URL}"
             )
+    return dims, mets
+
+
+def parse_request(
+    body: dict, today: dt.date, dimensions: tuple[str, ...] = DIMENSIONS, *, ads_linked: bool = True
+) -> ReportRequest:
+    if not isinstance(body, dict):
+        raise _bad("Invalid JSON payload received.")
+    dims, mets = _field_names(body, dimensions)
     if not mets and not dims:
         raise _bad("Requests must have at least one metric or dimension.")
     if len(dims) > MAX_DIMENSIONS:
@@ -182,13 +218,9 @@ def parse_request(body: dict, today: dt.date, dimensions: tuple[str, ...] = DIME
         raise _bad(f"Requests are limited to {MAX_METRICS} metrics; this request has {len(mets)}.")
     if len(set(dims)) != len(dims) or len(set(mets)) != len(mets):
         raise _bad("Duplicate dimension or metric names are not allowed in a request.")
-    if CONTACT_DIMENSION in dims:
-        for name in mets:
-            if name in ADVERTISER_METRICS:
-                raise _bad(
-                    f"Please remove {name} to make the request compatible. The request's dimensions & "
-                    "metrics are incompatible."
-                )
+    incompatible = restrict.incompatible_fields(dims, mets, ads_linked=ads_linked)
+    if incompatible:
+        raise _bad(restrict.incompatibility_message(incompatible))
     raw_ranges = body.get("dateRanges") or []
     if not raw_ranges:
         raise _bad("Requests must specify at least one date range.")
@@ -275,6 +307,9 @@ class _Result:
     tables: list[list[str]]
     metric_values: np.ndarray  # rows x metrics, int64 (cents for currency)
     days_read: int
+    totals: np.ndarray  # per metric, over every row including the withheld ones (GA4 totals count them)
+    other_row: bool = False  # some rows were folded into an (other) row
+    withheld_rows: int = 0  # rows withheld under the privacy threshold
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -341,7 +376,8 @@ class ReportEngine:
                 self._pull_of_report[key] = pull
             else:
                 pull = self._pull_of_report.get(key, max(dataset.ga4_processing_pulls - 1, 0))
-            cache_key = (key, pull if reads_processing else -1, tuple(sorted(processing)))
+            limits = (dataset.ga4_restrictions.threshold_users, dataset.ga4_other_values_per_day)
+            cache_key = (key, pull if reads_processing else -1, tuple(sorted(processing)), limits)
             cached = self._cache.get(cache_key)
             if cached is not None:
                 self._cache.move_to_end(cache_key)
@@ -366,7 +402,7 @@ class ReportEngine:
             else (np.zeros((len(facts), 0), dtype=np.int64))
         )
         is_processing = np.isin(facts.day, np.array(sorted(processing), dtype=np.int32))
-        parts_keys, parts_metrics, parts_proc = [], [], []
+        parts_keys, parts_metrics, parts_proc, parts_idx = [], [], [], []
         days_read = 0
         for ri, (start, end, _) in enumerate(request.date_ranges):
             lo, hi = facts.day_index(start), facts.day_index(end)
@@ -381,11 +417,20 @@ class ReportEngine:
             parts_keys.append(np.stack(cols, axis=1) if cols else np.zeros((len(idx), 0), dtype=np.int64))
             parts_metrics.append(metric_cols[idx])
             parts_proc.append(is_processing[idx])
+            parts_idx.append(idx)
         keys = np.concatenate(parts_keys)
         values = np.concatenate(parts_metrics)
         proc = np.concatenate(parts_proc)
-        # Group with the processing flag first, revise the processing groups, then fold the flag away.
-        g_keys, g_values = _group(np.column_stack([keys, proc.astype(np.int64)]), values)
+        fact_rows = np.concatenate(parts_idx)
+        tables = [self._dimension(d)[1] for d in dims]
+        if multi:
+            tables.append([name for _, _, name in request.date_ranges])
+        # GA4's restrictions work on the facts: a day's long tail of custom-dimension values becomes (other)
+        # before anything is summed; the folded rows keep a flag so thresholding leaves them alone.
+        keys, cohort_keys, folded, tables = self._fold_into_other(request, keys, fact_rows, tables)
+        # Group with the flags last, revise the processing groups, then fold the processing flag away.
+        flagged = np.column_stack([keys, folded.astype(np.int64), proc.astype(np.int64)])
+        g_keys, g_values = _group(flagged, values)
         revised = g_keys[:, -1] == 1
         if revised.any():
             g_values[revised] = _revise(g_values[revised], request.metrics, factor)
@@ -393,11 +438,57 @@ class ReportEngine:
         if not request.keep_empty_rows and g_values.shape[1]:
             nonzero = (g_values != 0).any(axis=1)
             g_keys, g_values = g_keys[nonzero], g_values[nonzero]
-        tables = [self._dimension(d)[1] for d in dims]
-        if multi:
-            tables.append([name for _, _, name in request.date_ranges])
+        g_keys, g_folded = g_keys[:, :-1], g_keys[:, -1] == 1
+        # GA4 totals count the rows thresholding withholds (the total can exceed the sum of the rows).
+        totals = g_values.sum(axis=0) if len(g_values) else np.zeros(g_values.shape[1], dtype=np.int64)
+        withhold = ~g_folded & self._below_threshold(request, g_keys, cohort_keys, fact_rows)
+        withheld = int(withhold.sum())
+        g_keys, g_values = g_keys[~withhold], g_values[~withhold]
         order = _order(g_keys, g_values, tables, dims + (["dateRange"] if multi else []), request)
-        return _Result(g_keys[order], tables, g_values[order], days_read)
+        return _Result(
+            g_keys[order], tables, g_values[order], days_read, totals, bool(g_folded.any()), withheld
+        )
+
+    def _fold_into_other(
+        self, request: ReportRequest, keys: np.ndarray, fact_rows: np.ndarray, tables: list[list[str]]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[list[str]]]:
+        """(keys with folded facts set to (other), keys as they were, which facts folded, tables)."""
+        dims = list(request.dimensions)
+        folded = np.zeros(len(keys), dtype=bool)
+        custom_cols = [j for j, d in enumerate(dims) if restrict.is_custom(d)]
+        limit = self.dataset.ga4_other_values_per_day
+        if not custom_cols or not limit or not len(keys):
+            return keys, keys, folded, tables
+        multi = len(request.date_ranges) > 1
+        periods = self.dataset.ga4.day[fact_rows].astype(np.int64).reshape(-1, 1)
+        if multi:
+            periods = np.column_stack([periods, keys[:, -1]])
+        sessions = self.dataset.ga4.metrics["sessions"][fact_rows]
+        kept = restrict.kept_values(periods, keys[:, custom_cols], sessions, limit)
+        if kept.all():
+            return keys, keys, folded, tables
+        fold_cols = [j for j, d in enumerate(dims) if d != "date"]
+        tables, positions = restrict.insert_other(tables, fold_cols)
+        cohort_keys = restrict.shift_codes(keys, positions)
+        keys = cohort_keys.copy()
+        for j in fold_cols:
+            keys[~kept, j] = restrict.other_code(positions, j)
+        return keys, cohort_keys, ~kept, tables
+
+    def _below_threshold(
+        self, request: ReportRequest, g_keys: np.ndarray, cohort_keys: np.ndarray, fact_rows: np.ndarray
+    ) -> np.ndarray:
+        """Rows to withhold: in a thresholded report, those whose cohort (same values of every dimension but
+        the user-scoped ones, all users) has fewer users than the threshold."""
+        threshold = self.dataset.ga4_restrictions.threshold_users
+        dims = list(request.dimensions)
+        if threshold <= 0 or not restrict.subject_to_thresholding(dims) or not len(g_keys):
+            return np.zeros(len(g_keys), dtype=bool)
+        user_cols = {j for j, d in enumerate(dims) if d.startswith(restrict.USER_SCOPED_PREFIX)}
+        cohort_cols = [j for j in range(g_keys.shape[1]) if j not in user_cols]
+        fact_users = self.dataset.ga4.metrics["totalUsers"][fact_rows]
+        users = restrict.cohort_users(g_keys, cohort_keys, fact_users, cohort_cols)
+        return users < threshold
 
 
 def _matches(f: dict, value: str) -> bool:
@@ -585,8 +676,13 @@ def ga4_routes(dataset: Dataset) -> list[Route]:
                 body = json.loads(await request.body() or b"{}")
             except json.JSONDecodeError:
                 raise _bad("Invalid JSON payload received.") from None
-            report = parse_request(body, _property_today(dataset), registered_dimensions(dataset))
-            thresholded = CONTACT_DIMENSION in report.dimensions
+            report = parse_request(
+                body,
+                _property_today(dataset),
+                registered_dimensions(dataset),
+                ads_linked=dataset.ga4_restrictions.ads_linked,
+            )
+            thresholded = restrict.subject_to_thresholding(report.dimensions)
             _check_quota(dataset, thresholded)
             # Off the event loop: a big report must not stall the HubSpot routes served by the same app.
             result, _ = await run_in_threadpool(engine.run, report)
@@ -607,17 +703,95 @@ def ga4_routes(dataset: Dataset) -> list[Route]:
             {
                 "name": f"properties/{dataset.ga4_property_id}/metadata",
                 "dimensions": [
-                    {"apiName": d, "uiName": d, "customDefinition": d.startswith("customUser:")}
+                    {
+                        "apiName": d,
+                        "uiName": FIELD_INFO[d][0],
+                        "category": FIELD_INFO[d][1],
+                        "customDefinition": restrict.is_custom(d),
+                    }
                     for d in registered_dimensions(dataset)
                 ],
-                "metrics": [{"apiName": m, "uiName": m, "type": METRICS[m][1]} for m in METRICS],
+                "metrics": [
+                    {
+                        "apiName": m,
+                        "uiName": FIELD_INFO[m][0],
+                        "category": FIELD_INFO[m][1],
+                        "type": METRICS[m][1],
+                    }
+                    for m in METRICS
+                ],
             }
         )
 
+    async def check_compatibility(request: Request) -> JSONResponse:
+        try:
+            _check_property(dataset, request.path_params["property_id"])
+            try:
+                body = json.loads(await request.body() or b"{}")
+            except json.JSONDecodeError:
+                raise _bad("Invalid JSON payload received.") from None
+            if not isinstance(body, dict):
+                raise _bad("Invalid JSON payload received.")
+            # A core method: refused like runReport when a quota is spent (it reports no token cost).
+            _check_quota(dataset, thresholded=False)
+            enum_as_int = "enum-encoding=int" in request.url.query.replace("%3D", "=")
+            return JSONResponse(compatibility_response(body, dataset, enum_as_int))
+        except ApiError as error:
+            return error.response()
+
     return [
         Route("/v1beta/properties/{property_id}:runReport", run_report, methods=["POST"]),
+        Route("/v1beta/properties/{property_id}:checkCompatibility", check_compatibility, methods=["POST"]),
         Route("/v1beta/properties/{property_id}/metadata", metadata, methods=["GET"]),
     ]
+
+
+def compatibility_response(body: dict, dataset: Dataset, enum_as_int: bool) -> dict:
+    """checkCompatibility: every dimension and metric, COMPATIBLE when adding it keeps the request valid.
+
+    Like GA4, the method itself fails (400) when the request's own dimensions and metrics are incompatible.
+    """
+    registered = registered_dimensions(dataset)
+    dims, mets = _field_names(body, registered)
+    restrictions = dataset.ga4_restrictions
+    # check_disagrees: the check reasons as if the property had a Google Ads link (ga-dev-tools#2187).
+    linked = restrictions.ads_linked or restrictions.check_disagrees
+    incompatible = restrict.incompatible_fields(dims, mets, ads_linked=linked)
+    if incompatible:
+        raise _bad(restrict.incompatibility_message(incompatible))
+    wanted = body.get("compatibilityFilter", 0)
+    if isinstance(wanted, str):
+        wanted = next((k for k, v in COMPATIBILITY.items() if v == wanted), 0)
+
+    def verdict(extra_dims: tuple[str, ...], extra_mets: tuple[str, ...]) -> int:
+        clash = restrict.incompatible_fields(dims + extra_dims, mets + extra_mets, ads_linked=linked)
+        return 2 if clash else 1
+
+    def encoded(value: int) -> int | str:
+        return value if enum_as_int else COMPATIBILITY[value]
+
+    dimension_rows = []
+    for name in registered:
+        value = verdict((name,), ())
+        if wanted in (0, value):
+            ui_name, category = FIELD_INFO[name]
+            metadata = {"apiName": name, "uiName": ui_name, "category": category}
+            if restrict.is_custom(name):
+                metadata["customDefinition"] = True
+            dimension_rows.append({"dimensionMetadata": metadata, "compatibility": encoded(value)})
+    metric_rows = []
+    for name, (type_int, type_name, _) in METRICS.items():
+        value = verdict((), (name,))
+        if wanted in (0, value):
+            ui_name, category = FIELD_INFO[name]
+            metadata = {
+                "apiName": name,
+                "uiName": ui_name,
+                "type": type_int if enum_as_int else type_name,
+                "category": category,
+            }
+            metric_rows.append({"metricMetadata": metadata, "compatibility": encoded(value)})
+    return {"dimensionCompatibilities": dimension_rows, "metricCompatibilities": metric_rows}
 
 
 def _response(
@@ -646,16 +820,15 @@ def _response(
             "currencyCode": GA4_CURRENCY,
             "timeZone": GA4_TIME_ZONE,
             "subjectToThresholding": thresholded,
-            "dataLossFromOtherRow": False,
+            "dataLossFromOtherRow": result.other_row,
         },
         "kind": "analyticsData#runReport",
     }
     values = result.metric_values
     for name, key in (("TOTAL", "totals"), ("MAXIMUM", "maximums"), ("MINIMUM", "minimums")):
         if name in report.aggregations and len(values):
-            agg = {"TOTAL": values.sum(axis=0), "MAXIMUM": values.max(axis=0), "MINIMUM": values.min(axis=0)}[
-                name
-            ]
+            # Totals count the withheld rows too (GA4: the total can exceed the sum of the rows returned).
+            agg = {"TOTAL": result.totals, "MAXIMUM": values.max(axis=0), "MINIMUM": values.min(axis=0)}[name]
             body[key] = [
                 {
                     "dimensionValues": [{"value": f"RESERVED_{name}"} for _ in dim_names],

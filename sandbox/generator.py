@@ -501,6 +501,11 @@ SPEND_ROW_WITHOUT_RATE = SpendRow(
     "2026-05-01", "2026-05-31", "LinkedIn", "paid_social", "b2b_boutiques", "300.00", "CHF"
 )
 ANONYMOUS_SESSIONS_PER_CONTACT = 4.0  # visitors who never become contacts, relative to contact sessions
+# Share of a contact's later GA4 sessions that carry no contact id (another device or browser, cookies
+# cleared): GA4 reports them under "(not set)" for the user-scoped dimension. Drawn from its own random stream
+# so the rest of the data set does not change with it.
+UNTIED_SESSION_SHARE = 0.15
+UNTIED_STREAM = 1
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1061,7 +1066,7 @@ class _Builder:
         day = s.column("day").astype(np.int64)
         kind = s.column("kind").astype(np.int64)
         var = s.column("variant").astype(np.int64)
-        contact = s.column("contact").astype(np.int64)
+        contact = self._ga4_contact_ids(s.column("contact").astype(np.int64), s.column("ms"))
         key_events = s.column("key_events").astype(np.int64)
         revenue = s.column("revenue").astype(np.int64)
         # Anonymous visitors: pre-aggregated daily rows per (kind, variant), proportional to contact traffic.
@@ -1176,6 +1181,17 @@ class _Builder:
             },
             processing_days=[LAST_DAY - dt.timedelta(days=1), LAST_DAY],
         )
+
+    def _ga4_contact_ids(self, contact: np.ndarray, ms: np.ndarray) -> np.ndarray:
+        """The contact id GA4 sees per session: the first session of each contact carries it (the form
+        sets the user property); a later one has no id ("(not set)", code 0) with UNTIED_SESSION_SHARE
+        chance."""
+        untie = np.random.default_rng([self.seed, self.n, UNTIED_STREAM]).random(len(contact))
+        untied = untie < UNTIED_SESSION_SHARE
+        order = np.lexsort((ms, contact))
+        first_of_contact = order[np.r_[True, contact[order][1:] != contact[order][:-1]]]
+        untied[first_of_contact] = False
+        return np.where(untied, 0, contact)
 
     # -- spend sheet -----------------------------------------------------------------------------------
     def _spend_rows(self, ga4: Ga4Facts) -> tuple[list[SpendRow], list[tuple[int, str]]]:

@@ -20,20 +20,24 @@ from google.api_core.exceptions import ServiceUnavailable
 from connectors import warehouse
 from connectors.config import Settings, load_settings
 from connectors.ga4 import (
+    AD_COST_DAILY,
     TRAFFIC_DAILY,
+    CostAvailability,
     GA4ConfigError,
     QuotaPolicy,
     ReportPage,
-    contact_sessions_spec,
     extract_ga4,
     parse_pages,
     replace_days,
 )
+from sandbox.dataset import Ga4Restrictions
 from sandbox.server import SandboxServer
 
 SEED = 7
 CONTACTS = 300
 FAST_RETRY = 0.01  # seconds: retry backoff base in tests
+MAY_1 = dt.date(2026, 5, 1)
+ADVERTISER_METRICS = ("advertiserAdCost", "advertiserAdClicks", "advertiserAdImpressions")
 TRAFFIC_KEY_DIMS = (
     "sessionSource",
     "sessionMedium",
@@ -44,8 +48,13 @@ TRAFFIC_KEY_DIMS = (
 TRAFFIC_COLUMNS = (
     "date, session_source, session_medium, session_campaign_name, session_manual_term, "
     "session_manual_ad_content, session_default_channel_group, sessions, total_users, key_events, "
-    "purchase_revenue, total_revenue, transactions, advertiser_ad_cost, advertiser_ad_clicks, "
-    "advertiser_ad_impressions, currency_code"
+    "purchase_revenue, total_revenue, transactions, currency_code"
+)
+GA4_TABLES = (
+    "raw.ga4_traffic_daily",
+    "raw.ga4_ad_cost_daily",
+    "raw.ga4_contact_sessions",
+    "raw.ga4_report_days",
 )
 
 
@@ -62,6 +71,7 @@ def sb(sandbox):
     sandbox.faults.clear()
     yield sandbox
     sandbox.dataset.ga4_quota = type(sandbox.dataset.ga4_quota)()
+    sandbox.dataset.ga4_restrictions = Ga4Restrictions()
     sandbox.faults.clear()
 
 
@@ -79,39 +89,57 @@ def property_today(sb: SandboxServer) -> dt.date:
     return sb.dataset.now.astimezone(ZoneInfo("Europe/Paris")).date()
 
 
-def truth_traffic(dataset, start: dt.date, end: dt.date) -> dict[tuple, tuple[int, Decimal, Decimal]]:
-    """(date, source, medium, campaign, term, content) -> (sessions, ad cost, purchase revenue)."""
+def _facts_between(dataset, start: dt.date, end: dt.date):
     facts = dataset.ga4
     days = facts.day_dates()
     mask = (days >= np.datetime64(start)) & (days <= np.datetime64(end))
-    sums: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for i in np.flatnonzero(mask).tolist():
+    return facts, days, np.flatnonzero(mask).tolist()
+
+
+def truth_traffic(dataset, start: dt.date, end: dt.date) -> dict[tuple, tuple[int, Decimal]]:
+    """(date, source, medium, campaign, term, content) -> (sessions, purchase revenue)."""
+    facts, days, rows = _facts_between(dataset, start, end)
+    sums: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    for i in rows:
+        key = (days[i].astype(dt.date), *(facts.tables[d][int(facts.dims[d][i])] for d in TRAFFIC_KEY_DIMS))
+        sums[key][0] += int(facts.metrics["sessions"][i])
+        sums[key][1] += int(facts.metrics["purchaseRevenue"][i])
+    return {key: (s, Decimal(rev) / 100) for key, (s, rev) in sums.items() if s or rev}
+
+
+def truth_cost(dataset, start: dt.date, end: dt.date) -> dict[tuple, tuple[Decimal, int]]:
+    """(date, source, medium, campaign) -> (Google Ads cost, clicks), for rows with any."""
+    facts, days, rows = _facts_between(dataset, start, end)
+    sums: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    for i in rows:
         key = (
             days[i].astype(dt.date),
-            *(facts.tables[d][int(facts.dims[d][i])] for d in TRAFFIC_KEY_DIMS),
+            *(facts.tables[d][int(facts.dims[d][i])] for d in TRAFFIC_KEY_DIMS[:3]),
         )
-        sums[key][0] += int(facts.metrics["sessions"][i])
-        sums[key][1] += int(facts.metrics["advertiserAdCost"][i])
-        sums[key][2] += int(facts.metrics["purchaseRevenue"][i])
-    return {
-        key: (s, Decimal(cost) / 100, Decimal(rev) / 100)
-        for key, (s, cost, rev) in sums.items()
-        if s or cost or rev
-    }
+        sums[key][0] += int(facts.metrics["advertiserAdCost"][i])
+        sums[key][1] += int(facts.metrics["advertiserAdClicks"][i])
+    return {key: (Decimal(cost) / 100, clicks) for key, (cost, clicks) in sums.items() if cost or clicks}
 
 
-def loaded_traffic(db: Path, start: dt.date, end: dt.date) -> dict[tuple, tuple[int, Decimal, Decimal]]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        rows = con.execute(
-            "SELECT date, session_source, session_medium, session_campaign_name, session_manual_term, "
-            "session_manual_ad_content, sessions, advertiser_ad_cost, purchase_revenue "
-            "FROM raw.ga4_traffic_daily WHERE date BETWEEN ? AND ?",
-            [start, end],
-        ).fetchall()
-    finally:
-        con.close()
-    return {tuple(r[:6]): (r[6], r[7], r[8]) for r in rows}
+def loaded_traffic(db: Path, start: dt.date, end: dt.date) -> dict[tuple, tuple[int, Decimal]]:
+    rows = query(
+        db,
+        "SELECT date, session_source, session_medium, session_campaign_name, session_manual_term, "
+        "session_manual_ad_content, sessions, purchase_revenue "
+        "FROM raw.ga4_traffic_daily WHERE date BETWEEN ? AND ?",
+        [start, end],
+    )
+    return {tuple(r[:6]): (r[6], r[7]) for r in rows}
+
+
+def loaded_cost(db: Path, start: dt.date, end: dt.date) -> dict[tuple, tuple[Decimal, int]]:
+    rows = query(
+        db,
+        "SELECT date, session_source, session_medium, session_campaign_name, advertiser_ad_cost, "
+        "advertiser_ad_clicks FROM raw.ga4_ad_cost_daily WHERE date BETWEEN ? AND ?",
+        [start, end],
+    )
+    return {tuple(r[:4]): (r[4], r[5]) for r in rows}
 
 
 def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
@@ -132,7 +160,8 @@ def test_backfill_of_a_quarter_pages_with_offset_and_matches_ground_truth(sb, tm
         settings_for(sb, backfill_chunk_days=30), db, "run-q2", start=q_start, end=q_end, page_size=120
     )
     traffic = result.reports["traffic_daily"]
-    assert result.complete and result.mode == "backfill"
+    assert result.complete and result.mode == "backfill" and result.skipped == {}
+    assert result.cost == CostAvailability(True, None, ADVERTISER_METRICS)
     assert traffic.chunks == 4  # 30 + 30 + 30 + 1 days
     assert traffic.pages > traffic.chunks  # 120-row pages: several per chunk, stepped by offset to rowCount
     assert traffic.rejected == 0
@@ -142,6 +171,9 @@ def test_backfill_of_a_quarter_pages_with_offset_and_matches_ground_truth(sb, tm
     assert loaded == truth
     assert traffic.rows == len(truth)
     assert all(isinstance(v[1], Decimal) for v in loaded.values())
+    # Google Ads cost in its own report, at the source / medium / campaign grain, exact to the cent.
+    assert loaded_cost(db, q_start, q_end) == truth_cost(sb.dataset, q_start, q_end)
+    assert result.reports["ad_cost_daily"].rows == len(truth_cost(sb.dataset, q_start, q_end))
 
     # Exactly that quarter (plus the untouched March day), one metadata row per day and report.
     assert query(db, "SELECT min(date), max(date) FROM raw.ga4_traffic_daily WHERE _run_id = 'run-q2'") == [
@@ -156,6 +188,7 @@ def test_backfill_of_a_quarter_pages_with_offset_and_matches_ground_truth(sb, tm
         "WHERE date BETWEEN ? AND ? GROUP BY report ORDER BY report",
         [q_start, q_end],
     ) == [
+        ("ad_cost_daily", 91, q_start, q_end, result.reports["ad_cost_daily"].rows),
         ("contact_sessions", 91, q_start, q_end, result.reports["contact_sessions"].rows),
         ("traffic_daily", 91, q_start, q_end, len(truth)),
     ]
@@ -165,30 +198,73 @@ def test_backfill_of_a_quarter_pages_with_offset_and_matches_ground_truth(sb, tm
     state = warehouse.get_cursor(warehouse.connect(db), TRAFFIC_DAILY.stream)
     assert state is not None and state.value == q_end.isoformat() and state.extra["pending"] == []
     assert query(db, "SELECT stream, status, rows FROM ops.sync_runs WHERE run_id = 'run-q2' ORDER BY 1") == [
+        ("ga4.ad_cost_daily", "success", result.reports["ad_cost_daily"].rows),
         ("ga4.contact_sessions", "success", result.reports["contact_sessions"].rows),
         ("ga4.traffic_daily", "success", len(truth)),
     ]
+    assert query(db, "SELECT run_id, capability, available, metrics FROM ops.ga4_capabilities") == [
+        ("run-march", "advertiser_cost", True, list(ADVERTISER_METRICS)),
+        ("run-q2", "advertiser_cost", True, list(ADVERTISER_METRICS)),
+    ]
 
 
-def test_contact_sessions_carry_the_crm_contact_id(sb, tmp_path):
-    db = tmp_path / "wh.duckdb"
-    start, end = dt.date(2026, 5, 1), dt.date(2026, 5, 31)
-    result = extract_ga4(
-        settings_for(sb), db, "run-1", start=start, end=end, reports=["contact_sessions"], chunk_days=31
-    )
-    assert result.complete and set(result.reports) == {"contact_sessions"}
+def contact_truth(dataset, start: dt.date, end: dt.date) -> dict[tuple, tuple[int, Decimal]]:
+    """(date, contact id or "(not set)", source, medium, campaign) -> (sessions, purchase revenue)."""
+    facts, days, rows = _facts_between(dataset, start, end)
+    sums: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    for i in rows:
+        contact = int(facts.contact[i])
+        utm = (facts.tables[d][int(facts.dims[d][i])] for d in TRAFFIC_KEY_DIMS[:3])
+        key = (days[i].astype(dt.date), str(contact) if contact else "(not set)", *utm)
+        sums[key][0] += int(facts.metrics["sessions"][i])
+        sums[key][1] += int(facts.metrics["purchaseRevenue"][i])
+    return {k: (v, Decimal(r) / 100) for k, (v, r) in sums.items() if v or r}
 
-    facts = sb.dataset.ga4
-    days = facts.day_dates()
-    mask = (days >= np.datetime64(start)) & (days <= np.datetime64(end)) & (facts.contact != 0)
-    expected: dict[tuple[dt.date, str], int] = defaultdict(int)
-    for i in np.flatnonzero(mask).tolist():
-        expected[(days[i].astype(dt.date), str(int(facts.contact[i])))] += int(facts.metrics["sessions"][i])
+
+def loaded_contacts(db: Path) -> dict[tuple, tuple[int, Decimal]]:
     rows = query(
-        db, "SELECT date, contact_id, sum(sessions) FROM raw.ga4_contact_sessions GROUP BY 1, 2 ORDER BY 1, 2"
+        db,
+        "SELECT date, contact_id, session_source, session_medium, session_campaign_name, sessions, "
+        "purchase_revenue FROM raw.ga4_contact_sessions",
     )
-    assert {(d, c): s for d, c, s in rows} == {k: v for k, v in expected.items() if v}
-    assert query(db, "SELECT DISTINCT subject_to_thresholding FROM raw.ga4_report_days") == [(True,)]
+    return {tuple(r[:5]): (r[5], r[6]) for r in rows}
+
+
+def test_contact_sessions_keep_every_row_and_count_what_ga4_withholds(sb, tmp_path):
+    start, end = dt.date(2026, 5, 1), dt.date(2026, 5, 31)
+    truth = contact_truth(sb.dataset, start, end)
+    # GA4 hiding nothing: every session is loaded, those without a contact id under "(not set)".
+    sb.dataset.ga4_restrictions = Ga4Restrictions.off()
+    plain = tmp_path / "plain.duckdb"
+    result = extract_ga4(settings_for(sb), plain, "run-1", start=start, end=end, reports=["contact_sessions"])
+    assert result.complete and set(result.reports) == {"contact_sessions"} and result.cost is None
+    assert loaded_contacts(plain) == truth
+    assert sum(n for k, (n, _) in truth.items() if k[1] == "(not set)") > 0
+
+    # GA4 as it is: thresholded, the long tail of ids folded into (other). Nothing is lost: the rows plus what
+    # GA4 withheld (its totals minus the rows) are every session, and the chunk is not pulled twice for it.
+    sb.dataset.ga4_restrictions = Ga4Restrictions(threshold_users=2, other_values_per_day=2)
+    db = tmp_path / "wh.duckdb"
+    sb.request_log.clear()
+    result = extract_ga4(
+        settings_for(sb), db, "run-2", start=start, end=end, reports=["contact_sessions"], chunk_days=31
+    )
+    contacts = result.reports["contact_sessions"]
+    assert result.complete and result.calls == 1 and len(sb.request_log) == 1
+    loaded = loaded_contacts(db)
+    all_sessions = sum(n for n, _ in truth.values())
+    assert 0 < contacts.withheld_sessions < all_sessions / 2
+    assert sum(n for n, _ in loaded.values()) + contacts.withheld_sessions == all_sessions
+    other = {k: n for k, (n, _) in loaded.items() if k[1] == "(other)"}
+    assert other, "busy days fold their long tail"
+    # A row that survived is exact; (other) rows have every dimension set to "(other)".
+    assert all(loaded[k] == truth[k] for k in loaded if k[1] != "(other)")
+    other_dims = "SELECT DISTINCT session_source, session_campaign_name FROM raw.ga4_contact_sessions"
+    assert query(db, other_dims + " WHERE contact_id = '(other)'") == [("(other)", "(other)")]
+    assert query(
+        db,
+        "SELECT DISTINCT subject_to_thresholding, data_loss_from_other_row FROM raw.ga4_report_days",
+    ) == [(True, True)]
 
 
 def test_trailing_window_replaces_processing_days_and_leaves_older_days(tmp_path):
@@ -204,6 +280,7 @@ def test_trailing_window_replaces_processing_days_and_leaves_older_days(tmp_path
         older_sql = f"SELECT {TRAFFIC_COLUMNS} FROM raw.ga4_traffic_daily WHERE date < ? ORDER BY ALL"
         older = query(db, older_sql, [today - dt.timedelta(days=3)])
         first_pull = loaded_traffic(db, processing[0], processing[1])
+        first_cost = loaded_cost(db, processing[0], processing[1])
 
         nightly = extract_ga4(settings, db, "run-nightly-1", today=today)
         assert (nightly.mode, nightly.start, nightly.end) == (
@@ -214,7 +291,10 @@ def test_trailing_window_replaces_processing_days_and_leaves_older_days(tmp_path
         second_pull = loaded_traffic(db, processing[0], processing[1])
         truth = truth_traffic(dataset, processing[0], processing[1])
         # Processing days moved closer to their final numbers, and were replaced (no stale or duplicate rows).
-        assert first_pull != second_pull
+        second_cost = loaded_cost(db, processing[0], processing[1])
+        costs = [sum(v[0] for v in pull.values()) for pull in (first_cost, second_cost)]
+        final_cost = truth_cost(dataset, processing[0], processing[1])
+        assert costs[0] < costs[1] < sum(v[0] for v in final_cost.values())
         sessions = [sum(v[0] for v in pull.values()) for pull in (first_pull, second_pull, truth)]
         assert sessions[0] <= sessions[1] < sessions[2]
         assert query(
@@ -232,6 +312,7 @@ def test_trailing_window_replaces_processing_days_and_leaves_older_days(tmp_path
         assert loaded_traffic(db, nightly.start, nightly.end) == truth_traffic(
             dataset, nightly.start, nightly.end
         )
+        assert loaded_cost(db, first_day, nightly.end) == truth_cost(dataset, first_day, nightly.end)
         assert loaded_traffic(db, first_day, nightly.end) == truth_traffic(dataset, first_day, nightly.end)
 
 
@@ -241,7 +322,7 @@ def _comparable(db: Path) -> dict[str, list[tuple]]:
     try:
         return {
             table: con.execute(f"SELECT * EXCLUDE (_loaded_at, _run_id) FROM {table} ORDER BY ALL").fetchall()
-            for table in ("raw.ga4_traffic_daily", "raw.ga4_contact_sessions", "raw.ga4_report_days")
+            for table in GA4_TABLES
         }
     finally:
         con.close()
@@ -252,7 +333,7 @@ def test_quota_exhaustion_mid_backfill_stops_cleanly_and_resumes_identically(sb,
     settings = settings_for(sb, backfill_chunk_days=7)
     reference_db = tmp_path / "reference.duckdb"
     reference = extract_ga4(settings, reference_db, "run-ref", start=start, end=end)
-    assert reference.complete and reference.calls == 12
+    assert reference.complete and reference.calls == 6 * 3 + 1  # 3 reports + the cost compatibility check
 
     quota = sb.dataset.ga4_quota
     quota.reset()
@@ -264,8 +345,10 @@ def test_quota_exhaustion_mid_backfill_stops_cleanly_and_resumes_identically(sb,
     assert stopped.reports["traffic_daily"].chunks == 4
     assert stopped.pending == {
         "traffic_daily": [(dt.date(2026, 1, 29), end)],
+        "ad_cost_daily": [(start, end)],
         "contact_sessions": [(start, end)],
     }
+    assert stopped.cost is None, "a quota stop is incompleteness; the cost capability was not even asked"
     assert query(db, "SELECT max(date) FROM raw.ga4_traffic_daily") == [(dt.date(2026, 1, 28),)]
     assert query(db, "SELECT count(*) FROM raw.ga4_contact_sessions") == [(0,)]
     assert query(db, "SELECT stream, status FROM ops.sync_runs WHERE run_id = 'run-1'") == [
@@ -283,7 +366,7 @@ def test_quota_exhaustion_mid_backfill_stops_cleanly_and_resumes_identically(sb,
     quota.tokens_per_day = 200_000
     resumed = extract_ga4(settings, db, "run-3", start=start, end=end)
     assert resumed.complete and resumed.pending == {}
-    assert resumed.calls == 2 + 6
+    assert resumed.calls == 2 + 1 + 6 + 6
     assert _comparable(db) == _comparable(reference_db)
 
 
@@ -380,14 +463,17 @@ def test_first_nightly_pulls_history_and_a_missing_custom_dimension_skips_only_t
     skipped = first.reports["contact_sessions"].skipped
     assert skipped is not None and "customUser:not_registered is not a valid dimension" in skipped
     assert query(db, "SELECT stream, status FROM ops.sync_runs ORDER BY stream") == [
+        ("ga4.ad_cost_daily", "success"),
         ("ga4.contact_sessions", "skipped"),
         ("ga4.traffic_daily", "success"),
     ]
+    assert first.skipped == {"contact_sessions": skipped}
 
-    # From then on: the trailing window only (one request for traffic, one refused for the contact report).
+    # From then on: the trailing window only (one request for traffic, the cost check and report, one refused
+    # for the contact report).
     second = extract_ga4(settings, db, "run-2", today=today)
     assert second.complete and second.start == today - dt.timedelta(days=3)
-    assert second.reports["traffic_daily"].chunks == 1 and second.calls == 2
+    assert second.reports["traffic_daily"].chunks == 1 and second.calls == 4
 
 
 def test_wrong_property_fails_fast_with_a_clear_error(sb, tmp_path):
@@ -405,19 +491,19 @@ def test_bad_values_from_ga4_go_to_rejects_and_the_rest_loads(tmp_path):
         rows=[
             (
                 ["20260105", "google", "cpc", "brand_bougies", "(not set)", "(not set)", "Paid Search"],
-                ["10", "8", "2.5", "35.004", "35", "1", "4.5", "12", "300"],
+                ["10", "8", "2.5", "35.004", "35", "1"],
             ),
             (
                 ["20260105", "bing", "cpc", "x", "(not set)", "(not set)", "Paid Search"],
-                ["ten", "8", "0", "0", "0", "0", "0", "0", "0"],
+                ["ten", "8", "0", "0", "0", "0"],
             ),
             (
                 ["20260106", "google", "cpc", "brand_bougies", "(not set)", "(not set)", "Paid Search"],
-                ["3.5", "1", "0", "0", "0", "0", "0", "0", "0"],
+                ["3.5", "1", "0", "0", "0", "0"],
             ),
             (
                 ["20260107", "google", "cpc", "brand_bougies", "(not set)", "(not set)", "Paid Search"],
-                ["3", "1", "0", "0", "0", "0", "0", "0", "0"],
+                ["3", "1", "0", "0", "0", "0"],
             ),
         ],
         row_count=4,
@@ -446,8 +532,70 @@ def test_bad_values_from_ga4_go_to_rejects_and_the_rest_loads(tmp_path):
     ]
 
 
-def test_contact_report_asks_ga4_to_leave_out_anonymous_rows():
-    request_filter = contact_sessions_spec("customUser:crm_contact_id").dimension_filter()
-    assert request_filter is not None
-    inner = request_filter.not_expression.filter
-    assert (inner.field_name, inner.string_filter.value) == ("customUser:crm_contact_id", "(not set)")
+def compatibility_checks(sb: SandboxServer) -> int:
+    return sb.request_log.count(where=lambda e: e.path.endswith(":checkCompatibility"))
+
+
+def test_a_property_without_google_ads_keeps_sessions_flowing_and_says_why_cost_is_missing(sb, tmp_path):
+    sb.dataset.ga4_restrictions = Ga4Restrictions(ads_linked=False)
+    db = tmp_path / "wh.duckdb"
+    today = property_today(sb)
+    sb.request_log.clear()
+    first = extract_ga4(settings_for(sb), db, "run-1", today=today)
+    # Not an incomplete extract: nothing is pending, the cost is a capability the property lacks.
+    assert first.complete and first.pending == {} and first.stopped_reason is None
+    assert first.cost is not None and not first.cost.available and first.cost.metrics == ()
+    assert "cannot serve advertiserAdCost" in first.cost.reason
+    assert "checkCompatibility: advertiserAdCost INCOMPATIBLE" in first.cost.reason
+    assert first.skipped == {"ad_cost_daily": first.cost.reason}
+    assert compatibility_checks(sb) == 1 and sb.request_log.count(status=400) == 0  # asked, never refused
+    settled_end = sb.dataset.ga4_processing_days[0] - dt.timedelta(days=1)
+    history = sb.dataset.ga4.first_day
+    assert loaded_traffic(db, history, settled_end) == truth_traffic(sb.dataset, history, settled_end)
+    assert first.reports["contact_sessions"].rows > 0
+    assert query(db, "SELECT count(*) FROM raw.ga4_ad_cost_daily") == [(0,)]
+    assert query(db, "SELECT count(*) FROM raw.ga4_report_days WHERE report = 'ad_cost_daily'") == [(0,)]
+    assert query(
+        db, "SELECT stream, status, error FROM ops.sync_runs WHERE stream = 'ga4.ad_cost_daily'"
+    ) == [("ga4.ad_cost_daily", "skipped", first.cost.reason)]
+    assert query(db, "SELECT run_id, available, reason FROM ops.ga4_capabilities") == [
+        ("run-1", False, first.cost.reason)
+    ]
+
+    # Google Ads gets linked: the next run checks again, finds it and pulls the cost history once.
+    sb.dataset.ga4_restrictions = Ga4Restrictions(ads_linked=True)
+    sb.dataset.advance_ga4_processing(2)
+    second = extract_ga4(settings_for(sb), db, "run-2", today=today)
+    assert second.complete and second.cost == CostAvailability(True, None, ADVERTISER_METRICS)
+    end = today - dt.timedelta(days=1)
+    assert loaded_cost(db, history, end) == truth_cost(sb.dataset, history, end)
+    assert second.reports["ad_cost_daily"].chunks == 25  # two years, 30-day chunks
+    assert query(db, "SELECT run_id, available FROM ops.ga4_capabilities ORDER BY checked_at") == [
+        ("run-1", False),
+        ("run-2", True),
+    ]
+
+
+def test_when_the_check_says_yes_and_the_report_says_no_the_report_wins(sb, tmp_path):
+    sb.dataset.ga4_restrictions = Ga4Restrictions(ads_linked=False, check_disagrees=True)
+    db = tmp_path / "wh.duckdb"
+    start, end = dt.date(2026, 6, 1), dt.date(2026, 6, 30)
+    result = extract_ga4(settings_for(sb), db, "run-1", start=start, end=end, chunk_days=31)
+    assert result.complete and not result.cost.available
+    assert result.cost.reason.startswith("runReport refused the cost report: GA4 refused the properties/")
+    assert "Please remove advertiserAdCost" in result.cost.reason
+    assert set(result.skipped) == {"ad_cost_daily"}
+    assert loaded_traffic(db, start, end) == truth_traffic(sb.dataset, start, end)
+    # Both answers are kept; the latest (the report's refusal) is what status shows.
+    assert query(db, "SELECT available FROM ops.ga4_capabilities ORDER BY checked_at") == [(True,), (False,)]
+    assert query(db, "SELECT status FROM ops.sync_runs WHERE stream = 'ga4.ad_cost_daily'") == [("skipped",)]
+
+
+def test_reading_cost_can_be_turned_off(sb, tmp_path):
+    sb.request_log.clear()
+    settings = settings_for(sb, read_cost=False)
+    result = extract_ga4(settings, tmp_path / "wh.duckdb", "run-1", start=MAY_1, end=MAY_1)
+    assert result.complete and not result.cost.available
+    assert "read_cost = false" in result.cost.reason
+    assert compatibility_checks(sb) == 0 and result.calls == 2  # traffic and contact reports only
+    assert AD_COST_DAILY.name in result.skipped

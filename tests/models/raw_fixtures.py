@@ -171,7 +171,7 @@ class RawData:
         campaign: str = "(not set)",
         *,
         sessions: int = 1,
-        ad_cost: str = "0",
+        revenue: str = "0",
         term: str = "(not set)",
         content: str = "(not set)",
     ) -> RawData:
@@ -186,9 +186,30 @@ class RawData:
             session_manual_ad_content=content,
             sessions=sessions,
             total_users=sessions,
-            advertiser_ad_cost=ad_cost,
+            purchase_revenue=revenue,
             currency_code="EUR",
         )
+
+    def ad_cost(self, day: str, source: str, medium: str, campaign: str, cost: str) -> RawData:
+        """A Google Ads cost row of GA4's cost report (mark its days loaded with `ga4_days`)."""
+        return self.add(
+            "ga4_ad_cost_daily",
+            property_id=PROPERTY_ID,
+            date=day,
+            session_source=source,
+            session_medium=medium,
+            session_campaign_name=campaign,
+            advertiser_ad_cost=cost,
+            currency_code="EUR",
+        )
+
+    def ga4_days(self, report: str, first: str, last: str, **flags: bool) -> RawData:
+        """raw.ga4_report_days rows: `report` was loaded for every day first..last (flags: metadata)."""
+        day, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+        while day <= end:
+            self.add("ga4_report_days", property_id=PROPERTY_ID, report=report, date=day.isoformat(), **flags)
+            day += dt.timedelta(days=1)
+        return self
 
     def session(
         self,
@@ -198,6 +219,7 @@ class RawData:
         medium: str,
         campaign: str = "(not set)",
         sessions: int = 1,
+        revenue: str = "0",
     ) -> RawData:
         return self.add(
             "ga4_contact_sessions",
@@ -209,6 +231,7 @@ class RawData:
             session_campaign_name=campaign,
             sessions=sessions,
             key_events="0",
+            purchase_revenue=revenue,
         )
 
     def write(self) -> Path:
@@ -407,6 +430,26 @@ def _load_ga4(con: duckdb.DuckDBPyConnection, dataset: Any) -> None:
         columns[metric] = pa.array(ga4.metrics[metric])
     con.register("ga4_facts", pa.table(columns))
     try:
+        # As the extract loads them: GA4's three reports, each with a metadata row for every day read.
+        con.execute(f"""
+            insert into raw.ga4_report_days by name
+            select '{PROPERTY_ID}' as property_id, report, day::date as date, 'EUR' as currency_code,
+                'Europe/Paris' as time_zone, '{RUN_ID}' as _run_id
+            from (select distinct day from ga4_facts)
+            cross join (values ('traffic_daily'), ('ad_cost_daily'), ('contact_sessions')) as reports(report)
+        """)
+        con.execute(f"""
+            insert into raw.ga4_ad_cost_daily by name
+            select '{PROPERTY_ID}' as property_id, day::date as date,
+                session_source::varchar as session_source,
+                session_medium::varchar as session_medium,
+                session_campaign_name::varchar as session_campaign_name,
+                sum(advertiserAdCost)::decimal(18, 0) * 0.01 as advertiser_ad_cost,
+                'EUR' as currency_code, '{RUN_ID}' as _run_id
+            from ga4_facts
+            group by all
+            having sum(advertiserAdCost) <> 0
+        """)
         con.execute(f"""
             insert into raw.ga4_traffic_daily by name
             select '{PROPERTY_ID}' as property_id, day::date as date,
@@ -418,20 +461,23 @@ def _load_ga4(con: duckdb.DuckDBPyConnection, dataset: Any) -> None:
                 any_value(session_default_channel_group::varchar) as session_default_channel_group,
                 sum(sessions) as sessions, sum(totalUsers) as total_users, sum(keyEvents) as key_events,
                 sum(purchaseRevenue)::decimal(18, 0) * 0.01 as purchase_revenue,
-                sum(advertiserAdCost)::decimal(18, 0) * 0.01 as advertiser_ad_cost,
                 'EUR' as currency_code, '{RUN_ID}' as _run_id
             from ga4_facts
             group by all
+            having sum(sessions) <> 0 or sum(purchaseRevenue) <> 0
         """)
+        # Every row, "(not set)" included, as GA4 answers with thresholding and (other) switched off.
         con.execute(f"""
             insert into raw.ga4_contact_sessions by name
-            select '{PROPERTY_ID}' as property_id, day::date as date, contact::varchar as contact_id,
+            select '{PROPERTY_ID}' as property_id, day::date as date,
+                case when contact = 0 then '(not set)' else contact::varchar end as contact_id,
                 session_source::varchar as session_source, session_medium::varchar as session_medium,
                 session_campaign_name::varchar as session_campaign_name,
-                sum(sessions) as sessions, sum(keyEvents) as key_events, '{RUN_ID}' as _run_id
+                sum(sessions) as sessions, sum(keyEvents) as key_events,
+                sum(purchaseRevenue)::decimal(18, 0) * 0.01 as purchase_revenue, '{RUN_ID}' as _run_id
             from ga4_facts
-            where contact <> 0
             group by all
+            having sum(sessions) <> 0 or sum(purchaseRevenue) <> 0
         """)
     finally:
         con.unregister("ga4_facts")

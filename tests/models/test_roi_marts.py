@@ -5,6 +5,7 @@ windows/flags.
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from decimal import Decimal
 
@@ -284,14 +285,29 @@ def test_spend_spread_over_days_to_the_cent_in_home_currency(raw_data):
     assert query(db, "select sum(cost) from int_cost_daily") == [(Decimal("109.20"),)]
 
 
-def test_cost_counted_once_per_campaign_by_the_winner_rule(raw_data):
-    # Google Ads cost is both in the sheet (invoice, rounded up) and in GA4: GA4 wins for google / cpc.
+def _google_ads_month(raw_data, *, cost_days: tuple[str, str] | None) -> None:
+    """May 2026: Google Ads cost both in the sheet (invoice, rounded up) and in GA4's cost report for the
+    days `cost_days` (None: GA4 served no cost report); LinkedIn in the sheet only (and a stray GA4 cost)."""
     raw_data.spend("2026-05-01", "2026-05-31", "google", "cpc", "brand_bougies", "500.00")
-    raw_data.traffic("2026-05-03", "google", "cpc", "brand_bougies", sessions=40, ad_cost="300.10")
-    raw_data.traffic("2026-05-04", "Google", "CPC", "brand_bougies", sessions=30, ad_cost="180.05")
-    # LinkedIn: the sheet wins, a GA4 cost for it is ignored.
+    raw_data.traffic("2026-05-03", "google", "cpc", "brand_bougies", sessions=40)
+    raw_data.traffic("2026-05-04", "Google", "CPC", "brand_bougies", sessions=30)
     raw_data.spend("2026-05-01", "2026-05-31", "linkedin", "paid_social", "b2b_boutiques", "250.00")
-    raw_data.traffic("2026-05-05", "linkedin", "paid_social", "b2b_boutiques", sessions=5, ad_cost="99.00")
+    raw_data.traffic("2026-05-05", "linkedin", "paid_social", "b2b_boutiques", sessions=5)
+    raw_data.ga4_days("traffic_daily", "2026-05-01", "2026-05-31")
+    if cost_days is not None:
+        raw_data.ga4_days("ad_cost_daily", *cost_days)
+        for day, source, medium, campaign, cost in (
+            ("2026-05-03", "google", "cpc", "brand_bougies", "300.10"),
+            ("2026-05-04", "Google", "CPC", "brand_bougies", "180.05"),
+            ("2026-05-05", "linkedin", "paid_social", "b2b_boutiques", "99.00"),
+        ):
+            if cost_days[0] <= day <= cost_days[1]:
+                raw_data.ad_cost(day, source, medium, campaign, cost)
+
+
+def test_cost_counted_once_per_campaign_by_the_winner_rule(raw_data):
+    # GA4 wins for google / cpc; for LinkedIn the sheet wins and the GA4 cost is ignored.
+    _google_ads_month(raw_data, cost_days=("2026-05-01", "2026-05-31"))
     db = raw_data.write()
     result = build(db, params=PARAMS)
     assert result.ok, result.summary()
@@ -332,6 +348,41 @@ def test_cost_counted_once_per_campaign_by_the_winner_rule(raw_data):
             minus_one,
             minus_one,
         ),
+    ]
+
+
+def test_spend_sheet_covers_google_ads_on_days_ga4_served_no_cost(raw_data, tmp_path):
+    # No Google Ads link: GA4 never served the cost report; the whole invoice counts, from the sheet.
+    _google_ads_month(raw_data, cost_days=None)
+    db = raw_data.write()
+    assert build(db, params=PARAMS).ok
+    by_channel = "select channel, cost_source, sum(cost) from int_cost_daily group by all order by 1"
+    assert query(db, by_channel) == [
+        ("paid_search", "spend_file", Decimal("500.00")),
+        ("paid_social", "spend_file", Decimal("250.00")),
+    ]
+
+    # Cost report loaded for May 1-4 only (then the link was removed): GA4 for those days, the sheet's daily
+    # share for the 27 others, each day from one source only.
+    partial = RawData(tmp_path / "partial.duckdb")
+    _google_ads_month(partial, cost_days=("2026-05-01", "2026-05-04"))
+    db = partial.write()
+    result = build(db, params=PARAMS)
+    assert result.ok, result.summary()
+    sheet_share = query(
+        db,
+        "select sum(amount_home) from int_spend_daily where campaign = 'brand_bougies' "
+        "and spend_date >= date '2026-05-05'",
+    )[0][0]
+    assert sheet_share == Decimal("435.48")  # 500.00 / 31 x 27, spread exactly to the cent
+    by_source = query(
+        db,
+        "select cost_source, min(cost_date), max(cost_date), sum(cost) from int_cost_daily "
+        "where channel = 'paid_search' group by all order by 1",
+    )
+    assert by_source == [
+        ("ga4", dt.date(2026, 5, 3), dt.date(2026, 5, 4), Decimal("480.15")),
+        ("spend_file", dt.date(2026, 5, 5), dt.date(2026, 5, 31), sheet_share),
     ]
 
 

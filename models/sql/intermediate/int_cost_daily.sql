@@ -1,9 +1,18 @@
 -- Marketing cost per day and source / medium / campaign, in the home currency, from exactly one place per
--- campaign so nothing is counted twice: the spend sheet (int_spend_daily) or GA4's advertiser_ad_cost (Google Ads
--- cost imported into GA4). The tagging plan's spend_winner decides: campaign entries, then rules in order, then
--- the default.
+-- campaign and day so nothing is counted twice: the spend sheet (int_spend_daily) or GA4's advertiser_ad_cost
+-- (Google Ads cost in GA4). The tagging plan's spend_winner decides: campaign entries, then rules in order, then
+-- the default. On a day GA4 served its traffic but no cost report (a property without a Google Ads link, cost
+-- reading turned off), the spend sheet covers the campaigns whose winner is GA4. Days GA4 has not served yet
+-- (today, the rest of the month) wait for it, as before.
 with utms_for_ga4 as (
     select * from int_utm_normalised
+),
+
+ga4_cost_gaps as (
+    select report_date as cost_date
+    from stg_ga4__report_days
+    group by all
+    having bool_or(report = 'traffic_daily') and not bool_or(report = 'ad_cost_daily')
 ),
 
 spend_file as (
@@ -15,24 +24,24 @@ spend_file as (
 
 ga4_cost as (
     select
-        traffic.traffic_date as cost_date,
+        ads.cost_date,
         utms.channel, utms.source, utms.medium, utms.campaign,
         'ga4' as cost_source,
         -- the property's currency at the month's rate (rates file), else the fixed rate
-        round(traffic.ad_cost::decimal(38, 2) * coalesce(monthly.rate_to_home, fx.rate_to_home), 2)::decimal(38, 2) as cost
-    from stg_ga4__traffic_daily as traffic
+        round(ads.ad_cost::decimal(38, 2) * coalesce(monthly.rate_to_home, fx.rate_to_home), 2)::decimal(38, 2) as cost
+    from stg_ga4__ad_cost_daily as ads
     join utms_for_ga4 as utms
-        on utms.raw_source = coalesce(traffic.raw_source, '')
-        and utms.raw_medium = coalesce(traffic.raw_medium, '')
-        and utms.raw_campaign = coalesce(traffic.raw_campaign, '')
-        and utms.raw_term = coalesce(traffic.raw_term, '')
-        and utms.raw_content = coalesce(traffic.raw_content, '')
+        on utms.raw_source = coalesce(ads.raw_source, '')
+        and utms.raw_medium = coalesce(ads.raw_medium, '')
+        and utms.raw_campaign = coalesce(ads.raw_campaign, '')
+        and utms.raw_term = ''
+        and utms.raw_content = ''
     left join cfg_fx_rates as fx
-        on fx.currency = coalesce(traffic.currency, (select value from cfg_params where name = 'home_currency'))
+        on fx.currency = coalesce(ads.currency, (select value from cfg_params where name = 'home_currency'))
     left join cfg_fx_monthly_rates as monthly
-        on monthly.currency = coalesce(traffic.currency, (select value from cfg_params where name = 'home_currency'))
-        and monthly.month = date_trunc('month', traffic.traffic_date)
-    where traffic.ad_cost <> 0
+        on monthly.currency = coalesce(ads.currency, (select value from cfg_params where name = 'home_currency'))
+        and monthly.month = date_trunc('month', ads.cost_date)
+    where ads.ad_cost <> 0
 ),
 
 all_costs as (
@@ -103,7 +112,13 @@ final as (
         on winners.source is not distinct from all_costs.source
         and winners.medium is not distinct from all_costs.medium
         and winners.campaign is not distinct from all_costs.campaign
-        and winners.winner = all_costs.cost_source
+    left join ga4_cost_gaps on ga4_cost_gaps.cost_date = all_costs.cost_date
+    where winners.winner = all_costs.cost_source
+        or (
+            winners.winner = 'ga4'
+            and all_costs.cost_source = 'spend_file'
+            and ga4_cost_gaps.cost_date is not null
+        )
     group by all
 )
 

@@ -220,6 +220,7 @@ ga4_sessions as (
         and utms.raw_campaign = coalesce(sessions.raw_campaign, '')
         and utms.raw_term = ''
         and utms.raw_content = ''
+    where sessions.tie_status = 'contact'
 ),
 
 offline as (

@@ -1,5 +1,5 @@
--- Every raw UTM combination seen anywhere (GA4 traffic, GA4 contact sessions, HubSpot first-page URLs, the spend
--- sheet), normalised and aliased per the tagging plan, with the channel of the first channel rule that matches.
+-- Every raw UTM combination seen anywhere (GA4 traffic, ad cost and contact sessions, HubSpot first-page URLs, the
+-- spend sheet), normalised and aliased per the tagging plan, with the channel of the first channel rule that matches.
 -- One row per raw combination; raw parts are '' when absent so the row can be joined on them.
 with first_url_utms as (
     select
@@ -16,6 +16,9 @@ seen as (
     select raw_source, raw_medium, raw_campaign, raw_term, raw_content from stg_ga4__traffic_daily
     union
     select raw_source, raw_medium, raw_campaign, null, null from stg_ga4__contact_sessions
+    where tie_status = 'contact'
+    union
+    select raw_source, raw_medium, raw_campaign, null, null from stg_ga4__ad_cost_daily
     union
     select raw_source, raw_medium, raw_campaign, raw_term, raw_content from first_url_utms
     union

@@ -33,6 +33,7 @@ contact_combinations as (
     select
         contact_id, coalesce(raw_source, ''), coalesce(raw_medium, ''), coalesce(raw_campaign, ''), '', '', 'ga4'
     from stg_ga4__contact_sessions
+    where tie_status = 'contact'
 ),
 
 contacts as (

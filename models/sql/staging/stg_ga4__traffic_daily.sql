@@ -1,4 +1,5 @@
 -- GA4 traffic per day and session source / medium / campaign / term / content (raw values as GA4 reports them).
+-- Every visitor is here, contacts or not; ad cost comes from its own report (stg_ga4__ad_cost_daily).
 with source as (
     select * from raw.ga4_traffic_daily
 ),
@@ -17,9 +18,6 @@ final as (
         coalesce(total_users, 0) as users,
         coalesce(key_events, 0) as key_events,
         coalesce(purchase_revenue, 0) as purchase_revenue,
-        coalesce(advertiser_ad_cost, 0) as ad_cost,
-        coalesce(advertiser_ad_clicks, 0) as ad_clicks,
-        coalesce(advertiser_ad_impressions, 0) as ad_impressions,
         upper(trim(currency_code)) as currency
     from source
 )
