@@ -52,7 +52,11 @@ def main(contacts: int) -> None:
             f"{backfill.tokens_consumed} tokens, complete={backfill.complete}"
         )
         for name, report in backfill.reports.items():
-            print(f"  {name}: {report.rows:,} rows, {report.days} days, {report.chunks} chunks")
+            withheld = (
+                f", {report.withheld_sessions:,} sessions withheld by GA4" if report.withheld_sessions else ""
+            )
+            print(f"  {name}: {report.rows:,} rows, {report.days} days, {report.chunks} chunks{withheld}")
+        print(f"  ad cost available: {backfill.cost.available if backfill.cost else None}")
 
         started = time.perf_counter()
         nightly = extract_ga4(settings, db, "bench-nightly", today=today)

@@ -136,11 +136,21 @@ insert into raw.ga4_traffic_daily by name
 select property_id, date, session_source, session_medium, session_campaign_name,
     '(not set)' as session_manual_term, '(not set)' as session_manual_ad_content,
     sum(s.contact_sessions) * 5 as sessions, sum(s.contact_sessions) * 4 as total_users,
-    case when lower(session_medium) = 'cpc'
-        then (sum(s.contact_sessions) * 5 * 0.45)::decimal(18, 2) else 0 end as advertiser_ad_cost,
     'EUR' as currency_code, 'bench' as _run_id
 from (select *, sessions as contact_sessions from raw.ga4_contact_sessions) as s
 group by property_id, date, session_source, session_medium, session_campaign_name;
+
+insert into raw.ga4_ad_cost_daily by name
+select property_id, date, session_source, session_medium, session_campaign_name,
+    (sum(sessions) * 0.45)::decimal(18, 2) as advertiser_ad_cost, 'EUR' as currency_code, 'bench' as _run_id
+from raw.ga4_traffic_daily
+where lower(session_medium) = 'cpc'
+group by all;
+
+insert into raw.ga4_report_days by name
+select distinct property_id, report, date, 'bench' as _run_id
+from raw.ga4_traffic_daily
+cross join (values ('traffic_daily'), ('ad_cost_daily'), ('contact_sessions')) as r(report);
 
 insert into raw.marketing_spend by name
 select 'spend.csv' as file_name, (row_number() over ())::integer + 1 as line, month as period_start,

@@ -300,3 +300,45 @@ def test_status_audit_and_dry_run_publish_from_the_cli(nightly_run, flow_sandbox
     assert json.loads(preview.stdout)["dry_run"] is True
     assert _update_calls(flow_sandbox) == 0
     assert _scalar(db, "select count(*) from ops.publish_log") == logged
+
+
+def test_ga4_without_google_ads_and_a_warning_still_publish_and_say_so(
+    flow_sandbox, flow_env, tmp_path, monkeypatch
+):
+    """A property without a Google Ads link and an untied share above the configured warning: the nightly
+    run completes and publishes; the summary, the flow result and `roi status` say why."""
+    db = tmp_path / "no_ads.duckdb"
+    monkeypatch.setenv("ROI_DATABASE", str(db))
+    monkeypatch.setenv("GA4__UNTIED_SESSIONS_WARN_SHARE", "0.10")
+    restrictions = flow_sandbox.dataset.ga4_restrictions
+    flow_sandbox.dataset.ga4_restrictions = type(restrictions)(ads_linked=False)
+    try:
+        state = nightly(today=sandbox_today(flow_sandbox), return_state=True)
+    finally:
+        flow_sandbox.dataset.ga4_restrictions = restrictions
+    assert state.is_completed(), state.message
+    result = state.result()
+    assert result["publish_skipped"] is None and result["published"] > 0
+    assert result["tests_failed"] == [] and result["tests_warned"] == ["ga4_untied_share"]
+    assert result["ga4_cost_available"] is False
+    assert Decimal("0.10") < result["ga4_untied_sessions_share"] < 1
+    assert _scalar(db, "select status from ops.sync_runs where stream = 'ga4.ad_cost_daily'") == "skipped"
+    # Google Ads cost came from the spend sheet (its invoices), not from GA4.
+    assert _scalar(
+        db, "select list(distinct cost_source) from int_cost_daily where channel = 'paid_search'"
+    ) == ["spend_file"]
+    summary = _artifacts(state)["nightly-summary"]
+    assert "## GA4 restrictions" in summary and "GA4 ad cost: UNAVAILABLE since" in summary
+    assert "the spend sheet covers it" in summary and "cannot serve advertiserAdCost" in summary
+    assert "WARNING `ga4_untied_share` (does not block publish)" in summary
+    assert "GA4 traffic not tied to a contact" in summary
+
+    runner = CliRunner()
+    shown = runner.invoke(app, ["status"], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    assert "GA4 restrictions" in shown.output and "GA4 ad cost: UNAVAILABLE" in shown.output
+    report = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
+    assert report["ga4"]["cost"]["available"] is False
+    untied = report["ga4"]["untied"]
+    assert untied["untied_sessions"] == sum(untied["untied_sessions_by_cause"].values())
+    assert Decimal(untied["untied_sessions_share"]) == result["ga4_untied_sessions_share"]
