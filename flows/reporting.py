@@ -83,6 +83,7 @@ class CostStatus:
     reason: str | None
     checked_at: datetime
     unavailable_since: datetime | None  # first check of the current run of "unavailable" answers
+    was_available_before: bool = False  # unavailable now, but GA4 served cost at an earlier check
 
 
 @dataclass
@@ -126,6 +127,38 @@ class Ga4Status:
                 "untied_revenue_share": self.untied.untied_revenue_share,
             }
         return {"cost": None if self.cost is None else dict(self.cost.__dict__), "untied": untied}
+
+    def figures(self) -> dict[str, dict[str, Any]]:
+        """`roi status` figures (name -> value, level ok|warn, note). Ad cost unavailable is a warning only
+        when GA4 served it before (a lost Google Ads link); a property that never had it is just that. An
+        untied share warns above the same thresholds as the data test ga4_untied_share."""
+        found: dict[str, dict[str, Any]] = {}
+        if self.cost is not None:
+            if self.cost.available:
+                found["GA4 ad cost"] = {"value": "read from GA4", "level": "ok"}
+            else:
+                since = self.cost.unavailable_since or self.cost.checked_at
+                found["GA4 ad cost"] = {
+                    "value": f"from the spend sheet since {since:%Y-%m-%d}",
+                    "level": "warn" if self.cost.was_available_before else "ok",
+                    "note": self.cost.reason,
+                }
+        u = self.untied
+        if u is not None:
+            causes = ", ".join(f"{name} {n:,}" for name, n in u.untied_sessions_by_cause.items())
+            for label, part, whole, limit, note in (
+                ("sessions", Decimal(u.untied_sessions), Decimal(u.sessions), u.sessions_warn_share, causes),
+                ("revenue", u.untied_revenue, u.revenue, u.revenue_warn_share, f"{u.untied_revenue:,.2f}"),
+            ):
+                share = _share(part, whole)
+                above = share is not None and limit is not None and share > limit
+                found[f"GA4 {label} not tied to a contact"] = {
+                    "value": _pct(part, whole),
+                    "level": "warn" if above else "ok",
+                    "note": f"{u.first_day}..{u.last_day}: {note}"
+                    + (f"; above the {limit * 100:.0f} % warning" if above else ""),
+                }
+        return found
 
     def lines(self) -> list[str]:
         """Plain sentences for the terminal and the run summary."""
@@ -193,14 +226,15 @@ def ga4_cost_status(con: duckdb.DuckDBPyConnection) -> CostStatus | None:
     if not checks:
         return None
     available, reason, checked_at = checks[0]
-    since = None
+    since, before = None, False
     if not available:
         since = checked_at
         for was_available, _, at in checks[1:]:
             if was_available:
+                before = True
                 break
             since = at
-    return CostStatus(bool(available), reason, checked_at, since)
+    return CostStatus(bool(available), reason, checked_at, since, before)
 
 
 def ga4_untied_traffic(

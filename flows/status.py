@@ -18,7 +18,7 @@ from rich.text import Text
 
 from connectors.config import FreshnessThreshold, Settings
 from flows.locking import lock_path_for, read_lock_holder
-from flows.reporting import FLOW_STREAM, table_exists
+from flows.reporting import FLOW_STREAM, ga4_status, table_exists
 from flows.terminal import Column, cell_text, format_int, format_when, key_values, table
 
 OK, WARN, ERROR = "ok", "warn", "error"
@@ -342,6 +342,7 @@ def collect_status(
         failed_publishes=failed_publishes,
         row_counts=row_counts,
         cursors=cursors,
+        figures=ga4_status(con).figures(),
     )
 
 

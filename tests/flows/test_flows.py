@@ -334,11 +334,17 @@ def test_ga4_without_google_ads_and_a_warning_still_publish_and_say_so(
     assert "GA4 traffic not tied to a contact" in summary
 
     runner = CliRunner()
-    shown = runner.invoke(app, ["status"], terminal_width=200)
+    shown = runner.invoke(app, ["status"])
     assert shown.exit_code == 0, shown.output
-    assert "GA4 restrictions" in shown.output and "GA4 ad cost: UNAVAILABLE" in shown.output
+    assert "GA4 ad cost" in shown.output and "from the spend sheet since" in shown.output
+    assert "GA4 sessions not tied to a contact" in shown.output
     report = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
-    assert report["ga4"]["cost"]["available"] is False
-    untied = report["ga4"]["untied"]
-    assert untied["untied_sessions"] == sum(untied["untied_sessions_by_cause"].values())
-    assert Decimal(untied["untied_sessions_share"]) == result["ga4_untied_sessions_share"]
+    figures = report["figures"]
+    # Never served by this property: a trait, not a warning; the untied share is above the 10 % set here.
+    assert figures["GA4 ad cost"]["level"] == "ok"
+    assert "cannot serve advertiserAdCost" in figures["GA4 ad cost"]["note"]
+    sessions = figures["GA4 sessions not tied to a contact"]
+    assert sessions["level"] == "warn" and "above the 10 % warning" in sessions["note"]
+    share = result["ga4_untied_sessions_share"] * 100
+    assert sessions["value"] == f"{share.quantize(Decimal('0.1'))} %"
+    assert any("GA4 sessions not tied to a contact" in w for w in report["warnings"])

@@ -11,6 +11,8 @@ import duckdb
 import pytest
 from raw_fixtures import RawData
 
+from connectors import warehouse
+from connectors.ga4 import COST_CAPABILITY, CostAvailability, record_capability
 from flows.reporting import ga4_status
 from models.runner import ModelBuildError, build, run_data_tests
 
@@ -99,6 +101,54 @@ def test_untied_traffic_is_kept_and_measured_by_cause(raw_data):
     assert "sessions 78.9 % (90 of 114: not_set 60, other 5, withheld 25)" in text
     assert "revenue 45.5 % (25.00 of 55.00)" in text
     assert "GA4 ad cost: not checked yet." in text
+    # `roi status` figures: under the thresholds the last build used (QUIET, 99 %), nothing warns.
+    assert status.figures() == {
+        "GA4 sessions not tied to a contact": {
+            "value": "78.9 %",
+            "level": "ok",
+            "note": "2026-06-01..2026-06-03: not_set 60, other 5, withheld 25",
+        },
+        "GA4 revenue not tied to a contact": {
+            "value": "45.5 %",
+            "level": "ok",
+            "note": "2026-06-01..2026-06-03: 25.00",
+        },
+    }
+    assert build(db, params={**PARAMS, "ga4_untied_revenue_warn_share": "0.40"}).ok
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        revenue = ga4_status(con).figures()["GA4 revenue not tied to a contact"]
+    finally:
+        con.close()
+    assert revenue["level"] == "warn" and revenue["note"].endswith("; above the 40 % warning")
+
+
+def test_lost_google_ads_cost_warns_a_property_that_never_had_it_does_not(tmp_path):
+    db = tmp_path / "wh.duckdb"
+    con = warehouse.connect(db)
+    try:
+        record_capability(con, "run-1", "123", COST_CAPABILITY, CostAvailability(False, "no link"))
+        never = ga4_status(con).figures()["GA4 ad cost"]
+        assert never["level"] == "ok" and never["value"].startswith("from the spend sheet since ")
+        assert never["note"] == "no link"
+        con.execute("DELETE FROM ops.ga4_capabilities")
+        for run, found in (
+            ("run-1", CostAvailability(True, None, ("advertiserAdCost",))),
+            ("run-2", CostAvailability(False, "link removed")),
+            ("run-3", CostAvailability(False, "link removed")),
+        ):
+            record_capability(con, run, "123", COST_CAPABILITY, found)
+        status = ga4_status(con)
+        first_unavailable = con.execute(
+            "SELECT checked_at FROM ops.ga4_capabilities WHERE run_id = 'run-2'"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert status.cost.unavailable_since == first_unavailable and status.cost.was_available_before
+    lost = status.figures()["GA4 ad cost"]
+    assert lost["level"] == "warn" and lost["note"] == "link removed"
+    assert lost["value"] == f"from the spend sheet since {first_unavailable:%Y-%m-%d}"
+    assert status.untied is None and status.lines()[0].startswith("GA4 ad cost: UNAVAILABLE since")
 
 
 def test_untied_share_above_the_threshold_warns_without_failing_the_build(raw_data):
