@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -42,8 +43,15 @@ def serve(
     search_lag: float = typer.Option(
         0.0, "--search-lag", min=0.0, help="Seconds before search sees a write (HubSpot's index lags)."
     ),
+    no_google_ads: bool = typer.Option(
+        False, "--no-google-ads", help="GA4 property without a Google Ads link: ad cost is refused."
+    ),
+    ga4_unrestricted: bool = typer.Option(
+        False, "--ga4-unrestricted", help="GA4 hides nothing: no thresholding, no (other) rows."
+    ),
 ) -> None:
     """Serve the sandbox until Ctrl-C; prints the base URL, the token and the files written."""
+    from sandbox.dataset import Ga4Restrictions
     from sandbox.faults import parse_fault_spec
     from sandbox.server import SandboxServer
 
@@ -74,6 +82,9 @@ def serve(
         search_lag_seconds=search_lag,
         churn=churn,
         churn_seed=churn_seed,
+        ga4_restrictions=replace(
+            Ga4Restrictions.off() if ga4_unrestricted else Ga4Restrictions(), ads_linked=not no_google_ads
+        ),
     )
     try:
         server.start()
@@ -89,6 +100,13 @@ def serve(
     limits = "off" if no_rate_limits else f"{server.rate_limiter.burst_limit} per 10 s"
     typer.echo(f"tier: {tier}  rate_limits: {limits}  faults: {faults or 'none'}")
     typer.echo(f"churn: {f'{churn:g} writes/s' if churn else 'off'}  search_lag: {search_lag:g} s")
+    if hasattr(server.dataset, "ga4_other_values_per_day"):
+        restrictions = server.dataset.ga4_restrictions
+        typer.echo(
+            f"ga4: google_ads {'linked' if restrictions.ads_linked else 'not linked'}  "
+            f"threshold {restrictions.threshold_users or 'off'} users  "
+            f"(other) after {server.dataset.ga4_other_values_per_day or 'off'} contact ids a day"
+        )
     for path in server.written_files:
         typer.echo(f"wrote: {path}")
     typer.echo("Ready. Ctrl-C to stop.", err=True)

@@ -78,12 +78,15 @@ class SandboxServer:
         churn_seed: int = 1,
         token_scopes: Iterable[str] | None = None,
         ga4_contact_dimension: bool = True,
+        ga4_restrictions: Any = None,
     ) -> None:
         """``search_lag_seconds``: up to how long before search sees a write (HubSpot's index lags; None
         keeps the store's setting). ``churn``:
         writes per second of a background writer (sandbox.churn) started with the server; None = off.
         ``token_scopes``: the private app's scopes (default: all of sandbox.hubspot_api.ALL_SCOPES).
-        ``ga4_contact_dimension=False``: a GA4 property where the CRM contact dimension is not registered."""
+        ``ga4_contact_dimension=False``: a GA4 property where the CRM contact dimension is not registered.
+        ``ga4_restrictions``: a ``sandbox.dataset.Ga4Restrictions`` for the GA4 property (Google Ads link,
+        thresholding, ``(other)``); None keeps the data set's (all on by default)."""
         self.token_scopes = None if token_scopes is None else tuple(token_scopes)
         self.contacts = contacts
         self.seed = seed
@@ -93,6 +96,8 @@ class SandboxServer:
             self.store.search_lag_seconds = search_lag_seconds
         if not ga4_contact_dimension:
             self.dataset.ga4_contact_dimension_registered = False
+        if ga4_restrictions is not None:
+            self.dataset.ga4_restrictions = ga4_restrictions
         # A fresh random token per server: tests must take it from here, never hard-code it.
         self.access_token = access_token or f"pat-sandbox-{secrets.token_hex(12)}"
         self.rate_limiter = RateLimiter(
