@@ -27,8 +27,6 @@ EXTRACT_SCOPES = (
     "crm.schemas.contacts.read",
     "crm.schemas.deals.read",
 )
-COST_METRICS = ("advertiserAdCost", "advertiserAdClicks", "advertiserAdImpressions")
-COST_DIMENSIONS = ("date", "sessionSource", "sessionMedium", "sessionCampaignName")
 REJECTS_PREVIEWED = 3
 
 
@@ -141,9 +139,7 @@ def _scope_fix(missing: list[str]) -> str:
 def check_ga4(settings: Settings) -> list[Check]:
     if not settings.ga4_property_id:
         return [Check("ga4", SKIP, "no property configured", "set GA4_PROPERTY_ID")]
-    from google.analytics.data_v1beta.types import CheckCompatibilityRequest, Dimension, Metric
-
-    from connectors.ga4 import make_client, property_resource
+    from connectors.ga4 import ReportCaller, check_cost_availability, make_client, property_resource
 
     client = make_client(settings.ga4_api_endpoint, settings.google_application_credentials)
     prop = property_resource(settings.ga4_property_id)
@@ -171,30 +167,15 @@ def check_ga4(settings: Settings) -> list[Check]:
                 "carrying the CRM contact id, or set [ga4] contact_dimension to its API name",
             )
         )
-    try:
-        answer = client.check_compatibility(
-            CheckCompatibilityRequest(
-                property=prop,
-                dimensions=[Dimension(name=d) for d in COST_DIMENSIONS],
-                metrics=[Metric(name=m) for m in COST_METRICS],
-            )
-        )
-        served = [
-            c.metric_metadata.api_name
-            for c in answer.metric_compatibilities
-            if c.metric_metadata.api_name in COST_METRICS and c.compatibility.name == "COMPATIBLE"
-        ]
-    except Exception:  # a server without checkCompatibility: what the metadata lists is the best we know
-        metrics = {m.api_name for m in metadata.metrics}
-        served = [m for m in COST_METRICS if m in metrics]
+    # The extract's own decision (connectors.ga4): checkCompatibility on the cost report's dimensions.
+    cost = check_cost_availability(ReportCaller(client), settings.ga4_property_id)
     found.append(
-        Check("ga4 cost", OK, f"the property serves {', '.join(served)}")
-        if served
+        Check("ga4 cost", OK, f"the property serves {', '.join(cost.metrics)}")
+        if cost.available
         else Check(
             "ga4 cost",
             WARN,
-            "the property serves no ad cost (no Google Ads link, no cost import): cost comes from the "
-            "spend sheet only",
+            f"no ad cost from GA4: {cost.reason}",
             "link Google Ads or import cost data in GA4, or keep every cost in the spend sheet",
         )
     )

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import EXIT_CONFIG, app
+from sandbox.dataset import Ga4Restrictions
 from sandbox.hubspot_api import ALL_SCOPES
 from sandbox.server import SandboxServer
 
@@ -49,6 +50,7 @@ def test_check_passes_on_a_good_setup_and_calls_nothing_that_writes(runner, tmp_
         "ok hubspot extract the token can read contacts, deals, line items",
         "ok hubspot publish the token can write the ROI properties",
         "ok ga4 contact dimension customUser:crm_contact_id is registered",
+        "ok ga4 cost the property serves advertiserAdCost, advertiserAdClicks, advertiserAdImpressions",
         "ok warehouse",
         "All checks passed",
     ):
@@ -60,7 +62,12 @@ def test_check_passes_on_a_good_setup_and_calls_nothing_that_writes(runner, tmp_
 
 def test_check_names_the_missing_write_scope_and_the_missing_contact_dimension(runner, tmp_path):
     with SandboxServer(
-        contacts=20, seed=2, rate_limits=False, token_scopes=READ_ONLY, ga4_contact_dimension=False
+        contacts=20,
+        seed=2,
+        rate_limits=False,
+        token_scopes=READ_ONLY,
+        ga4_contact_dimension=False,
+        ga4_restrictions=Ga4Restrictions(ads_linked=False),
     ) as sb:
         _config(tmp_path / "roi.toml", sb)
         result = runner.invoke(app, ["check"])
@@ -74,6 +81,9 @@ def test_check_names_the_missing_write_scope_and_the_missing_contact_dimension(r
     assert "Fix: add crm.objects.contacts.write" in text
     assert "FAIL ga4 contact dimension customUser:crm_contact_id is not registered on properties/" in text
     assert "Fix: in GA4 Admin > Custom definitions, create a user-scoped dimension" in text
+    # No Google Ads link: a warning (the spend sheet covers cost), decided as the extract decides it.
+    assert "warn ga4 cost no ad cost from GA4: GA4 property 123456789 cannot serve advertiserAdCost" in text
+    assert "checkCompatibility: advertiserAdCost INCOMPATIBLE" in text
     assert result.stderr.strip() == "error: 2 check(s) failed: hubspot publish, ga4 contact dimension"
 
 
