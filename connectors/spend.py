@@ -436,6 +436,10 @@ def parse_currency(value: Any, known: frozenset[str]) -> str:
     return text
 
 
+def _invisible(char: str) -> bool:
+    return char != "\t" and unicodedata.category(char) in INVISIBLE_CATEGORIES
+
+
 def parse_text(value: Any, column: str) -> str:
     """A source, medium or campaign cell, as written (staging normalises case and aliases)."""
     if isinstance(value, float) and value.is_integer():
@@ -453,7 +457,9 @@ def parse_text(value: Any, column: str) -> str:
             f"{column} {_shown(text)} holds bytes that are neither UTF-8 nor Windows-1252 (shown as \ufffd); "
             "save the sheet as CSV UTF-8"
         )
-    control = next((c for c in text if unicodedata.category(c) in INVISIBLE_CATEGORIES and c != "\t"), None)
+    # isprintable() is False for every invisible character (and for no-break spaces): only then look closer.
+    printable = text.isprintable()
+    control = None if printable else next((c for c in text if _invisible(c)), None)
     if control is not None:
         raise SpendValueError(
             f"{column} {_shown(text)} holds the invisible character U+{ord(control):04X} "
