@@ -53,7 +53,7 @@ def fill_desired(db_path: Path, contact_ids: list[int]) -> int:
                 ('roi_acquisition_source', 'google'),
                 ('roi_acquisition_campaign', campaign),
                 ('roi_attributed_revenue', CAST(CAST((id % 997) * 1.25 AS DECIMAL(18, 2)) AS VARCHAR)),
-                ('roi_channel_roi', CAST(CAST((id % 13) / 7.0 - 1 AS DECIMAL(18, 4)) AS VARCHAR)),
+                ('roi_channel_roi_on_revenue', CAST(CAST((id % 13) / 7.0 - 1 AS DECIMAL(18, 4)) AS VARCHAR)),
                 ('roi_channel_cost_per_lead', CAST(CAST(3 + id % 11 AS DECIMAL(18, 2)) AS VARCHAR))
             ) AS p(property, value)
         """)

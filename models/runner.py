@@ -336,6 +336,12 @@ def load_config_tables(con: duckdb.DuckDBPyConnection, plan: TaggingPlan, resolv
             con.execute(f"insert into main.{table} values {values_sql}", [v for row in rows for v in row])
 
 
+# A ratio as the CRM properties take it (crm_property_values): text with 4 decimals, half away from zero.
+RATIO_TEXT_MACRO = """
+create or replace macro roi_ratio_text(ratio) as cast(cast(round(ratio, 4) as decimal(38, 4)) as varchar)
+"""
+
+
 # The reject reason of an amount in a currency without an exchange rate for that month: the exact line to add.
 FX_RATE_MISSING_MACRO = """
 create or replace macro roi_fx_rate_missing_reason(currency, month, home_currency, rates_file) as (
@@ -371,6 +377,7 @@ def define_macros(con: duckdb.DuckDBPyConnection, plan: TaggingPlan) -> None:
         con.execute(macro)
     con.execute(RULE_CONDITION_MACRO)
     con.execute(FX_RATE_MISSING_MACRO)
+    con.execute(RATIO_TEXT_MACRO)
 
 
 def _ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:

@@ -1,6 +1,6 @@
 """The pipeline's own HubSpot custom properties: what they are, and making sure the portal has them.
 
-Everything the publish step writes lives in one property group (`roi_pipeline`, "Marketing ROI") under names
+Everything the publish step writes lives in one property group (`roi_pipeline`, "ROI marketing") under names
 that start with `roi_`. The schema is declared here once; `ensure_property_schema` creates what is missing and
 refuses to touch a property of one of our names that somebody else owns (HubSpot itself, another group,
 another type), because writing into it would overwrite data we do not own.
@@ -16,7 +16,7 @@ from typing import Any
 from connectors.hubspot.client import HubSpotCaller
 
 GROUP_NAME = "roi_pipeline"
-GROUP_LABEL = "Marketing ROI"
+GROUP_LABEL = "ROI marketing"
 GROUP_DISPLAY_ORDER = -1
 PROPERTY_PREFIX = "roi_"
 OBJECT_TYPES = ("contacts", "deals")
@@ -116,69 +116,89 @@ def _props(object_type: str, rows: Iterable[tuple[str, str, str, str]]) -> list[
     ]
 
 
+# Labels and descriptions are for CRM users, in French (the marketing outputs' language). Both ROI bases are
+# published side by side: on revenue ("sur CA") and on gross margin ("sur marge"; empty when it is unknown).
+# The former single `roi_channel_roi` / `roi_campaign_roi` are gone: the publish clears their old values.
 CONTACT_PROPERTIES = _props(
     "contacts",
     [
         (
             "roi_acquisition_channel",
             "channel",
-            "Acquisition channel (first touch)",
-            "Marketing channel of this contact's first known touchpoint, as classified by the ROI pipeline.",
+            "Canal d'acquisition (premier contact)",
+            "Canal marketing du premier point de contact connu de ce contact, classé par le pipeline ROI.",
         ),
         (
             "roi_acquisition_source",
             "text",
-            "Acquisition source (first touch)",
-            "Traffic source (e.g. google, linkedin, salon_maison_objet) of this contact's first touchpoint.",
+            "Source d'acquisition (premier contact)",
+            "Source de trafic (google, linkedin, salon_maison_objet...) du premier point de contact.",
         ),
         (
             "roi_acquisition_campaign",
             "text",
-            "Acquisition campaign (first touch)",
-            "Campaign of this contact's first known touchpoint; empty when the first touch had no campaign.",
+            "Campagne d'acquisition (premier contact)",
+            "Campagne du premier point de contact connu ; vide quand ce contact n'avait pas de campagne.",
         ),
         (
             "roi_attributed_revenue",
             "currency",
-            "Attributed won revenue",
-            "Revenue of this contact's won deals (home currency), as credited by the attribution model.",
+            "CA gagné attribué",
+            "Chiffre d'affaires des affaires gagnées de ce contact (devise de référence), selon le modèle "
+            "d'attribution.",
         ),
         (
             "roi_attributed_margin",
             "currency",
-            "Attributed gross margin",
-            "Gross margin (revenue minus cost of goods) of this contact's won deals, in the home currency.",
+            "Marge brute attribuée",
+            "Marge brute (CA moins coût des produits vendus) des affaires gagnées de ce contact ; vide quand "
+            "la marge d'une de ces affaires est inconnue.",
         ),
         (
-            "roi_channel_roi",
+            "roi_channel_roi_on_revenue",
             "ratio",
-            "Acquisition channel ROI",
-            "Return on investment of this contact's acquisition channel, all time: (return - cost) / cost. "
-            "Empty when the channel has no recorded cost.",
+            "ROI sur CA du canal d'acquisition",
+            "(CA - investissement) / investissement du canal d'acquisition de ce contact, depuis le début. "
+            "Vide quand le canal n'a aucun coût enregistré.",
+        ),
+        (
+            "roi_channel_roi_on_margin",
+            "ratio",
+            "ROI sur marge du canal d'acquisition",
+            "(marge brute - investissement) / investissement du canal d'acquisition, depuis le début. Vide "
+            "sans coût, ou quand la marge d'une affaire gagnée du canal est inconnue.",
         ),
         (
             "roi_channel_cost_per_lead",
             "currency",
-            "Acquisition channel cost per lead",
-            "Marketing cost of this contact's acquisition channel divided by the leads it brought, all time.",
+            "Coût par lead du canal d'acquisition",
+            "Investissement du canal d'acquisition de ce contact divisé par les leads qu'il a apportés.",
         ),
         (
-            "roi_campaign_roi",
+            "roi_campaign_roi_on_revenue",
             "ratio",
-            "Acquisition campaign ROI",
-            "Return on investment of this contact's acquisition campaign, all time. Empty without cost.",
+            "ROI sur CA de la campagne d'acquisition",
+            "(CA - investissement) / investissement de la campagne d'acquisition, depuis le début. Vide sans "
+            "coût.",
+        ),
+        (
+            "roi_campaign_roi_on_margin",
+            "ratio",
+            "ROI sur marge de la campagne d'acquisition",
+            "(marge brute - investissement) / investissement de la campagne d'acquisition, depuis le début. "
+            "Vide sans coût ou quand une marge est inconnue.",
         ),
         (
             "roi_campaign_cost_per_lead",
             "currency",
-            "Acquisition campaign cost per lead",
-            "Marketing cost of this contact's acquisition campaign per lead it brought, all time.",
+            "Coût par lead de la campagne d'acquisition",
+            "Investissement de la campagne d'acquisition de ce contact par lead apporté, depuis le début.",
         ),
         (
             COMPUTED_AT_PROPERTY,
             "datetime",
-            "ROI values computed at",
-            "When the ROI pipeline last changed one of the Marketing ROI values on this record.",
+            "Valeurs ROI calculées le",
+            "Quand le pipeline ROI a modifié pour la dernière fois une valeur ROI marketing de cette fiche.",
         ),
     ],
 )
@@ -189,56 +209,86 @@ DEAL_PROPERTIES = _props(
         (
             "roi_attributed_channel",
             "channel",
-            "Attributed channel",
-            "Channel with the largest share of this deal's credit under the attribution model shown.",
+            "Canal attribué",
+            "Canal qui reçoit la plus grande part du crédit de cette affaire selon le modèle d'attribution.",
         ),
         (
             "roi_attributed_campaign",
             "text",
-            "Attributed campaign",
-            "Campaign with the largest share of this deal's credit under the attribution model shown.",
+            "Campagne attribuée",
+            "Campagne qui reçoit la plus grande part du crédit de cette affaire selon le modèle "
+            "d'attribution.",
         ),
         (
-            "roi_campaign_roi",
+            "roi_campaign_roi_on_revenue",
             "ratio",
-            "Attributed campaign ROI",
-            "Return on investment of the attributed campaign, all time: (return - cost) / cost.",
+            "ROI sur CA de la campagne attribuée",
+            "(CA - investissement) / investissement de la campagne attribuée, depuis le début.",
+        ),
+        (
+            "roi_campaign_roi_on_margin",
+            "ratio",
+            "ROI sur marge de la campagne attribuée",
+            "(marge brute - investissement) / investissement de la campagne attribuée, depuis le début. Vide "
+            "quand une marge est inconnue.",
         ),
         (
             "roi_campaign_roas",
             "multiple",
-            "Attributed campaign ROAS",
-            "Revenue per euro spent on the attributed campaign, all time (2.5 = 2.50 EUR back per 1 EUR).",
+            "CA / investissement de la campagne attribuée",
+            "CA par euro investi dans la campagne attribuée, depuis le début (2,5 = 2,50 EUR pour 1 EUR).",
         ),
         (
-            "roi_channel_roi",
+            "roi_campaign_cost_per_euro_of_revenue",
+            "multiple",
+            "Coût pour 1 EUR de CA de la campagne attribuée",
+            "Investissement de la campagne attribuée divisé par son CA, depuis le début (0,40 = 40 centimes "
+            "pour 1 EUR de CA).",
+        ),
+        (
+            "roi_channel_roi_on_revenue",
             "ratio",
-            "Attributed channel ROI",
-            "Return on investment of the attributed channel, all time: (return - cost) / cost.",
+            "ROI sur CA du canal attribué",
+            "(CA - investissement) / investissement du canal attribué, depuis le début.",
+        ),
+        (
+            "roi_channel_roi_on_margin",
+            "ratio",
+            "ROI sur marge du canal attribué",
+            "(marge brute - investissement) / investissement du canal attribué, depuis le début. Vide quand "
+            "une marge est inconnue.",
         ),
         (
             "roi_channel_roas",
             "multiple",
-            "Attributed channel ROAS",
-            "Revenue per euro spent on the attributed channel, all time.",
+            "CA / investissement du canal attribué",
+            "CA par euro investi dans le canal attribué, depuis le début.",
+        ),
+        (
+            "roi_channel_cost_per_euro_of_revenue",
+            "multiple",
+            "Coût pour 1 EUR de CA du canal attribué",
+            "Investissement du canal attribué divisé par son CA, depuis le début.",
         ),
         (
             "roi_gross_margin",
             "currency",
-            "Deal gross margin",
-            "Deal revenue minus the cost of goods of its line items, in the home currency.",
+            "Marge brute de l'affaire",
+            "CA de l'affaire moins le coût des produits de ses lignes (hs_cost_of_goods_sold), sinon CA x "
+            "taux de marge configuré pour son pipeline ; vide quand aucun des deux n'est connu.",
         ),
         (
             "roi_attribution_model",
             "text",
-            "Attribution model",
-            "Attribution model the Marketing ROI values of this deal come from (e.g. markov, w_shaped).",
+            "Modèle d'attribution",
+            "Modèle d'attribution dont viennent les valeurs ROI marketing de cette affaire (markov, "
+            "w_shaped...).",
         ),
         (
             COMPUTED_AT_PROPERTY,
             "datetime",
-            "ROI values computed at",
-            "When the ROI pipeline last changed one of the Marketing ROI values on this record.",
+            "Valeurs ROI calculées le",
+            "Quand le pipeline ROI a modifié pour la dernière fois une valeur ROI marketing de cette fiche.",
         ),
     ],
 )

@@ -209,7 +209,14 @@ def test_deleted_and_merged_records_and_injected_server_errors_write_every_other
     gone = {("contacts", deleted)}
     redirected = {("contacts", primary), ("contacts", other)}
     portal.request_log.clear()
-    portal.faults.configure(error_rate=0.2, seed=5)
+    # on the writes themselves, so the number of schema calls before them does not decide whether they fail
+    portal.faults.configure(
+        error_rate=0.2,
+        seed=5,
+        statuses=(503, 500, 502),
+        fail_requests={2},  # at least the second write fails, whatever the random draws
+        paths=tuple(f"/crm/v3/objects/{t}/batch/update" for t in ("contacts", "deals")),
+    )
     before = store_snapshot(portal)
 
     result = publish_to_hubspot(sandbox_settings(portal, warehouse), warehouse, "run-1")
@@ -308,13 +315,40 @@ def test_value_that_disappears_is_cleared_with_an_explicit_empty_string(portal, 
     assert publish_to_hubspot(settings, warehouse, "run-3").update_calls == 0
 
 
+def test_upgrade_clears_the_old_single_roi_property_values(portal, warehouse):
+    """Before both ROI bases were published, `roi_channel_roi` held one ROI on contacts. After the upgrade the
+    pipeline no longer owns that name: the values it wrote there are cleared once, not left stale."""
+    settings = sandbox_settings(portal, warehouse)
+    publish_to_hubspot(settings, warehouse, "run-1")
+    contact = min(r for (o, r, p) in desired_values(warehouse) if o == "contacts")
+    # what the previous version left: its property in our group, a value on the record, its publish log
+    client_for(portal).crm.properties.core_api.create(
+        "contacts",
+        {"name": "roi_channel_roi", "label": "Acquisition channel ROI", "type": "number",
+         "fieldType": "number", "groupName": GROUP_NAME},
+    )  # fmt: skip
+    portal.dataset.crm.update("contacts", contact, {"roi_channel_roi": "0.5000"}, at=datetime.now(UTC))
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "INSERT INTO ops.published_values (run_id, object_type, record_id, property, value, "
+            "published_at) VALUES ('old-version', 'contacts', ?, 'roi_channel_roi', '0.5000', now())",
+            [contact],
+        )
+    result = publish_to_hubspot(settings, warehouse, "run-2")
+    assert result.records_changed == {"contacts": 1}
+    record = client_for(portal).crm.contacts.basic_api.get_by_id(str(contact), properties=["roi_channel_roi"])
+    assert record.properties.get("roi_channel_roi") in (None, "")
+    assert _published(warehouse)[("contacts", contact, "roi_channel_roi")] == ""
+    assert publish_to_hubspot(settings, warehouse, "run-3").update_calls == 0
+
+
 @pytest.mark.parametrize(
     ("object_type", "definition", "expected"),
     [
         (
             "deals",
             {
-                "name": "roi_channel_roi",
+                "name": "roi_channel_roi_on_revenue",
                 "label": "Someone's ROI",
                 "type": "number",
                 "fieldType": "number",
@@ -354,7 +388,7 @@ def test_conflicting_existing_property_stops_the_publish_before_any_write(
     if definition.get("hubspotDefined"):  # HubSpot's own properties cannot be created through the API
         portal.dataset.crm.define_property(object_type, definition)
     elif definition["groupName"] == GROUP_NAME:
-        client.crm.properties.groups_api.create(object_type, {"name": GROUP_NAME, "label": "Marketing ROI"})
+        client.crm.properties.groups_api.create(object_type, {"name": GROUP_NAME, "label": "ROI marketing"})
     if not definition.get("hubspotDefined"):
         client.crm.properties.core_api.create(object_type, definition)
     portal.request_log.clear()
@@ -430,13 +464,14 @@ def test_desired_values_follow_the_marts_and_the_generators_ground_truth(portal,
         v["roi_acquisition_channel"] == portal.dataset.first_touch_channel(rid) for rid, v in contacts.items()
     )
     with duckdb.connect(str(warehouse)) as con:
-        channel_roi = dict(
-            con.execute(
-                "SELECT channel, CAST(CAST(round(roi_on_margin, 4) AS DECIMAL(18, 4)) AS VARCHAR) "
-                "FROM roi_by_channel "
-                "WHERE attribution_model = 'markov' AND month IS NULL AND roi_on_margin IS NOT NULL"
+        channel_roi = {
+            channel: (on_revenue, on_margin)
+            for channel, on_revenue, on_margin in con.execute(
+                "SELECT channel, CAST(round(roi_on_revenue, 4) AS DECIMAL(38, 4))::VARCHAR, "
+                "CAST(round(roi_on_margin, 4) AS DECIMAL(38, 4))::VARCHAR "
+                "FROM roi_by_channel WHERE attribution_model = 'markov' AND month IS NULL"
             ).fetchall()
-        )
+        }
         best_credit = dict(
             con.execute(
                 "SELECT deal_id, max(credit) FROM (SELECT deal_id, channel, sum(credit) AS credit "
@@ -461,7 +496,14 @@ def test_desired_values_follow_the_marts_and_the_generators_ground_truth(portal,
             "AND contact_id IS NOT NULL"
         ).fetchall()[0][0]
     for rid, v in contacts.items():
-        assert v.get("roi_channel_roi") == channel_roi.get(v["roi_acquisition_channel"]), rid
+        on_revenue, on_margin = channel_roi.get(v["roi_acquisition_channel"], (None, None))
+        assert (v.get("roi_channel_roi_on_revenue"), v.get("roi_channel_roi_on_margin")) == (
+            on_revenue,
+            on_margin,
+        ), rid
+    # both bases reach the CRM: the sandbox shop's margin is known (line items, pipeline rates)
+    assert any(v.get("roi_channel_roi_on_margin") for v in contacts.values())
+    assert any(v.get("roi_campaign_roi_on_revenue") for v in deals.values())
     assert sum(Decimal(v.get("roi_attributed_revenue", "0")) for v in contacts.values()) == credited_revenue
     assert deals and all(v["roi_attribution_model"] == "markov" for v in deals.values())
     for rid, v in deals.items():
@@ -469,7 +511,7 @@ def test_desired_values_follow_the_marts_and_the_generators_ground_truth(portal,
         assert v.get("roi_gross_margin") == won_margin.get(rid), rid
     # HubSpot's formats: amounts with 2 decimals, ratios with 4.
     for (_obj, _rid, prop), value in desired.items():
-        if prop.endswith(("_revenue", "_margin", "_cost_per_lead")):
-            assert re.fullmatch(r"-?\d+\.\d{2}", value), (prop, value)
-        if prop.endswith(("_roi", "_roas")):
+        if prop.endswith(("_roi_on_revenue", "_roi_on_margin", "_roas", "_cost_per_euro_of_revenue")):
             assert re.fullmatch(r"-?\d+\.\d{4}", value), (prop, value)
+        elif prop.endswith(("_revenue", "_margin", "_cost_per_lead")):
+            assert re.fullmatch(r"-?\d+\.\d{2}", value), (prop, value)

@@ -1,5 +1,7 @@
 -- Desired values of the pipeline's HubSpot properties, one row per (object_type, record_id, property), as the
 -- strings HubSpot takes: amounts with 2 decimals, ratios (ROI, shown as a percentage) and ROAS with 4 decimals.
+-- Both ROI bases are published side by side (roi_on_revenue and roi_on_margin of the channel and campaign rows of
+-- the ROI marts); an unknown margin gives no row (nothing sent, an old value is cleared).
 -- connectors/hubspot_publish.py diffs this against ops.published_values and sends only what changed.
 --
 -- Rules that keep the publish converging (docs/publish.md):
@@ -20,14 +22,15 @@ credits as (
 ),
 
 channel_roi as (
-    select channel, roi_on_margin as roi, roas, cost_per_lead
+    select channel, roi_on_revenue, roi_on_margin, roas, cost_per_euro_of_revenue, cost_per_lead
     from roi_by_channel
     join params on roi_by_channel.attribution_model = params.publish_model
     where roi_by_channel.month is null
 ),
 
 campaign_roi as (
-    select channel, source, medium, campaign, roi_on_margin as roi, roas, cost_per_lead
+    select channel, source, medium, campaign, roi_on_revenue, roi_on_margin, roas, cost_per_euro_of_revenue,
+        cost_per_lead
     from roi_by_campaign
     join params on roi_by_campaign.attribution_model = params.publish_model
     where roi_by_campaign.month is null
@@ -65,9 +68,11 @@ contact_values as (
         contact_first_touch.campaign,
         contact_money.revenue,
         contact_money.gross_margin,
-        channel_roi.roi as channel_roi,
+        channel_roi.roi_on_revenue as channel_roi_on_revenue,
+        channel_roi.roi_on_margin as channel_roi_on_margin,
         channel_roi.cost_per_lead as channel_cost_per_lead,
-        campaign_roi.roi as campaign_roi,
+        campaign_roi.roi_on_revenue as campaign_roi_on_revenue,
+        campaign_roi.roi_on_margin as campaign_roi_on_margin,
         campaign_roi.cost_per_lead as campaign_cost_per_lead
     from contact_first_touch
     left join contact_money on contact_money.contact_id = contact_first_touch.contact_id
@@ -107,10 +112,14 @@ deal_values as (
         deals.is_won,
         deal_channel.channel,
         deal_campaign.campaign,
-        channel_roi.roi as channel_roi,
+        channel_roi.roi_on_revenue as channel_roi_on_revenue,
+        channel_roi.roi_on_margin as channel_roi_on_margin,
         channel_roi.roas as channel_roas,
-        campaign_roi.roi as campaign_roi,
+        channel_roi.cost_per_euro_of_revenue as channel_cost_per_euro_of_revenue,
+        campaign_roi.roi_on_revenue as campaign_roi_on_revenue,
+        campaign_roi.roi_on_margin as campaign_roi_on_margin,
         campaign_roi.roas as campaign_roas,
+        campaign_roi.cost_per_euro_of_revenue as campaign_cost_per_euro_of_revenue,
         params.publish_model
     from int_deals as deals
     cross join params
@@ -138,9 +147,11 @@ contact_rows as (
             ('roi_acquisition_campaign', campaign),
             ('roi_attributed_revenue', cast(cast(round(revenue, 2) as decimal(38, 2)) as varchar)),
             ('roi_attributed_margin', cast(cast(round(gross_margin, 2) as decimal(38, 2)) as varchar)),
-            ('roi_channel_roi', cast(cast(round(channel_roi, 4) as decimal(38, 4)) as varchar)),
+            ('roi_channel_roi_on_revenue', roi_ratio_text(channel_roi_on_revenue)),
+            ('roi_channel_roi_on_margin', roi_ratio_text(channel_roi_on_margin)),
             ('roi_channel_cost_per_lead', cast(cast(round(channel_cost_per_lead, 2) as decimal(38, 2)) as varchar)),
-            ('roi_campaign_roi', cast(cast(round(campaign_roi, 4) as decimal(38, 4)) as varchar)),
+            ('roi_campaign_roi_on_revenue', roi_ratio_text(campaign_roi_on_revenue)),
+            ('roi_campaign_roi_on_margin', roi_ratio_text(campaign_roi_on_margin)),
             ('roi_campaign_cost_per_lead', cast(cast(round(campaign_cost_per_lead, 2) as decimal(38, 2)) as varchar))
     ) as pairs(property, value)
 ),
@@ -156,10 +167,14 @@ deal_rows as (
         values
             ('roi_attributed_channel', channel),
             ('roi_attributed_campaign', campaign),
-            ('roi_channel_roi', cast(cast(round(channel_roi, 4) as decimal(38, 4)) as varchar)),
-            ('roi_channel_roas', cast(cast(round(channel_roas, 4) as decimal(38, 4)) as varchar)),
-            ('roi_campaign_roi', cast(cast(round(campaign_roi, 4) as decimal(38, 4)) as varchar)),
-            ('roi_campaign_roas', cast(cast(round(campaign_roas, 4) as decimal(38, 4)) as varchar)),
+            ('roi_channel_roi_on_revenue', roi_ratio_text(channel_roi_on_revenue)),
+            ('roi_channel_roi_on_margin', roi_ratio_text(channel_roi_on_margin)),
+            ('roi_channel_roas', roi_ratio_text(channel_roas)),
+            ('roi_channel_cost_per_euro_of_revenue', roi_ratio_text(channel_cost_per_euro_of_revenue)),
+            ('roi_campaign_roi_on_revenue', roi_ratio_text(campaign_roi_on_revenue)),
+            ('roi_campaign_roi_on_margin', roi_ratio_text(campaign_roi_on_margin)),
+            ('roi_campaign_roas', roi_ratio_text(campaign_roas)),
+            ('roi_campaign_cost_per_euro_of_revenue', roi_ratio_text(campaign_cost_per_euro_of_revenue)),
             -- margin is only known once the deal is won (int_deals gives 0 before)
             ('roi_gross_margin', case when is_won then cast(cast(round(gross_margin, 2) as decimal(38, 2)) as varchar) end),
             ('roi_attribution_model', publish_model)
