@@ -50,14 +50,16 @@ DEFAULT_MARGIN_RATES: dict[str, Decimal] = {}
 
 # Exact division: DuckDB's decimal "/" returns DOUBLE, which loses cents above 2^53 cents (9 * 10^13 EUR)
 # and makes ratios approximate. roi_div_units divides scaled HUGEINTs instead and returns the quotient as a
-# whole number of 1/per_unit, rounded half away from zero. Inputs must have at most 6 decimals (ours have 0, 2
-# or 4) and stay below 10^24 in absolute value; money sums stay below 10^18 (amounts up to 10^12 EUR).
+# whole number of 1/per_unit, rounded half away from zero. Inputs are widened to DECIMAL(38, 6) first (a
+# DECIMAL(18, 2) amount times 10^6 would overflow its own width): at most 6 decimals (ours have 0, 2 or 4),
+# below 10^24 in absolute value; money sums stay below 10^18 (amounts up to 10^12 EUR).
 MONEY_DIVISION_MACROS = (
     """
 create or replace macro roi_div_units(num, den, per_unit) as (
     sign(num) * sign(den)
-    * ((2 * abs((num * 1000000)::hugeint) * per_unit + abs((den * 1000000)::hugeint))
-       // (2 * abs((den * 1000000)::hugeint)))
+    * ((2 * abs((num::decimal(38, 6) * 1000000)::hugeint) * per_unit
+        + abs((den::decimal(38, 6) * 1000000)::hugeint))
+       // (2 * abs((den::decimal(38, 6) * 1000000)::hugeint)))
 )
 """,
     # money to the cent
