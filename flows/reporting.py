@@ -148,7 +148,13 @@ class Ga4Status:
             causes = ", ".join(f"{name} {n:,}" for name, n in u.untied_sessions_by_cause.items())
             for label, part, whole, limit, note in (
                 ("sessions", Decimal(u.untied_sessions), Decimal(u.sessions), u.sessions_warn_share, causes),
-                ("revenue", u.untied_revenue, u.revenue, u.revenue_warn_share, f"{u.untied_revenue:,.2f}"),
+                (
+                    "revenue",
+                    u.untied_revenue,
+                    u.revenue,
+                    u.revenue_warn_share,
+                    f"{u.untied_revenue:,.2f} of {u.revenue:,.2f}",
+                ),
             ):
                 share = _share(part, whole)
                 above = share is not None and limit is not None and share > limit

@@ -111,7 +111,7 @@ def test_untied_traffic_is_kept_and_measured_by_cause(raw_data):
         "GA4 revenue not tied to a contact": {
             "value": "45.5 %",
             "level": "ok",
-            "note": "2026-06-01..2026-06-03: 25.00",
+            "note": "2026-06-01..2026-06-03: 25.00 of 55.00",
         },
     }
     assert build(db, params={**PARAMS, "ga4_untied_revenue_warn_share": "0.40"}).ok
