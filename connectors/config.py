@@ -153,6 +153,12 @@ class ModelOptions(Section):
     # Optional CSV `month,currency,rate` (2026-03,USD,0.9187): a month's spend and deals convert at that
     # month's rate; months missing from it use fx_rates.
     fx_rates_file: Path | None = None
+    # Bootstrap intervals of ROI (models/intervals.py, mart roi_intervals).
+    interval_resamples: int = Field(default=1000, ge=100, le=100_000)
+    interval_level: Decimal = Field(default=Decimal("0.95"), ge=Decimal("0.5"), lt=1)
+    interval_seed: int = Field(default=20261, ge=0)
+    interval_min_deals: int = Field(default=20, ge=0)
+    interval_models: str = "all"  # "all" or a comma-separated list of attribution models
 
     @field_validator("publish_model")
     @classmethod
@@ -196,6 +202,25 @@ class ModelOptions(Section):
             if not Decimal(0) <= rate <= Decimal(1):
                 raise ValueError(f"margin rate for pipeline {pipeline!r} is {rate}; use a fraction 0..1")
         return rates
+
+
+ReportLanguage = Literal["fr", "en"]
+
+
+class ReportOptions(Section):
+    """``[report]`` section: the spreadsheet and the HTML report."""
+
+    # Language of the spreadsheet, the CSV export and the HTML report (`roi export --lang` overrides it).
+    language: ReportLanguage = "fr"
+    # The nightly run's HTML report; unset: beside the warehouse, named <warehouse name>_report.html.
+    html_file: Path | None = None
+    # Write the HTML report after every nightly run.
+    nightly_html: bool = True
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language_lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
 
 class PublishOptions(Section):
@@ -321,6 +346,7 @@ class Settings(BaseSettings):
     publish: PublishOptions = Field(default_factory=PublishOptions)
     freshness: FreshnessOptions = Field(default_factory=FreshnessOptions)
     notify: NotifyOptions = Field(default_factory=NotifyOptions)
+    report: ReportOptions = Field(default_factory=ReportOptions)
 
     @field_validator("hubspot_tier", mode="before")
     @classmethod

@@ -12,13 +12,11 @@ Exit codes (scripts can rely on them):
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
-from decimal import Decimal
 from enum import StrEnum
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
@@ -51,17 +49,7 @@ from flows.cli_support import (
     parse_day,
     set_debug,
 )
-from flows.reporting import (
-    MONEY_HEADERS,
-    MULTIPLE_HEADERS,
-    NOT_AVAILABLE,
-    PERCENT_HEADERS,
-    ROI_COLUMNS,
-    ROI_DIMENSIONS,
-    as_text,
-    resolve_model,
-    roi_rows,
-)
+from flows.reporting import as_text
 from flows.sandbox_mode import (
     SANDBOX_DATABASE,
     sandbox_environment,
@@ -493,88 +481,128 @@ def check(
     console.print("All checks passed: `roi run` can start.", highlight=False)
 
 
-def export_rows(con: Any, by: str, model: str) -> tuple[list[str], list[list[Any]]]:
-    """Header + rows of the export: dimension columns, then investment, revenue, margin and its source, ROI
-    on revenue and on margin, ROAS, cost per euro of revenue, won deals, leads (exact; unknown -> None)."""
-    rows = roi_rows(con, by, model)
-    _, keys = ROI_DIMENSIONS[by]
-    header = ["attribution_model", *keys, *(label for _, label in ROI_COLUMNS)]
-    body = [
-        [row["attribution_model"], *(row[k] for k in keys), *(row[c] for c, _ in ROI_COLUMNS)] for row in rows
-    ]
-    return header, body
+LanguageOption = Annotated[
+    str | None, typer.Option("--lang", help="fr or en (default: \\[report] language, fr).")
+]
+MonthOption = Annotated[str | None, typer.Option("--month", help="Only this month, YYYY-MM.")]
+FromOption = Annotated[str | None, typer.Option("--from", help="First month, YYYY-MM (inclusive).")]
+ToOption = Annotated[str | None, typer.Option("--to", help="Last month, YYYY-MM (inclusive).")]
 
 
-def write_csv(path: Path, header: list[str], body: list[list[Any]]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows([[as_text(v) for v in row] for row in body])
+def _report_settings(config: Path | None, sandbox: bool, lang: str | None) -> tuple[str, str]:
+    """(language, publish model) for an export or a report: --lang, else [report] language."""
+    from connectors.reports.formats import check_language
+
+    settings = _settings(None if use_sandbox(config, sandbox) else config)
+    try:
+        language = check_language(lang or settings.report.language)
+    except ValueError as exc:
+        raise UsageError(f"--lang {lang}: {exc}", "use --lang fr or --lang en") from None
+    return language, default_model(settings)
 
 
-def write_xlsx(path: Path, header: list[str], body: list[list[Any]], *, title: str) -> None:
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font
+def _period(month: str | None, start: str | None, end: str | None) -> Any:
+    from connectors.reports import Period
 
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = title[:31]
-    sheet.append(header)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    figures = MONEY_HEADERS | PERCENT_HEADERS | MULTIPLE_HEADERS
-    for row in body:
-        # Decimals are written as numbers with their exact digits. An unknown figure (a margin without cost of
-        # goods or margin rate, a ratio without cost) reads "n/a", never 0.
-        sheet.append(row)
-        for index, name in enumerate(header, start=1):
-            cell = sheet.cell(row=sheet.max_row, column=index)
-            if cell.value is None and name in figures:
-                cell.value = NOT_AVAILABLE
-                cell.alignment = Alignment(horizontal="right")
-            if not isinstance(cell.value, Decimal | int | float):
-                continue
-            if name in MONEY_HEADERS:
-                cell.number_format = "#,##0.00"
-            elif name in PERCENT_HEADERS:
-                cell.number_format = "0.0%"
-            elif name in MULTIPLE_HEADERS:
-                cell.number_format = "0.00"
-    for column in sheet.columns:
-        width = max(len(as_text(c.value)) for c in column) + 2
-        sheet.column_dimensions[column[0].column_letter].width = min(width, 40)
-    sheet.freeze_panes = "A2"
-    workbook.save(path)
+    try:
+        return Period.parse(month, start, end)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 @app.command()
 def export(
+    fmt: Annotated[
+        ExportFormat, typer.Option("--format", help="xlsx (every sheet) or csv (one table).")
+    ] = ExportFormat.xlsx,
     by: Annotated[
-        ExportBy, typer.Option(help="One row per channel, per source, or per campaign.")
+        ExportBy, typer.Option(help="CSV only: one row per channel, per source, or per campaign.")
     ] = ExportBy.channel,
     model: ModelOption = None,
-    fmt: Annotated[ExportFormat, typer.Option("--format", help="csv or xlsx.")] = ExportFormat.xlsx,
     output: Annotated[
-        Path | None, typer.Option(help="File to write (default: roi_by_<by>.<format>).")
+        Path | None, typer.Option(help="File to write (default: out/roi.xlsx, or out/roi_by_<by>.csv).")
     ] = None,
+    lang: LanguageOption = None,
+    csv_dialect: Annotated[
+        str | None,
+        typer.Option(
+            "--csv-dialect", help="fr (; and decimal comma, BOM) or plain (, and point); default: --lang."
+        ),
+    ] = None,
+    month: MonthOption = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    monthly: Annotated[bool, typer.Option("--monthly", help="CSV only: one row per month too.")] = False,
     config: ConfigOption = None,
     sandbox: SandboxOption = False,
 ) -> None:
-    """Write investment, revenue, margin, ROI on revenue and on margin per channel/source/campaign (exact)."""
-    target = output_file(output or Path(f"roi_by_{by.value}.{fmt.value}"), suffix=f".{fmt.value}")
-    path = _warehouse_for_reading(config, sandbox)
-    chosen = (
-        model.value if model else default_model(_settings(None if use_sandbox(config, sandbox) else config))
+    """The ROI spreadsheet: Par canal / source / campagne (and per month), model comparison, Lisez-moi."""
+    from connectors.reports import export_csv, export_workbook
+    from connectors.reports.csv_file import DIALECTS
+
+    period = _period(month, start, end)
+    if csv_dialect is not None and csv_dialect not in DIALECTS:
+        raise UsageError(f"--csv-dialect {csv_dialect} is unknown", f"use {' or '.join(DIALECTS)}")
+    default_name = "roi.xlsx" if fmt is ExportFormat.xlsx else f"roi_by_{by.value}.csv"
+    target = output_file(output or Path("out") / default_name, suffix=f".{fmt.value}")
+    language, publish_model = _report_settings(config, sandbox, lang)
+    with open_warehouse(_warehouse_for_reading(config, sandbox)) as con:
+        if fmt is ExportFormat.csv:
+            result = export_csv(
+                con,
+                target,
+                grain=by.value,
+                model=model.value if model else None,
+                period=period,
+                language=language,
+                dialect=csv_dialect,
+                monthly=monthly,
+                publish_model=publish_model,
+            )
+        else:
+            result = export_workbook(
+                con,
+                target,
+                model=model.value if model else None,
+                period=period,
+                language=language,
+                publish_model=publish_model,
+            )
+    console.print(
+        f"Wrote {result.total_rows:,} rows ({result.model}, {period.label('en')}) to [bold]{result.path}[/]"
     )
-    with open_warehouse(path) as con:
-        if model is None:
-            chosen = resolve_model(con, chosen) or chosen
-        header, body = export_rows(con, by.value, chosen)
-    if fmt is ExportFormat.csv:
-        write_csv(target, header, body)
-    else:
-        write_xlsx(target, header, body, title=f"ROI by {by.value}")
-    console.print(f"Wrote {len(body)} rows ({chosen}, all time) to [bold]{target}[/]")
+
+
+@app.command()
+def report(
+    output: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("out/report.html"),
+    model: ModelOption = None,
+    lang: LanguageOption = None,
+    month: MonthOption = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    config: ConfigOption = None,
+    sandbox: SandboxOption = False,
+) -> None:
+    """The HTML report: charts, ROI intervals, campaigns, UTM compliance, freshness; one offline file."""
+    from connectors.reports import write_html_report
+
+    period = _period(month, start, end)
+    target = output_file(output, suffix=".html")
+    language, publish_model = _report_settings(config, sandbox, lang)
+    with open_warehouse(_warehouse_for_reading(config, sandbox)) as con:
+        result = write_html_report(
+            con,
+            target,
+            model=model.value if model else None,
+            period=period,
+            language=language,
+            publish_model=publish_model,
+        )
+    console.print(
+        f"Wrote the report ({result.model}, {len(result.charts)} charts, {result.bytes / 1024:,.0f} KiB) "
+        f"to [bold]{result.path}[/]"
+    )
 
 
 # ----------------------------------------------------------------------------------------------------

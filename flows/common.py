@@ -15,15 +15,8 @@ from prefect.logging import get_run_logger
 from connectors import warehouse
 from connectors.config import Settings, redact
 from connectors.errors import EXIT_STEP_FAILED, EXIT_TESTS_FAILED, RoiError
-from flows.reporting import (
-    FLOW_STREAM,
-    RunSummary,
-    as_text,
-    collect_run_summary,
-    markdown_summary,
-    resolve_model,
-    roi_rows,
-)
+from connectors.reports import ReportDataError, roi_artifact_rows
+from flows.reporting import FLOW_STREAM, RunSummary, collect_run_summary, markdown_summary
 from flows.settings import database_path, default_model, open_warehouse
 
 # Scheduled runs wait this long for a running writer before giving up
@@ -165,24 +158,25 @@ def publish_artifacts(
     *,
     flow: str,
     default_model: str | None,
+    language: str = "fr",
     tests: tuple = DataTestOutcome(0, []),
     publish_skipped_reason: str | None = None,
 ) -> RunSummary:
-    """Markdown summary of the run + table artifact of ROI by channel for the default model."""
+    """Markdown summary of the run + table artifact of ROI by channel for the default model, numbers formatted
+    as in the report (12 345,67 € ; +12,5 %)."""
     logger = get_run_logger()
     with open_warehouse(db_path, read_only=False) as con:
         summary = collect_run_summary(con, run_id)
         outcome = DataTestOutcome(*tests)
         summary.tests_passed, summary.tests_failed, summary.tests_warned = outcome
         summary.published_skipped_reason = publish_skipped_reason
-        model = resolve_model(con, default_model)
-        if model != default_model:
-            logger.warning("Model %r is not in the marts; the ROI artifact shows %r.", default_model, model)
         try:
-            roi = roi_rows(con, "channel", model) if model else []
-        except LookupError as exc:
+            model, roi = roi_artifact_rows(con, default_model, language)
+        except ReportDataError as exc:
             logger.warning("No ROI table artifact: %s", exc)
-            roi = []
+            model, roi = None, []
+        if model is not None and model != default_model:
+            logger.warning("Model %r is not in the marts; the ROI artifact shows %r.", default_model, model)
     create_markdown_artifact(
         key=f"{flow}-summary",
         markdown=markdown_summary(summary, flow=flow, db_path=db_path),
@@ -191,7 +185,7 @@ def publish_artifacts(
     if roi:
         create_table_artifact(
             key="roi-by-channel",
-            table=[{k: as_text(v) for k, v in row.items()} for row in roi],
+            table=roi,
             description=f"ROI by channel, all time, model {model} (run {run_id})",
         )
     return summary
@@ -225,6 +219,7 @@ def flow_result(
         run_id,
         flow=flow,
         default_model=default_model(settings),
+        language=settings.report.language,
         tests=tests,
         publish_skipped_reason=publish_skipped_reason,
     )

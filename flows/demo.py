@@ -104,8 +104,8 @@ def read_back_records(sb: Any, con: Any) -> Table:
 
 
 def run_demo(console: Console, *, contacts: int, seed: int, out: Path) -> int:
+    from connectors.reports import export_workbook, write_html_report
     from flows.backfill import backfill
-    from flows.cli import export_rows, write_xlsx
     from flows.nightly import nightly
 
     started = time.monotonic()
@@ -153,10 +153,16 @@ def run_demo(console: Console, *, contacts: int, seed: int, out: Path) -> int:
             models = [m for m in DEMO_MODELS if m in available] or available[:3]
             console.print(roi_by_channel_table(con, models[-1]))
             console.print(roi_side_by_side(con, models))
-            export_path = out / "roi_by_source.xlsx"
-            header, body = export_rows(con, "source", models[-1])
-            write_xlsx(export_path, header, body, title="ROI by source")
-            console.print(f"Spreadsheet export ({models[-1]}, by source): [bold]{export_path}[/]")
+            workbook = export_workbook(con, out / "roi.xlsx", model=models[-1], publish_model=models[-1])
+            console.print(
+                f"Spreadsheet (French, {workbook.model}; channels, sources, campaigns, months, model "
+                f"comparison): [bold]{workbook.path}[/]"
+            )
+            report = write_html_report(con, out / "report.html", model=models[-1], publish_model=models[-1])
+            console.print(
+                f"HTML report ({len(report.charts)} charts, self-contained, {report.bytes / 1024:,.0f} KiB): "
+                f"[bold]{report.path}[/]"
+            )
             if result["published"]:
                 console.print(read_back_records(sb, con))
     console.print(
@@ -168,7 +174,8 @@ def run_demo(console: Console, *, contacts: int, seed: int, out: Path) -> int:
             "2. Deploy the schedule: `prefect server start`, "
             "`prefect work-pool create roi-process --type process`, `prefect --no-prompt deploy --all`, "
             "`prefect worker start --pool roi-process` (docs/operations.md).\n"
-            "3. Explore: `roi export --by campaign --format xlsx`, `roi utm audit`, `roi status`.",
+            "3. Explore: `roi report`, `roi export` (or `--format csv --by campaign`), `roi utm audit`, "
+            "`roi status`.",
             title="what next",
         )
     )

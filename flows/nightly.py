@@ -36,6 +36,7 @@ from flows.tasks import (
     extract_hubspot_step,
     load_spend_step,
     publish_step,
+    write_report_step,
 )
 
 
@@ -120,12 +121,23 @@ def nightly(
         elif not skipped_reason:
             publish_step(config_path, run_id)
 
+        report_path = None
+        if not build_failed:  # a failed build kept the previous marts, and the previous report matches them
+            report_state = write_report_step(
+                config_path, run_id, notice=skipped_reason if publish else None, return_state=True
+            )
+            if report_state.is_completed():
+                report_path = report_state.result()
+            else:
+                logger.error("HTML report not written: %s", report_state.message)
+
         result = flow_result(
             settings,
             run_id,
             "nightly",
             tests=tests,
             publish_skipped_reason=skipped_reason,
+            report=report_path,
             incomplete=failed_extracts,
         )
         failed_tasks = {name for name, state in extract_states.items() if not state.is_completed()}

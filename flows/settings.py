@@ -88,6 +88,14 @@ def model_params(settings: Settings) -> dict[str, Any]:
     }
 
 
+def html_report_path(settings: Settings) -> Path:
+    """Where the nightly run writes the HTML report: [report] html_file, else beside the warehouse."""
+    if settings.report.html_file is not None:
+        return Path(settings.report.html_file)
+    database = database_path(settings)
+    return database.with_name(f"{database.stem}_report.html")
+
+
 def default_model(settings: Settings) -> str:
     return settings.models.publish_model
 

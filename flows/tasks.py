@@ -19,6 +19,8 @@ from prefect.tasks import exponential_backoff
 from connectors.errors import EXIT_CONFIG, EXIT_USAGE, RoiError
 from flows.settings import (
     database_path,
+    default_model,
+    html_report_path,
     load_settings,
     model_params,
     open_warehouse,
@@ -174,3 +176,33 @@ def publish_step(config_path: str | None, run_id: str, *, dry_run: bool = False)
 
     settings = load_settings(config_path)
     return publish_to_hubspot(settings, database_path(settings), run_id, dry_run=dry_run)
+
+
+@_step("write-html-report", retries=0)
+def write_report_step(config_path: str | None, run_id: str, *, notice: str | None = None) -> str | None:
+    """The HTML report beside the warehouse ([report] html_file), linked from the run's artifacts."""
+    from prefect.artifacts import create_link_artifact
+
+    from connectors.reports import write_html_report
+
+    settings = load_settings(config_path)
+    if not settings.report.nightly_html:
+        return None
+    path = html_report_path(settings)
+    with open_warehouse(database_path(settings)) as con:
+        result = write_html_report(
+            con,
+            path,
+            language=settings.report.language,
+            publish_model=default_model(settings),
+            notice=notice,
+        )
+    create_link_artifact(
+        key="roi-report",
+        link=path.resolve().as_uri(),
+        link_text="Rapport ROI (HTML)" if settings.report.language == "fr" else "ROI report (HTML)",
+        description=f"Self-contained HTML report of run {run_id}: {len(result.charts)} charts, "
+        f"{result.bytes / 1024:,.0f} KiB, model {result.model}",
+    )
+    get_run_logger().info("HTML report written to %s", path)
+    return str(path)

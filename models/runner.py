@@ -442,6 +442,9 @@ def build(
                         f"Model {model.name} ({model.path}) failed: {exc}. Nothing of this build was saved."
                     ) from exc
                 model.seconds = time.perf_counter() - t0
+            intervals = _build_intervals(con, order, resolved.cfg_params)
+            if intervals is not None:
+                order.append(intervals)
             if any(m.name == REJECTS_MODEL for m in order):
                 _record_rejects(con, run_id or f"build-{datetime.now(UTC):%Y%m%dT%H%M%S}")
             con.execute("commit")
@@ -458,6 +461,36 @@ def build(
         params={k: v for k, v in resolved.cfg_params.items() if v is not None},
         seconds=time.perf_counter() - started,
     )
+
+
+def _build_intervals(
+    con: duckdb.DuckDBPyConnection, built: list[ModelRun], cfg_params: dict[str, str | None]
+) -> ModelRun | None:
+    """The Python model roi_intervals (models/intervals.py), after the SQL marts it reads, when this build
+    rebuilt those marts; None otherwise."""
+    from models import intervals
+
+    names = {m.name for m in built}
+    if not set(intervals.MART_OF_GRAIN.values()) <= names:
+        return None
+    model = ModelRun(
+        name=intervals.INTERVALS_TABLE,
+        path=Path(intervals.__file__),
+        depends_on=tuple(sorted({*intervals.MART_OF_GRAIN.values(), *intervals.INPUT_TABLES})),
+    )
+    t0 = time.perf_counter()
+    try:
+        model.rows = intervals.build_roi_intervals(con, cfg_params)
+    except intervals.IntervalError as exc:
+        raise ModelBuildError(
+            f"Model {model.name} ({model.path}): {exc}. Nothing of this build was saved."
+        ) from exc
+    except duckdb.Error as exc:
+        raise ModelBuildError(
+            f"Model {model.name} ({model.path}) failed: {exc}. Nothing of this build was saved."
+        ) from exc
+    model.seconds = time.perf_counter() - t0
+    return model
 
 
 def _record_rejects(con: duckdb.DuckDBPyConnection, run_id: str) -> None:

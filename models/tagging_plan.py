@@ -28,6 +28,8 @@ MATCH_OPERATORS = ("equals", "in", "regex")
 SPEND_WINNERS = ("spend_file", "ga4")
 UNASSIGNED_CHANNEL = "unassigned"
 UNATTRIBUTED_CHANNEL = "unattributed"
+# The models add this channel themselves; its label per language unless the plan's channel_labels names it.
+UNATTRIBUTED_LABELS = {"fr": "Non attribué (aucun contact)", "en": "Unattributed (no touch)"}
 HUBSPOT_SOURCE_FIELDS = ("data_1", "data_2")
 _WHITESPACE_RUN = re.compile(r"\s+")
 _QUOTES = "\"'`"
@@ -118,6 +120,8 @@ class TaggingPlan:
     # A regex (full match on the normalised value) a new campaign name must follow to count as compliant
     # without being listed in campaigns.canonical: `roi utm build` accepts it, utm_compliance lets it pass
     campaign_naming: str | None = None
+    # {language: {channel id: label}} for the spreadsheet and the report; `channels` labels when missing
+    channel_labels: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def follows_campaign_naming(self, value: str | None) -> bool:
         return bool(value and self.campaign_naming and re.fullmatch(self.campaign_naming, value))
@@ -227,6 +231,19 @@ class TaggingPlan:
                 [("channel", v), ("label", v), ("display_order", "integer")],
                 [(c, label, i) for i, (c, label) in enumerate(self.channels.items(), start=1)]
                 + [(UNATTRIBUTED_CHANNEL, "Unattributed (no touch)", len(self.channels) + 1)],
+            ),
+            "cfg_tagging_channel_labels": (
+                [("channel", v), ("language", v), ("label", v)],
+                [
+                    (channel, language, label)
+                    for language, labels in sorted(self.channel_labels.items())
+                    for channel, label in labels.items()
+                ]
+                + [
+                    (UNATTRIBUTED_CHANNEL, language, label)
+                    for language, label in UNATTRIBUTED_LABELS.items()
+                    if UNATTRIBUTED_CHANNEL not in self.channel_labels.get(language, {})
+                ],
             ),
             "cfg_tagging_canonical_values": ([("field", v), ("value", v)], canonical_rows),
             "cfg_tagging_aliases": ([("field", v), ("alias", v), ("canonical", v)], alias_rows),
@@ -478,6 +495,23 @@ def parse_tagging_plan(text: str, path: str | Path = "<tagging plan>") -> Taggin
 
     untagged_channel = known_channel(("untagged_channel",))
 
+    channel_labels: dict[str, dict[str, str]] = {}
+    for language in r.mapping(("channel_labels",), required=False):
+        if not re.fullmatch(r"[a-z]{2}", str(language)):
+            raise located.error(
+                ("channel_labels", language), f"{language!r} is not a language code", "write e.g. fr or en"
+            )
+        labels: dict[str, str] = {}
+        for channel in r.mapping(("channel_labels", language)):
+            if str(channel) not in channels and str(channel) != UNATTRIBUTED_CHANNEL:
+                raise located.error(
+                    ("channel_labels", language, channel),
+                    f"unknown channel {channel!r}",
+                    f"use one of the `channels:` ids ({', '.join(channels)})",
+                )
+            labels[str(channel)] = r.text(("channel_labels", language, channel))
+        channel_labels[str(language)] = labels
+
     canonical: dict[str, tuple[str, ...]] = {}
     aliases: dict[str, dict[str, str]] = {}
     for field_name, section in (("source", "sources"), ("medium", "mediums"), ("campaign", "campaigns")):
@@ -675,6 +709,7 @@ def parse_tagging_plan(text: str, path: str | Path = "<tagging plan>") -> Taggin
         "null_values",
         "untagged_channel",
         "channels",
+        "channel_labels",
         "sources",
         "mediums",
         "campaigns",
@@ -715,6 +750,7 @@ def parse_tagging_plan(text: str, path: str | Path = "<tagging plan>") -> Taggin
         spend_winner_campaigns=spend_campaigns,
         campaign_placeholders=placeholders,
         campaign_naming=campaign_naming,
+        channel_labels=channel_labels,
     )
 
 
