@@ -22,6 +22,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_ga4_extract.py", ["100000"], ["5000"]),
     ("bench_models.py", [], ["--contacts", "20000"]),
     ("bench_markov.py", ["--paths", "1000000", "--deals", "1000000"], ["--paths", "20000"]),
+    ("bench_intervals.py", ["--contacts", "100000"], ["--contacts", "5000", "--resamples", "200"]),
     ("bench_publish.py", ["--contacts", "100000", "--tier", "professional"], ["--contacts", "5000"]),
     ("bench_spend.py", ["--rows", "50000"], ["--rows", "2000"]),
     ("bench_flows.py", ["--contacts", "2000"], ["--contacts", "500"]),

@@ -158,11 +158,16 @@ def run_demo(console: Console, *, contacts: int, seed: int, out: Path) -> int:
                 f"Spreadsheet (French, {workbook.model}; channels, sources, campaigns, months, model "
                 f"comparison): [bold]{workbook.path}[/]"
             )
-            report = write_html_report(con, out / "report.html", model=models[-1], publish_model=models[-1])
-            console.print(
-                f"HTML report ({len(report.charts)} charts, self-contained, {report.bytes / 1024:,.0f} KiB): "
-                f"[bold]{report.path}[/]"
-            )
+            if result.get("report"):
+                console.print(
+                    "HTML report (self-contained; written by the nightly run, linked from its Prefect "
+                    f"artifacts): [bold]{result['report']}[/]"
+                )
+            else:
+                report = write_html_report(con, out / "report.html", publish_model=models[-1])
+                console.print(
+                    f"HTML report ({len(report.charts)} charts, self-contained): [bold]{report.path}[/]"
+                )
             if result["published"]:
                 console.print(read_back_records(sb, con))
     console.print(

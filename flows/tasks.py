@@ -7,6 +7,9 @@ talks to the outside world or writes the warehouse, and cache keys would try to 
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,8 @@ from flows.settings import (
 STEP_RETRIES = 2
 STEP_RETRY_DELAY = exponential_backoff(backoff_factor=5)
 STEP_RETRY_JITTER = 0.3
+# The HTML report renders ~10 charts; far longer means something is stuck.
+REPORT_TIMEOUT_SECONDS = 300
 # Errors that another attempt cannot fix: retrying them only spends API allowance.
 PERMANENT_STATUSES = {400, 401, 403, 404, 409, 422}
 
@@ -180,29 +185,42 @@ def publish_step(config_path: str | None, run_id: str, *, dry_run: bool = False)
 
 @_step("write-html-report", retries=0)
 def write_report_step(config_path: str | None, run_id: str, *, notice: str | None = None) -> str | None:
-    """The HTML report beside the warehouse ([report] html_file), linked from the run's artifacts."""
+    """The HTML report beside the warehouse ([report] html_file), linked from the run's artifacts. Rendered
+    in a child process (connectors/reports/__main__.py says why)."""
     from prefect.artifacts import create_link_artifact
-
-    from connectors.reports import write_html_report
 
     settings = load_settings(config_path)
     if not settings.report.nightly_html:
         return None
     path = html_report_path(settings)
-    with open_warehouse(database_path(settings)) as con:
-        result = write_html_report(
-            con,
-            path,
-            language=settings.report.language,
-            publish_model=default_model(settings),
-            notice=notice,
-        )
+    command = [
+        sys.executable,
+        "-m",
+        "connectors.reports",
+        "html",
+        "--database",
+        str(database_path(settings)),
+        "--output",
+        str(path),
+        "--language",
+        settings.report.language,
+        "--publish-model",
+        default_model(settings),
+    ]
+    if notice:
+        command += ["--notice", notice]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=REPORT_TIMEOUT_SECONDS, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the HTML report failed: {done.stderr.strip().splitlines()[-1:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
     create_link_artifact(
         key="roi-report",
         link=path.resolve().as_uri(),
         link_text="Rapport ROI (HTML)" if settings.report.language == "fr" else "ROI report (HTML)",
-        description=f"Self-contained HTML report of run {run_id}: {len(result.charts)} charts, "
-        f"{result.bytes / 1024:,.0f} KiB, model {result.model}",
+        description=f"Self-contained HTML report of run {run_id}: {len(result['charts'])} charts, "
+        f"{result['bytes'] / 1024:,.0f} KiB, model {result['model']}",
     )
     get_run_logger().info("HTML report written to %s", path)
     return str(path)

@@ -242,7 +242,7 @@ def _rule_based(
 ) -> Bootstrap:
     rows = con.execute(
         """select credits.deal_id, credits.channel, credits.source, credits.medium, credits.campaign,
-            sum(credits.revenue)::double, sum(credits.gross_margin)::double
+            sum(credits.revenue)::double, coalesce(sum(credits.gross_margin), 0)::double
         from attribution_credits as credits
         join int_deals as deals on deals.deal_id = credits.deal_id and deals.is_won
         where credits.attribution_model = ? and credits.credit > 0

@@ -19,7 +19,7 @@ import vl_convert
 
 from connectors.reports.formats import NARROW_NBSP, NBSP
 
-WIDTH = 560
+WIDTH = 660
 POSITIVE = "#2E7D4F"
 NEGATIVE = "#B23A48"
 NEUTRAL = "#1F3A5F"
@@ -129,7 +129,7 @@ def roi_with_intervals(rows: Sequence[dict[str, Any]], language: str) -> alt.Top
         opacity=alt.Opacity(
             "reliability:N",
             scale=alt.Scale(domain=[_t("enough", language), _t("too_few", language)], range=[0.9, 0.35]),
-            legend=alt.Legend(title=None),
+            legend=None,  # the caption says it: pale = too few deals
         ),
     )
     errors = base.mark_rule(color="#222222", strokeWidth=1.5).encode(y=y, x="low:Q", x2="high:Q")
@@ -137,7 +137,7 @@ def roi_with_intervals(rows: Sequence[dict[str, Any]], language: str) -> alt.Top
     caps_high = base.mark_tick(color="#222222", thickness=1.5, size=10).encode(y=y, x="high:Q")
     zero = base.mark_rule(color="#555555", strokeDash=[3, 3]).encode(x=alt.datum(0))
     layered = alt.layer(bars, errors, caps, caps_high, zero, data=alt.Data(values=data)).properties(
-        width=WIDTH // 2 - 40, height=alt.Step(22)
+        width=WIDTH // 2 - 30, height=alt.Step(24)
     )
     return layered.facet(
         column=alt.Column(

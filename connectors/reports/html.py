@@ -8,6 +8,7 @@ run anything.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -31,13 +32,15 @@ from connectors.reports.formats import (
 
 TEMPLATES = Path(__file__).parent / "templates"
 TOP_CAMPAIGNS = 5
+# utm_compliance.issues is written in English by the model; the French report says the same thing.
 ISSUE_TRANSLATIONS = (
-    ("no channel rule matches", "aucune règle de canal ne correspond"),
-    (" is not in the plan", " absent du plan de marquage"),
-    (" written ", " écrit "),
-    (" instead of ", " au lieu de "),
-    ("campaign ", "campagne "),
-    ("medium ", "support "),
+    (r"^no channel rule matches$", "aucune règle de canal ne correspond"),
+    (r"^source (.*) is not in the plan$", r"source \1 absente du plan de marquage"),
+    (r"^medium (.*) is not in the plan$", r"support \1 absent du plan de marquage"),
+    (r"^campaign (.*) is not in the plan$", r"campagne \1 absente du plan de marquage"),
+    (r"^source written '(.*)' instead of '(.*)'$", r"source écrite « \1 » au lieu de « \2 »"),
+    (r"^medium written '(.*)' instead of '(.*)'$", r"support écrit « \1 » au lieu de « \2 »"),
+    (r"^campaign written '(.*)' instead of '(.*)'$", r"campagne écrite « \1 » au lieu de « \2 »"),
 )
 
 
@@ -90,10 +93,11 @@ def _f(value: Any) -> float | None:
 
 
 def _translate_issue(text: str, language: str) -> str:
-    if language != "fr":
-        return text
-    for english, french in ISSUE_TRANSLATIONS:
-        text = text.replace(english, french)
+    if language == "fr":
+        for english, french in ISSUE_TRANSLATIONS:
+            translated, found = re.subn(english, french, text)
+            if found:
+                return translated
     return text
 
 

@@ -6,6 +6,7 @@ import json
 import threading
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 from hubspot import HubSpot
@@ -15,6 +16,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from typer.testing import CliRunner
 
 from connectors import warehouse
+from connectors.reports.formats import money, signed_percent
 from flows.backfill import backfill
 from flows.cli import app
 from flows.common import PipelineStepError
@@ -91,21 +93,31 @@ def test_nightly_extracts_builds_publishes_and_leaves_artifacts(nightly_run, flo
         result["run_id"] in artifacts["nightly-summary"]
         and "Property values published" in artifacts["nightly-summary"]
     )
+    # The ROI table shows formatted figures (12 345,67 € ; +12,5 %) for the publish model, equal to the mart.
     table = artifacts["roi-by-channel"]
-    model = table[0]["attribution_model"]
     con = duckdb.connect(str(db), read_only=True)
+    labels = dict(
+        con.execute("select channel, label from cfg_tagging_channel_labels where language = 'fr'").fetchall()
+    )
     mart_rows = con.execute(
-        "select channel, roi_on_revenue, roi_on_margin from roi_by_channel "
-        "where month is null and attribution_model = ?",
-        [model],
+        "select channel, cost, roi_on_revenue, roi_on_margin from roi_by_channel "
+        "where month is null and attribution_model = 'markov'"
     ).fetchall()
     con.close()
-
-    def figure(text: str) -> Decimal | None:
-        return Decimal(text) if text else None
-
-    shown = {row["channel"]: (figure(row["roi_on_revenue"]), figure(row["roi_on_margin"])) for row in table}
-    assert shown == {channel: tuple(rois) for channel, *rois in mart_rows} and len(shown) > 3
+    shown = {
+        row["Canal"]: (row["Investissement (€)"], row["ROI sur CA"], row["ROI sur marge"]) for row in table
+    }
+    expected = {
+        labels[channel]: (money(cost), signed_percent(on_revenue), signed_percent(on_margin))
+        for channel, cost, on_revenue, on_margin in mart_rows
+    }
+    assert {k: v for k, v in shown.items() if k != "Total"} == expected and len(expected) > 3
+    assert shown["Total"][0] == money(sum(cost for _, cost, *_ in mart_rows))
+    # The HTML report was written beside the warehouse and is linked from the run.
+    report = Path(result["report"])
+    assert report == db.with_name(f"{db.stem}_report.html") and report.stat().st_size > 50_000
+    assert report.resolve().as_uri() in artifacts["roi-report"]  # a markdown link [text](file:///...)
+    assert result["run_id"] in report.read_text(encoding="utf-8")
 
 
 def test_failing_data_test_blocks_publishing(flow_sandbox, flow_env, tmp_path, monkeypatch):

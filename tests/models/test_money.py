@@ -87,25 +87,24 @@ def test_a_billion_euro_deal_builds_and_splits_to_the_cent_under_every_model(raw
     )
     assert roi == [(BIG, Decimal("99999999998.000000"), Decimal("99999999999.000000"), Decimal("0.000000"))]
 
-    # and the export (the CLI's own functions) carries the exact figures
-    from flows.cli import export_rows, write_xlsx
+    # and the export (the workbook `roi export` writes) carries the exact figures, cached beside its formulas
+    from openpyxl import load_workbook
+
+    from connectors.reports import export_workbook
 
     con = duckdb.connect(str(db), read_only=True)
     try:
-        header, body = export_rows(con, "campaign", "first_touch")
+        export_workbook(con, tmp_path / "big.xlsx", model="first_touch")
     finally:
         con.close()
-    exported = [dict(zip(header, row, strict=True)) for row in body]
-    linkedin = next(r for r in exported if r["campaign"] == "b2b_boutiques")
-    assert (linkedin["revenue"], linkedin["roi_on_revenue"]) == (BIG, Decimal("99999999998.000000"))
-    assert sum(r["revenue"] for r in exported) == BIG
-    from openpyxl import load_workbook
-
-    write_xlsx(tmp_path / "big.xlsx", header, body, title="ROI by campaign")
-    sheet = load_workbook(tmp_path / "big.xlsx").active
-    cells = {c.value: c.column - 1 for c in sheet[1]}
-    values = [row[cells["revenue"]] for row in sheet.iter_rows(min_row=2, values_only=True)]
-    assert sum(Decimal(str(v)) for v in values) == BIG
+    sheet = load_workbook(tmp_path / "big.xlsx", data_only=True)["Par campagne"]
+    header = [c.value for c in sheet[1]]
+    rows = [dict(zip(header, row, strict=True)) for row in sheet.iter_rows(min_row=2, values_only=True)]
+    body, total = rows[:-1], rows[-1]
+    linkedin = next(r for r in body if r["Campagne"] == "b2b_boutiques")
+    assert Decimal(str(linkedin["CA (€)"])) == BIG
+    assert Decimal(str(linkedin["ROI sur CA"])) == Decimal("99999999998")
+    assert sum(Decimal(str(r["CA (€)"])) for r in body) == BIG == Decimal(str(total["CA (€)"]))
 
 
 def test_spend_in_usd_converts_at_the_configured_rate_and_gbp_without_rate_is_rejected(raw_data):
