@@ -28,7 +28,6 @@ interval_seed (20261), interval_min_deals (20), interval_models ("all", or a com
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -551,9 +550,3 @@ def build_roi_intervals(con: duckdb.DuckDBPyConnection, cfg: dict[str, Any] | No
             [value for row in batch for value in row],
         )
     return len(rows)
-
-
-def timed_build(con: duckdb.DuckDBPyConnection, cfg: dict[str, Any] | None = None) -> tuple[int, float]:
-    started = time.perf_counter()
-    rows = build_roi_intervals(con, cfg)
-    return rows, time.perf_counter() - started

@@ -11,7 +11,6 @@ are only used here, for drawing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
 from typing import Any
 
 import altair as alt
@@ -344,7 +343,3 @@ def rejects_by_source(rows: Sequence[dict[str, Any]], language: str) -> alt.Char
         )
         .properties(width=WIDTH - 120, height=alt.Step(20))
     )
-
-
-def month_value(month: date) -> str:
-    return month.isoformat()

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from dataclasses import dataclass, field
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -555,11 +555,3 @@ def totals_row(rows: Sequence[RoiRow], language: str = "fr") -> RoiRow:
     total = add_rows(rows)
     total.channel_label = labels.TOTAL[language]
     return total
-
-
-def with_label(row: RoiRow, label: str) -> RoiRow:
-    return replace(row, channel_label=label)
-
-
-def last_run_time(facts: RunFacts) -> datetime | None:
-    return facts.last_run.get("finished_at") if facts.last_run else None

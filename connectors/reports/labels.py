@@ -286,7 +286,3 @@ def model_name(model: str, language: str) -> str:
 def margin_source_name(source: str, language: str) -> str:
     names = MARGIN_SOURCES.get(source, (source, source))
     return names[0] if language == "fr" else names[1]
-
-
-def text(texts: dict[str, str], language: str) -> str:
-    return texts[language]

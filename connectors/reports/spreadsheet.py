@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from connectors.reports import labels
 from connectors.reports.data import MartReader, Period, RoiRow, RunFacts, totals_row
-from connectors.reports.formats import day_label, is_formula_like, money, number, percent
+from connectors.reports.formats import day_label, is_formula_like, number, percent
 
 NUMBER_FORMATS = {
     "money": '#,##0.00 "€";[Red]-#,##0.00 "€"',
@@ -580,10 +580,3 @@ def write_workbook(reader: MartReader, path: Path, request: WorkbookRequest) -> 
     workbook.worksheets()[0].activate()
     workbook.close()
     return counts
-
-
-def period_from(request: WorkbookRequest) -> tuple[date | None, date | None]:
-    return request.period.first, request.period.last
-
-
-__all__ = ["WorkbookRequest", "money", "write_workbook"]
