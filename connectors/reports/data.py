@@ -131,6 +131,7 @@ class RoiRow:
     customers: int = 0
     won_deals: float = 0.0  # credited (fractional under multi-touch models)
     won_deals_whole: int = 0  # apportioned to whole deals within the table (see apportion)
+    margin_source: str | None = None  # the marts' margin_source: line_items, margin_rate, mixed, none, ...
     interval: Interval | None = None
 
     @property
@@ -168,6 +169,9 @@ class RoiRow:
             return self.dimension(key)
         if key == "won_deals":
             return self.won_deals_whole
+        if key == "margin_source":
+            names = labels.ROW_MARGIN_SOURCES.get(self.margin_source or "")
+            return (names[0] if language == "fr" else names[1]) if names else self.margin_source
         if key == "reliability":
             too_few = self.interval is not None and self.interval.too_few_deals
             return labels.TOO_FEW_DEALS[language] if too_few else ""
@@ -184,6 +188,7 @@ def add_rows(rows: Iterable[RoiRow], **dimensions: Any) -> RoiRow:
     """The sum of ``rows`` (a total line): margin unknown as soon as one row's is; ratios follow."""
     total = RoiRow(**dimensions)
     margin: Decimal | None = ZERO
+    sources: set[str | None] = set()
     for row in rows:
         total.cost += row.cost
         total.revenue += row.revenue
@@ -193,7 +198,17 @@ def add_rows(rows: Iterable[RoiRow], **dimensions: Any) -> RoiRow:
         total.won_deals += row.won_deals
         total.won_deals_whole += row.won_deals_whole
         margin = None if margin is None or row.gross_margin is None else margin + row.gross_margin
+        sources.add(row.margin_source)
     total.gross_margin = margin
+    known = sources - {None, "no_won_deals"}
+    if "none" in known:
+        total.margin_source = "none"
+    elif len(known) > 1:
+        total.margin_source = "mixed"
+    elif known:
+        total.margin_source = known.pop()
+    elif "no_won_deals" in sources:
+        total.margin_source = "no_won_deals"
     return total
 
 
@@ -339,6 +354,19 @@ class MartReader:
             return "gross_margin is not null"
         return "roi_basis = 'margin'"
 
+    def _margin_source_sql(self, table: str) -> str:
+        """The margin source of rows summed together: unknown as soon as one is, else the one they share,
+        else mixed (rows without won deals do not count)."""
+        if "margin_source" not in self.columns(table):
+            return "null::varchar"
+        known = "margin_source) filter (where margin_source <> 'no_won_deals'"
+        return (
+            "case when bool_or(margin_source = 'none') then 'none' "
+            f"when count(distinct {known}) = 0 then 'no_won_deals' "
+            f"when count(distinct {known}) = 1 then any_value({known}) "
+            "else 'mixed' end"
+        )
+
     def roi_rows(
         self, grain: str, model: str, period: Period = Period(), *, monthly: bool = False
     ) -> list[RoiRow]:
@@ -370,7 +398,8 @@ class MartReader:
                 case when bool_and({known} or {revenue} = 0) then coalesce(sum(gross_margin), 0) end
                     as gross_margin,
                 sum(sessions) as sessions, sum(leads) as leads, sum(customers) as customers,
-                sum(won_deals) as won_deals
+                sum(won_deals) as won_deals,
+                {self._margin_source_sql(table)} as margin_source
             from main.{table}
             where {" and ".join(where)}
             group by {dims}{month}
@@ -392,6 +421,7 @@ class MartReader:
                 leads=int(r["leads"] or 0),
                 customers=int(r["customers"] or 0),
                 won_deals=float(r["won_deals"] or 0.0),
+                margin_source=r["margin_source"],
             )
             row.interval = intervals.get(tuple(r[k] for k in keys))
             rows.append(row)

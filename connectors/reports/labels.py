@@ -93,6 +93,16 @@ _COLUMNS = [
         "unknown (never guessed).",
     ),
     Column(
+        "margin_source",
+        "text",
+        "Source de la marge",
+        "Margin source",
+        "D'où vient la marge des affaires gagnées de la ligne : lignes de produits (coût des produits), taux "
+        "de marge configuré, mixte, inconnue (marge vide), ou pas d'affaire gagnée.",
+        "Where the row's won deals' margin comes from: line items (cost of goods), a configured margin rate, "
+        "mixed, unknown (margin empty), or no won deal.",
+    ),
+    Column(
         "roi_on_revenue",
         "percent",
         "ROI sur CA",
@@ -219,6 +229,7 @@ MEASURES = (
     "cost",
     "revenue",
     "gross_margin",
+    "margin_source",
     "roi_on_revenue",
     "roi_on_margin",
     "roas",
@@ -260,6 +271,15 @@ MODEL_NAMES = {
     "j_shaped": ("En J", "J-shaped"),
     "inverse_j": ("En J inversé", "Inverse J"),
     "markov": ("Markov (basé sur les données)", "Markov (data-driven)"),
+}
+
+# A row's margin source (roi_by_* margin_source) as shown in the tables.
+ROW_MARGIN_SOURCES = {
+    "line_items": ("lignes de produits", "line items"),
+    "margin_rate": ("taux de marge", "margin rate"),
+    "mixed": ("mixte", "mixed"),
+    "none": ("inconnue", "unknown"),
+    "no_won_deals": ("pas d'affaire gagnée", "no won deal"),
 }
 
 MARGIN_SOURCES = {

@@ -126,45 +126,41 @@ def article_run(prefect_harness, clean_settings_env, tmp_path):
 
 
 def exported(runner: CliRunner, config, path, *args: str) -> dict[str, dict]:
+    """The workbook's "Par campagne" rows (cached values of its formulas) for the article's campaigns."""
     result = runner.invoke(app, ["export", "--config", str(config), "--output", str(path), *args])
     assert result.exit_code == 0, result.output
-    sheet = load_workbook(path).active
+    sheet = load_workbook(path, data_only=True)["Par campagne"]
     header = [c.value for c in sheet[1]]
     rows = [dict(zip(header, row, strict=True)) for row in sheet.iter_rows(min_row=2, values_only=True)]
-    return {r["campaign"]: r for r in rows if (r["campaign"] or "").startswith("article_")}, sheet, header
+    return {r["Campagne"]: r for r in rows if (r["Campagne"] or "").startswith("article_")}, sheet, header
 
 
 def test_the_articles_figures_through_roi_run_and_roi_export(article_run, tmp_path):
     runner, config, database, run = article_run
     for model in ("linear", "markov"):
-        rows, sheet, header = exported(
-            runner,
-            config,
-            tmp_path / f"{model}.xlsx",
-            "--by",
-            "campaign",
-            "--model",
-            model,
-            "--format",
-            "xlsx",
-        )
+        rows, sheet, header = exported(runner, config, tmp_path / f"{model}.xlsx", "--model", model)
         # the first article: ROI on revenue (CA) 12.5 % and 150 %; no cost of goods and no rate -> margin n/a
         a, b = rows["article_campagne_a"], rows["article_campagne_b"]
-        assert (a["investment"], a["revenue"], a["roi_on_revenue"]) == (4000, 4500, 0.125), model
-        assert (b["investment"], b["revenue"], b["roi_on_revenue"]) == (2000, 5000, 1.5), model
-        assert (a["margin"], a["roi_on_margin"], a["margin_source"]) == ("n/a", "n/a", "none")
+        assert (a["Investissement (€)"], a["CA (€)"], a["ROI sur CA"]) == (4000, 4500, 0.125), model
+        assert (b["Investissement (€)"], b["CA (€)"], b["ROI sur CA"]) == (2000, 5000, 1.5), model
+        # unknown margin: empty cells, never 0, and the row says why
+        assert (a["Marge brute (€)"], a["ROI sur marge"], a["Source de la marge"]) == (None, None, "inconnue")
         # the second article's candle: margin 4.00, both bases
         candle = rows["article_bougie"]
-        assert (candle["revenue"], candle["margin"], candle["margin_source"]) == (8, 4, "line_items")
-        assert (candle["roi_on_revenue"], candle["roi_on_margin"], candle["roas"]) == (3, 1, 4)
+        assert (candle["CA (€)"], candle["Marge brute (€)"], candle["Source de la marge"]) == (
+            8,
+            4,
+            "lignes de produits",
+        )
+        assert (candle["ROI sur CA"], candle["ROI sur marge"], candle["CA / Investissement"]) == (3, 1, 4)
         # 1,000 USD at 0.92 = 920.00 EUR of investment
-        assert rows["article_dollars"]["investment"] == 920
+        assert rows["article_dollars"]["Investissement (€)"] == 920
         # the billion-euro deal, to the cent
-        assert Decimal(str(rows["article_grand_compte"]["revenue"])) == Decimal("999999999.99")
+        assert Decimal(str(rows["article_grand_compte"]["CA (€)"])) == Decimal("999999999.99")
         # shown as percentages in the spreadsheet
-        column = header.index("roi_on_revenue") + 1
+        column = header.index("ROI sur CA") + 1
         formats = {sheet.cell(row=r, column=column).number_format for r in range(2, sheet.max_row + 1)}
-        assert formats <= {"0.0%", "General"} and "0.0%" in formats
+        assert formats == {"0.0%;[Red]-0.0%"}
     assert "article_livres" not in rows  # the GBP row has no rate: rejected, it costs nothing
 
     # every model, exactly, in the mart the export reads

@@ -32,6 +32,7 @@ HEADERS_FR = [
     "Investissement (€)",
     "CA (€)",
     "Marge brute (€)",
+    "Source de la marge",
     "ROI sur CA",
     "ROI sur marge",
     "CA / Investissement",
@@ -87,7 +88,7 @@ def test_sheets_headers_formats_filters_and_frozen_header(workbook_files):
     sheet = formulas["Par canal"]
     assert [c.value for c in sheet[1]] == HEADERS_FR
     assert sheet.freeze_panes == "B2"
-    assert sheet.auto_filter.ref == f"A1:R{sheet.max_row - 1}"  # the data rows; the total line stays outside
+    assert sheet.auto_filter.ref == f"A1:S{sheet.max_row - 1}"  # the data rows; the total line stays outside
     row = 2
     formats = {header: sheet.cell(row=row, column=i + 1).number_format for i, header in enumerate(HEADERS_FR)}
     assert "€" in formats["Investissement (€)"] and "#,##0.00" in formats["CA (€)"]
@@ -156,18 +157,19 @@ def test_totals_use_subtotal_and_equal_the_marts(workbook_files, report_warehous
     con.close()
     sheet, cached = formulas["Par canal"], values["Par canal"]
     last = sheet.max_row
+    col = {c.value: c.column for c in sheet[1]}
     assert cached.cell(row=last, column=1).value == "Total"
     assert sheet.cell(row=last, column=2).value == f"=SUBTOTAL(109,B2:B{last - 1})"
-    assert _number(cached.cell(row=last, column=2).value) == cost
-    assert _number(cached.cell(row=last, column=3).value) == revenue
-    assert cached.cell(row=last, column=9).value == leads
-    assert _number(cached.cell(row=last, column=5).value) == ((revenue - cost) / cost).quantize(
-        Decimal("0.000001")
-    )
+    assert _number(cached.cell(row=last, column=col["Investissement (€)"]).value) == cost
+    assert _number(cached.cell(row=last, column=col["CA (€)"]).value) == revenue
+    assert cached.cell(row=last, column=col["Leads"]).value == leads
+    assert _number(cached.cell(row=last, column=col["ROI sur CA"]).value) == (
+        (revenue - cost) / cost
+    ).quantize(Decimal("0.000001"))
     # whole won deals that add up to the real number of won deals
-    column = [cached.cell(row=r, column=13).value for r in range(2, last)]
+    column = [cached.cell(row=r, column=col["Affaires gagnées"]).value for r in range(2, last)]
     assert all(isinstance(v, int) for v in column)
-    assert sum(column) == cached.cell(row=last, column=13).value == round(won)
+    assert sum(column) == cached.cell(row=last, column=col["Affaires gagnées"]).value == round(won)
 
 
 def test_months_and_model_comparison_equal_the_marts(workbook_files, report_warehouse):
