@@ -26,7 +26,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from connectors.config import ATTRIBUTION_MODELS
 from connectors.errors import (
@@ -44,9 +43,11 @@ from flows.cli_sandbox import sandbox_app
 from flows.cli_support import (
     DebugOption,
     RoiTyper,
+    check_prefect_server,
     install_prefect_traceback_filter,
     output_file,
     parse_day,
+    prefect_target_label,
     set_debug,
 )
 from flows.reporting import as_text
@@ -208,6 +209,7 @@ def pipeline_target(
 
     Settings and input files are validated here, before Prefect or any outside system is touched.
     """
+    check_prefect_server()
     if not use_sandbox(config, sandbox):
         validate_settings(_settings(config), needs, extra_data_tests=extra_data_tests)
         yield None
@@ -233,9 +235,10 @@ def _warehouse_for_reading(config: Path | None, sandbox: bool = False) -> Path:
 
 
 def _run_flow(flow_fn: Callable[..., Any], label: str, **params: Any) -> dict[str, Any]:
-    """Run a flow in this process (ephemeral Prefect unless PREFECT_API_URL points at a server)."""
+    """Run a flow in this process: on the Prefect server PREFECT_API_URL names, else on a throwaway one."""
     install_prefect_traceback_filter()
-    with console.status(f"[bold]{label}[/] (Prefect flow run; first run starts a local Prefect server)..."):
+    err_console.print(f"Prefect: {prefect_target_label()}", highlight=False)
+    with console.status(f"[bold]{label}[/] (Prefect flow run)..."):
         return flow_fn(**params)
 
 
@@ -271,14 +274,10 @@ def _print_run(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         _print_json(result)
         return
-    table = Table(title=f"run {result.get('run_id')}", show_header=False)
-    for key, value in result.items():
-        if key != "run_id":
-            table.add_row(
-                key,
-                as_text(value) if not isinstance(value, dict | list) else json.dumps(value, default=as_text),
-            )
-    console.print(table)
+    from flows.run_view import render_run
+
+    for block in render_run(result):
+        console.print(block)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -353,6 +352,7 @@ def backfill(
     needs = tuple(s for s in wanted or ALL_STREAMS if s != "spend")
     with pipeline_target(config, sandbox=sandbox, needs=needs):
         install_prefect_traceback_filter()
+        err_console.print(f"Prefect: {prefect_target_label()}", highlight=False)
         result = _run_backfill_with_progress(
             backfill_flow,
             start=start_day,

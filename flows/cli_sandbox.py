@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
+import signal
 import threading
 from dataclasses import replace
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import typer
@@ -49,8 +53,17 @@ def serve(
     ga4_unrestricted: bool = typer.Option(
         False, "--ga4-unrestricted", help="GA4 hides nothing: no thresholding, no (other) rows."
     ),
+    print_env: bool = typer.Option(
+        False,
+        "--print-env",
+        help="Print (on stdout, nothing else) the `export` lines a shell, a Prefect worker or cron needs "
+        "to run the pipeline against this sandbox: token, URLs, property, spend file, warehouse, models.",
+    ),
+    database: Path | None = typer.Option(
+        None, "--database", help="Warehouse for --print-env's ROI_DATABASE (default: <out>/roi.duckdb)."
+    ),
 ) -> None:
-    """Serve the sandbox until Ctrl-C; prints the base URL, the token and the files written."""
+    """Serve the sandbox until Ctrl-C (or SIGTERM); prints the base URL, the token and the files written."""
     from sandbox.dataset import Ga4Restrictions
     from sandbox.faults import parse_fault_spec
     from sandbox.server import SandboxServer
@@ -94,28 +107,48 @@ def serve(
         )
         raise typer.Exit(1) from None
     # The token is the sandbox's own (random per run, accepted only by this process), so printing it is fine.
-    typer.echo(f"base_url: {server.base_url}")
-    typer.echo(f"access_token: {server.access_token}")
-    typer.echo(f"ga4_property_id: {server.ga4_property_id}")
+    if print_env:
+        _print_exports(server, (database or Path(server.out_dir) / "roi.duckdb").resolve())
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    info = partial(typer.echo, err=print_env)  # with --print-env, stdout carries only the export lines
+    info(f"base_url: {server.base_url}")
+    info(f"access_token: {server.access_token}")
+    info(f"ga4_property_id: {server.ga4_property_id}")
     limits = "off" if no_rate_limits else f"{server.rate_limiter.burst_limit} per 10 s"
-    typer.echo(f"tier: {tier}  rate_limits: {limits}  faults: {faults or 'none'}")
-    typer.echo(f"churn: {f'{churn:g} writes/s' if churn else 'off'}  search_lag: {search_lag:g} s")
+    info(f"tier: {tier}  rate_limits: {limits}  faults: {faults or 'none'}")
+    info(f"churn: {f'{churn:g} writes/s' if churn else 'off'}  search_lag: {search_lag:g} s")
     if hasattr(server.dataset, "ga4_other_values_per_day"):
         restrictions = server.dataset.ga4_restrictions
-        typer.echo(
+        info(
             f"ga4: google_ads {'linked' if restrictions.ads_linked else 'not linked'}  "
             f"threshold {restrictions.threshold_users or 'off'} users  "
             f"(other) after {server.dataset.ga4_other_values_per_day or 'off'} contact ids a day"
         )
     for path in server.written_files:
-        typer.echo(f"wrote: {path}")
+        info(f"wrote: {path}")
     typer.echo("Ready. Ctrl-C to stop.", err=True)
     try:
         threading.Event().wait()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         typer.echo("Stopping.", err=True)
     finally:
         server.stop()
         if server.churn is not None:
             done = ", ".join(f"{n} {action}" for action, n in sorted(server.churn.counts.items()))
             typer.echo(f"churn wrote: {done or 'nothing'}", err=True)
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)  # stops the sandbox cleanly (port released) when a supervisor or a test stops it
+
+
+def _print_exports(server: object, database: Path) -> None:
+    """`export NAME=value` lines for everything that points the pipeline at this sandbox (sandbox_env), then
+    the sandbox's own day, which nightly runs must be given: its data stops there."""
+    from flows.sandbox_mode import sandbox_env, sandbox_history
+
+    for name, value in sandbox_env(server, database=database).items():
+        typer.echo(f"export {name}={shlex.quote(value)}")
+    first, last = sandbox_history(server)
+    typer.echo(f"# sandbox data: {first} .. {last}; pass today={last + timedelta(days=1)} to nightly runs")
+    typer.echo("# end of environment")

@@ -222,8 +222,8 @@ class _DropTracebacks(logging.Filter):
             record.exc_info = None
             record.exc_text = None
         message = record.getMessage()
-        if message.startswith(ENGINE_FAILURE_LINES):
-            return False
+        if message.startswith(ENGINE_FAILURE_LINES) or record.name.startswith("prefect._internal"):
+            return False  # Prefect's own plumbing (log shipping at exit...): noise after our one line
         if "Traceback (most recent call last)" in message:
             record.msg, record.args = message.split("Traceback (most recent call last)")[0].rstrip(), None
         return True
@@ -311,3 +311,43 @@ def output_file(path: Path, *, suffix: str) -> Path:
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Which Prefect server flow commands use.
+
+PREFECT_HEALTH_TIMEOUT_S = 5.0
+
+
+def configured_prefect_api() -> str | None:
+    """PREFECT_API_URL from the environment or the active Prefect profile; None: a throwaway server."""
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value() or None
+
+
+def prefect_target_label() -> str:
+    url = configured_prefect_api()
+    if url:
+        return f"Prefect server {url}"
+    return "throwaway local Prefect server, ~10 s to start; set PREFECT_API_URL to use a running one"
+
+
+def check_prefect_server() -> None:
+    """A configured Prefect server must answer before anything else runs (ConfigError otherwise)."""
+    from connectors.config import ConfigError
+
+    url = configured_prefect_api()
+    if not url:
+        return
+    import httpx
+
+    try:
+        answer = httpx.get(url.rstrip("/") + "/health", timeout=PREFECT_HEALTH_TIMEOUT_S)
+        answer.raise_for_status()
+    except httpx.HTTPError as exc:
+        raise ConfigError(
+            f"PREFECT_API_URL is {url}, which does not answer ({type(exc).__name__})",
+            "start it (`prefect server start --background`), or unset PREFECT_API_URL "
+            "(`prefect config unset PREFECT_API_URL`) to run on a throwaway local server",
+        ) from None

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from flows.common import PipelineStepError
 from flows.reporting import NOT_AVAILABLE, attribution_models, roi_rows
+from flows.run_view import render_run
 from flows.sandbox_mode import sandbox_environment, sandbox_history, sandbox_today
 from flows.settings import open_warehouse
 
@@ -139,15 +140,16 @@ def run_demo(console: Console, *, contacts: int, seed: int, out: Path) -> int:
             except PipelineStepError as exc:
                 console.print(f"[bold red]{exc}[/]")
                 result, exit_code = exc.result, 4
-        console.print(
-            f"Run {result['run_id']}: {result['rows']:,} rows loaded, rejects {result['rejects'] or 'none'}, "
-            f"{result['published']:,} property values published"
-            + (
-                f" - [red]publish skipped: {result['publish_skipped']}[/]"
-                if result["publish_skipped"]
-                else ""
-            )
+        broken = getattr(sb.dataset, "ground_truth", {}).get("spend_file_bad_rows", [])
+        note = (
+            f"The sandbox's spend sheet has {len(broken)} deliberately broken rows "
+            f"({'; '.join(row['reason'] for row in broken)}) to show how bad input is handled: they are kept "
+            "aside in ops.rejects with their reason and the run goes on without them."
+            if broken
+            else None
         )
+        for block in render_run(result, rejects_note=note):
+            console.print(block)
         with open_warehouse(database) as con:
             available = attribution_models(con)
             models = [m for m in DEMO_MODELS if m in available] or available[:3]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -262,14 +264,41 @@ def test_a_failed_run_prints_its_cause_last_without_tracebacks_or_leaks(
             f'ga4_property_id = "999"\nga4_api_endpoint = "{sb.base_url}"\n'
             f'database = "{tmp_path / "w.duckdb"}"\n'
         )
-        failed = _roi(["run", "--today", "2026-10-30", "--no-publish"], tmp_path, env)
+        failed = _roi(["run", "--today", "2026-10-29", "--no-publish"], tmp_path, env)
     assert failed.returncode == EXIT_STEP_FAILED, failed.stderr
-    last = failed.stderr.strip().splitlines()[-1]
+    errors = [line for line in failed.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0] == failed.stderr.strip().splitlines()[-1], failed.stderr
+    last = errors[0]
     assert last.startswith("error: nightly run nightly-") and "extract ga4 failed (GA4ConfigError" in last
     assert "properties/999" in last and "(403)" in last and "Fix: " in last
-    assert "Traceback" not in failed.stderr and "nanobind" not in failed.stderr
-    assert "Task run failed with exception" not in failed.stderr
+    assert "Traceback" not in failed.stderr and "nanobind" not in failed.stderr, failed.stderr
+    assert "Task run failed with exception" not in failed.stderr, failed.stderr
     assert sb.access_token not in failed.stderr + failed.stdout
+    # The run went to the configured server (no throwaway one): it is there, Failed, with its parameters.
+    assert f"Prefect server {PREFECT_API_URL.value()}" in failed.stdout + failed.stderr
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        runs = [r for r in client.read_flow_runs(limit=200) if r.parameters.get("today") == "2026-10-29"]
+    assert [r.state_type.value for r in runs] == ["FAILED"], [(r.name, r.state_name) for r in runs]
+
+
+def test_a_configured_prefect_server_that_does_not_answer_stops_before_any_call(
+    portal_config, tmp_path, sandbox
+):
+    from flows.cli_support import PREFECT_HEALTH_TIMEOUT_S
+
+    portal_config()
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/api"
+    started = time.monotonic()
+    result = _roi(["run", "--no-publish"], tmp_path, {**os.environ, "PREFECT_API_URL": url})
+    assert result.returncode == EXIT_CONFIG
+    assert _one_line(result.stderr).startswith(
+        f"error: PREFECT_API_URL is {url}, which does not answer (ConnectError). Fix: start it"
+    )
+    assert len(sandbox.request_log) == 0 and time.monotonic() - started < PREFECT_HEALTH_TIMEOUT_S + 15
 
 
 def test_a_busy_warehouse_is_one_line_and_exit_5_with_a_traceback_only_on_debug(
