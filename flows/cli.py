@@ -36,6 +36,7 @@ from connectors.errors import (
     EXIT_TESTS_FAILED,
     EXIT_USAGE,
     EXIT_UTM_REFUSED,
+    StepFailedError,
     UsageError,
 )
 from flows import terminal
@@ -388,7 +389,27 @@ def publish_command(
             config_path=str(config) if config else None,
             lock_wait_seconds=lock_wait,
         )
+        database = database_path(_settings(config))  # the sandbox's while in it
     _print_run(result, as_json)
+    failed = sum(int(p.get("failed") or 0) for p in result.get("publish") or [])
+    if failed:
+        reason = _main_publish_failure(database, result["run_id"])
+        raise StepFailedError(
+            f"{failed:,} property values were not published ({reason})",
+            "if HubSpot was only busy, nothing: the next run (or `roi publish`) sends them again; "
+            "`roi status` lists the records",
+        )
+
+
+def _main_publish_failure(database: Path, run_id: str) -> str:
+    """The most frequent reason records of ``run_id`` failed to publish, with how many."""
+    with open_warehouse(database) as con:
+        found = con.execute(
+            "select reason, count(*) from ops.publish_failures where run_id = ? group by reason "
+            "order by 2 desc, 1 limit 1",
+            [run_id],
+        ).fetchone()
+    return f"{found[1]:,} times: {found[0]}" if found else "see `roi status`"
 
 
 # ----------------------------------------------------------------------------------------------------

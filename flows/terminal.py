@@ -19,6 +19,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from connectors.reports import formats
+
 WIDTH = 80
 COLUMN_GAP = 3  # between two columns: 1 padding each side + the (blank) divider; no outer edges
 MIN_WRAP_WIDTH = 12
@@ -28,18 +30,22 @@ MIN_WRAP_WIDTH = 12
 class Column:
     key: str
     header: str
-    kind: str = "text"  # text | int | when | day | age
+    kind: str = "text"  # text | int | money | percent | when | day | age
     priority: int = 0  # 0 always shown; 1, 2, ... dropped first (highest first) when the table is too wide
     wrap: bool = False  # long values wrap onto several lines (errors, reasons); others never wrap
     max_width: int | None = None  # wrap columns: the widest they grow
 
     @property
     def right_aligned(self) -> bool:
-        return self.kind in ("int", "age")
+        return self.kind in ("int", "money", "percent", "age")
+
+
+TERMINAL_LANGUAGE = "en"  # ops output; the marketing outputs (reports, spreadsheets, CRM labels) are French
 
 
 def format_int(value: Any) -> str:
-    return "" if value is None else f"{int(value):,}"
+    """12,345: numbers come from the one formatting module (connectors.reports.formats)."""
+    return "" if value is None else formats.integer(value, TERMINAL_LANGUAGE)
 
 
 def format_when(value: datetime | None) -> str:
@@ -60,6 +66,10 @@ def cell_text(value: Any, kind: str = "text") -> str:
         return ""
     if kind == "int":
         return format_int(value)
+    if kind == "money":
+        return formats.money(value, TERMINAL_LANGUAGE)
+    if kind == "percent":
+        return formats.percent(value, TERMINAL_LANGUAGE)
     if kind == "age" and isinstance(value, timedelta):
         return format_age(value)
     if isinstance(value, datetime):

@@ -323,3 +323,28 @@ def test_a_busy_warehouse_is_one_line_and_exit_5_with_a_traceback_only_on_debug(
     assert debug.returncode == EXIT_BUSY
     assert "Traceback (most recent call last)" in debug.stderr and "WarehouseBusyError" in debug.stderr
     assert "nanobind" not in debug.stderr
+
+
+def test_a_publish_storm_ends_in_one_line_with_how_many_values_and_why(
+    prefect_harness, tmp_path, clean_settings_env
+):
+    """HubSpot refusing every write (503 here; a 429 storm takes the same path, only slower: the caller waits
+    out HubSpot's 10-second window between attempts): the table of what failed, one error line, exit 1."""
+    from flows.nightly import nightly
+    from flows.sandbox_mode import sandbox_env, sandbox_today
+    from sandbox.server import SandboxServer
+
+    with SandboxServer(contacts=40, seed=5, rate_limits=False, out_dir=tmp_path / "sb") as sb:
+        for name, value in sandbox_env(sb, database=tmp_path / "w.duckdb").items():
+            clean_settings_env.setenv(name, value)
+        clean_settings_env.chdir(tmp_path)
+        assert nightly(today=sandbox_today(sb), publish=False, return_state=True).is_completed()
+        sb.faults.configure(error_rate=1.0, statuses=(503,), paths=("/crm/v3/objects/deals/batch/update",))
+        result = CliRunner().invoke(app, ["publish"])
+    assert result.exit_code == EXIT_STEP_FAILED, result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and " property values were not published (" in lines[-1]
+    assert "gave up after retries: 503" in lines[-1] and "Fix: if HubSpot was only busy" in lines[-1]
+    assert "Traceback" not in result.output
+    table = " ".join(result.stdout.split())
+    assert "Published: property -> records changed" in table and "deals.roi_computed_at" in table
