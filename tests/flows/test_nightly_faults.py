@@ -80,7 +80,12 @@ def test_ga4_429s_in_the_trailing_window_skip_publish_and_the_next_run_converges
         window = (today - timedelta(days=3), today - timedelta(days=1))  # [ga4] trailing_days = 3
         with patched_environ(sandbox_env(sb, database=db)):
             # A new installation: GA4 history first (README), up to the nightly's trailing window.
-            backfill(start=today - timedelta(days=730), end=window[0] - timedelta(days=1), streams=["ga4"])
+            backfill(
+                start=today - timedelta(days=730),
+                end=window[0] - timedelta(days=1),
+                streams=["ga4"],
+                chunk_days=366,
+            )
 
             sb.faults.configure(error_rate=0.5, statuses=(429,), seed=FAULT_SEED, paths=GA4_PATHS)
             sb.request_log.clear()
