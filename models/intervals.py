@@ -536,8 +536,8 @@ def build_roi_intervals(con: duckdb.DuckDBPyConnection, cfg: dict[str, Any] | No
         f"""create or replace table main.{INTERVALS_TABLE} (
             attribution_model varchar, grain varchar, channel varchar, source varchar, medium varchar,
             campaign varchar, deals integer,
-            roi_on_revenue_low decimal(18, 6), roi_on_revenue_high decimal(18, 6),
-            roi_on_margin_low decimal(18, 6), roi_on_margin_high decimal(18, 6),
+            roi_on_revenue_low decimal(38, 6), roi_on_revenue_high decimal(38, 6),
+            roi_on_margin_low decimal(38, 6), roi_on_margin_high decimal(38, 6),
             too_few_deals boolean, resamples integer, level decimal(4, 3), seed bigint, min_deals integer,
             method varchar
         )"""

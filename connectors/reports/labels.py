@@ -259,6 +259,30 @@ SHEETS = {
     "readme": {"fr": "Lisez-moi", "en": "Read me"},
 }
 
+SHEET_HELP = {
+    "channel": (
+        "Une ligne par canal, sur la période, avec les intervalles de ROI.",
+        "One row per channel over the period, with the ROI intervals.",
+    ),
+    "source": ("Une ligne par canal et source.", "One row per channel and source."),
+    "campaign": (
+        "Une ligne par canal, source, support et campagne.",
+        "One row per channel, source, medium and campaign.",
+    ),
+    "channel_monthly": (
+        "Les mêmes chiffres mois par mois : filtrez la colonne Mois (les totaux suivent).",
+        "The same figures month by month: filter the Month column (totals follow).",
+    ),
+    "source_monthly": ("Par source, mois par mois.", "By source, month by month."),
+    "campaign_monthly": ("Par campagne, mois par mois.", "By campaign, month by month."),
+    "models": (
+        "Le ROI de chaque canal sous les 11 modèles d'attribution côte à côte (même investissement, CA "
+        "réparti différemment).",
+        "Each channel's ROI under the 11 attribution models side by side (same investment, revenue split "
+        "differently).",
+    ),
+}
+
 MODEL_NAMES = {
     "first_touch": ("Premier contact", "First touch"),
     "last_touch": ("Dernier contact", "Last touch"),

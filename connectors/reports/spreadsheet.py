@@ -352,8 +352,8 @@ def _readme(
                     "ROI bas / ROI haut",
                     f"Intervalle bootstrap à {level} : {resamples} rééchantillonnages "
                     f"de Poisson (graine {intervals.get('seed')}) des affaires gagnées (modèles à règles) ou "
-                    "des parcours (Markov, removal effects recalculés à chaque tirage). L'investissement est "
-                    "connu et n'est pas rééchantillonné. Calculé sur toute la période.",
+                    "des parcours (Markov, effets de retrait recalculés à chaque tirage). "
+                    "L'investissement est connu et n'est pas rééchantillonné. Calculé sur toute la période.",
                 )
             )
             rows.append(
@@ -402,8 +402,10 @@ def _readme(
     for column in labels.COLUMNS.values():
         rows.append((column.header(lang), column.help(lang)))
     rows.append("Onglets" if fr else "Sheets")
+    sheet_help = {labels.SHEETS[key][lang]: text for key, text in labels.SHEET_HELP.items()}
     for name in sheet_names:
-        rows.append((name, ""))
+        help_text = sheet_help.get(name, ("", ""))
+        rows.append((name, help_text[0] if fr else help_text[1]))
     sheet.write_string(0, 0, "ROI marketing - roi-pipeline", title)
     r = 2
     for item in rows:
