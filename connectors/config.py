@@ -16,7 +16,7 @@ import threading
 import tomllib
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -27,8 +27,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -136,6 +138,26 @@ ATTRIBUTION_MODELS = (
 )
 
 
+def rates_by_currency_code(rates: Any) -> Any:
+    """An exchange-rate table keyed by upper-case ISO 4217 codes (" usd" -> "USD"); ValueError otherwise."""
+    if not isinstance(rates, dict):
+        return rates
+    codes = {}
+    for code, rate in rates.items():
+        key = str(code).strip().upper()
+        if not re.fullmatch(r"[A-Z]{3}", key):
+            raise ValueError(f"{code!r} is not a currency code; write a 3-letter ISO 4217 code (USD)")
+        codes[key] = rate
+    return codes
+
+
+def positive_rates(rates: dict[str, Decimal]) -> dict[str, Decimal]:
+    for code, rate in rates.items():
+        if not rate.is_finite() or rate <= 0:
+            raise ValueError(f'rate for {code} is {rate}; write a positive number such as {code} = "0.92"')
+    return rates
+
+
 class ModelOptions(Section):
     """``[models]`` section: parameters the SQL models read (cfg_params)."""
 
@@ -175,25 +197,12 @@ class ModelOptions(Section):
     @field_validator("fx_rates", mode="before")
     @classmethod
     def _currency_codes(cls, rates: Any) -> Any:
-        if not isinstance(rates, dict):
-            return rates
-        codes = {}
-        for code, rate in rates.items():
-            key = str(code).strip().upper()
-            if not re.fullmatch(r"[A-Z]{3}", key):
-                raise ValueError(f"{code!r} is not a currency code; write a 3-letter ISO 4217 code (USD)")
-            codes[key] = rate
-        return codes
+        return rates_by_currency_code(rates)
 
     @field_validator("fx_rates")
     @classmethod
     def _positive_rates(cls, rates: dict[str, Decimal]) -> dict[str, Decimal]:
-        for code, rate in rates.items():
-            if not rate.is_finite() or rate <= 0:
-                raise ValueError(
-                    f'rate for {code} is {rate}; write a positive number such as {code} = "0.92"'
-                )
-        return rates
+        return positive_rates(rates)
 
     @field_validator("margin_rates")
     @classmethod
@@ -319,6 +328,129 @@ class NotifyOptions(Section):
         return bool(self.webhook_url or self.email_to)
 
 
+# A portal's name is a file name (its warehouse), a Prefect concurrency-limit name and a CLI argument.
+PORTAL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+# "all" selects the group roll-up on the command line, "group" is the roll-up's warehouse.
+RESERVED_PORTAL_NAMES = ("all", "group")
+ENVIRONMENT_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+PREFECT_BLOCK_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
+
+
+def http_base_url(value: str) -> str:
+    value = value.strip().rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(f"{value!r} is not an http(s) URL; use e.g. {DEFAULT_HUBSPOT_BASE_URL}")
+    return value
+
+
+class PortalOptions(Section):
+    """``[portals.<name>]``: one HubSpot portal and its GA4 property, spend sheet and warehouse.
+
+    Keys left out fall back to the top-level ones; the sub-sections (``[portals.<name>.models]`` ...) override
+    the shared sections key by key. The token itself is never here: the portal names the environment
+    variable (``token_env``) or the Prefect Secret block (``token_secret``) that holds it.
+    """
+
+    # Shown in the group report and `roi portals` ("Marque A"); the name when unset.
+    label: str | None = None
+    token_env: str | None = None  # e.g. "HUBSPOT_TOKEN_ACME"
+    token_secret: str | None = None  # e.g. "hubspot-token-acme" (`prefect block create secret`)
+    hubspot_base_url: str | None = None
+    hubspot_tier: HubSpotTier | None = None
+    hubspot_api_limit_increase: bool | None = None
+    ga4_property_id: str | None = None
+    ga4_api_endpoint: str | None = None
+    google_application_credentials: Path | None = None
+    # Default: <name>.duckdb next to the top-level `database`. One file per portal, never shared.
+    database: Path | None = None
+    spend_file: Path | None = None
+    tagging_plan: Path | None = None
+
+    hubspot: HubSpotOptions = Field(default_factory=HubSpotOptions)
+    ga4: GA4Options = Field(default_factory=GA4Options)
+    spend: SpendOptions = Field(default_factory=SpendOptions)
+    models: ModelOptions = Field(default_factory=ModelOptions)
+    publish: PublishOptions = Field(default_factory=PublishOptions)
+    freshness: FreshnessOptions = Field(default_factory=FreshnessOptions)
+
+    @field_validator("hubspot_tier", mode="before")
+    @classmethod
+    def _tier_lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("hubspot_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        return http_base_url(value) if value is not None else None
+
+    @field_validator("token_env")
+    @classmethod
+    def _variable_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not ENVIRONMENT_VARIABLE_NAME.fullmatch(value):
+            # Never echo it: someone may have pasted the token itself here.
+            raise ValueError(
+                "is not an environment variable name: write the NAME of the variable that holds the token "
+                '(token_env = "HUBSPOT_TOKEN_ACME"), never the token itself'
+            )
+        return value
+
+    @field_validator("token_secret")
+    @classmethod
+    def _block_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not PREFECT_BLOCK_NAME.fullmatch(value):
+            raise ValueError(
+                "is not a Prefect block name: lowercase letters, digits and dashes (token_secret = "
+                '"hubspot-token-acme"), never the token itself'
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_token_source(self) -> PortalOptions:
+        if self.token_env and self.token_secret:
+            raise ValueError("give token_env or token_secret, not both")
+        return self
+
+
+class GroupOptions(Section):
+    """``[group]``: several portals run together (the `nightly-all` flow) and their roll-up warehouse."""
+
+    # Portals running at the same time, whatever starts them (a Prefect global concurrency limit).
+    max_parallel_portals: int = Field(default=4, ge=1, le=64)
+    # The roll-up warehouse; it attaches every portal's file read-only. Default: group.duckdb next to
+    # `database`.
+    database: Path | None = None
+    # Currency of the group figures. A portal's money is converted from its home currency with the portal's
+    # own rates for this currency ([models] fx_rates / fx_rates_file, by month), else with fx_rates below.
+    currency: str = "EUR"
+    # Group-currency units for 1 unit of a portal's home currency (GBP = "1.17"): used when the portal's own
+    # settings have no rate for the group currency.
+    fx_rates: dict[str, Decimal] = Field(default_factory=dict)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency_code(cls, value: str) -> str:
+        code = value.strip().upper()
+        if not re.fullmatch(r"[A-Z]{3}", code):
+            raise ValueError(f"{value!r} is not a currency code; write a 3-letter ISO 4217 code (EUR)")
+        return code
+
+    @field_validator("fx_rates", mode="before")
+    @classmethod
+    def _currency_codes(cls, rates: Any) -> Any:
+        return rates_by_currency_code(rates)
+
+    @field_validator("fx_rates")
+    @classmethod
+    def _positive_rates(cls, rates: dict[str, Decimal]) -> dict[str, Decimal]:
+        return positive_rates(rates)
+
+
 class Settings(BaseSettings):
     """All settings. Environment variables win over the TOML file; see roi.example.toml for every key."""
 
@@ -347,6 +479,11 @@ class Settings(BaseSettings):
     freshness: FreshnessOptions = Field(default_factory=FreshnessOptions)
     notify: NotifyOptions = Field(default_factory=NotifyOptions)
     report: ReportOptions = Field(default_factory=ReportOptions)
+    portals: dict[str, PortalOptions] = Field(default_factory=dict)
+    group: GroupOptions = Field(default_factory=GroupOptions)
+    # The portal these settings were selected for (for_portal), and where its token came from.
+    _portal: str | None = PrivateAttr(default=None)
+    _token_source: str | None = PrivateAttr(default=None)
 
     @field_validator("hubspot_tier", mode="before")
     @classmethod
@@ -356,10 +493,60 @@ class Settings(BaseSettings):
     @field_validator("hubspot_base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"{value!r} is not an http(s) URL; use e.g. {DEFAULT_HUBSPOT_BASE_URL}")
-        return value
+        return http_base_url(value)
+
+    @field_validator("portals", mode="before")
+    @classmethod
+    def _portal_names(cls, portals: Any) -> Any:
+        """Names are lower-cased; two names that are the same in lower case are one portal declared twice."""
+        if not isinstance(portals, Mapping):
+            return portals
+        named: dict[str, Any] = {}
+        given: dict[str, str] = {}
+        for name, options in portals.items():
+            key = str(name).strip().lower()
+            if not PORTAL_NAME.fullmatch(key):
+                raise ValueError(
+                    f"portal name {name!r} is not usable: 1-40 lowercase letters, digits, '-' or '_' "
+                    "(it names the portal's warehouse file and its Prefect concurrency limit)"
+                )
+            if key in RESERVED_PORTAL_NAMES:
+                raise ValueError(
+                    f"portal name {name!r} is reserved ({', '.join(RESERVED_PORTAL_NAMES)}: the group "
+                    "roll-up)"
+                )
+            if key in named:
+                raise ValueError(
+                    f"portal {key!r} is declared twice ([portals.{given[key]}] and [portals.{name}]: names "
+                    "are not case-sensitive); keep one section"
+                )
+            named[key], given[key] = options, str(name)
+        return named
+
+    @field_validator("portals")
+    @classmethod
+    def _portals_apart(
+        cls, portals: dict[str, PortalOptions], info: ValidationInfo
+    ) -> dict[str, PortalOptions]:
+        """Two portals never share a warehouse (one writer per file) nor a token (one CRM counted twice)."""
+        top_database = Path(info.data.get("database") or DEFAULT_DATABASE)
+        seen: dict[tuple[str, str], str] = {}
+        for name, options in sorted(portals.items()):
+            database = options.database or top_database.with_name(f"{name}.duckdb")
+            claims = [("warehouse file", str(Path(database).expanduser().resolve()))]
+            if options.token_env:
+                claims.append(("token_env", options.token_env))
+            if options.token_secret:
+                claims.append(("token_secret", options.token_secret))
+            for what, value in claims:
+                other = seen.setdefault((what, value), name)
+                if other != name:
+                    shown = value if what != "warehouse file" else str(database)
+                    raise ValueError(
+                        f"portals {other!r} and {name!r} have the same {what} ({shown}); give each "
+                        "portal its own"
+                    )
+        return portals
 
     @classmethod
     def settings_customise_sources(
@@ -389,6 +576,106 @@ class Settings(BaseSettings):
         )
         return [v for v in values if v]
 
+    # -- portals -----------------------------------------------------------------------------------------
+
+    @property
+    def portal(self) -> str | None:
+        """The portal these settings were selected for (``for_portal``); None without [portals]."""
+        return self._portal
+
+    def portal_names(self) -> list[str]:
+        return sorted(self.portals)
+
+    def portal_label(self, name: str) -> str:
+        return self.portals[name].label or name
+
+    def portal_database(self, name: str) -> Path:
+        """The portal's own warehouse: its ``database``, else <name>.duckdb next to the top-level one."""
+        configured = self.portals[name].database
+        return Path(configured) if configured else Path(self.database).with_name(f"{name}.duckdb")
+
+    def group_database(self) -> Path:
+        """The roll-up warehouse: [group] database, else group.duckdb next to the top-level ``database``."""
+        return (
+            Path(self.group.database)
+            if self.group.database
+            else Path(self.database).with_name("group.duckdb")
+        )
+
+    def select_portal(self, name: str | None) -> str | None:
+        """The portal a command works on: ``name``, or the only one declared (None when none is declared).
+
+        ConfigError when several portals exist and none is named (listing them), for an unknown name (with the
+        closest one) and for a name given to a configuration without [portals].
+        """
+        names = self.portal_names()
+        if name is None:
+            if len(names) > 1:
+                raise ConfigError(
+                    f"Several portals are configured ({', '.join(names)}) and none was chosen",
+                    fix="pass --portal NAME (flows: the portal parameter)",
+                )
+            return names[0] if names else None
+        key = name.strip().lower()
+        if not names:
+            raise ConfigError(
+                f"No portal {name!r}: this configuration declares no [portals.<name>] section",
+                fix="leave out --portal (flows: portal), or declare the portals in roi.toml",
+            )
+        if key not in self.portals:
+            close = difflib.get_close_matches(key, names, n=1)
+            raise ConfigError(
+                f"Unknown portal {name!r}; the portals are {', '.join(names)}",
+                fix=(f"did you mean {close[0]!r}? " if close else "") + "pass one of them to --portal",
+            )
+        return key
+
+    def portal_sections(self, name: str) -> dict[str, Section]:
+        """The shared sections the portal overrides, merged key by key (ConfigError naming the key)."""
+        merged: dict[str, Section] = {}
+        for section in _PORTAL_SECTIONS:
+            shared = getattr(self, section)
+            own = getattr(self.portals[name], section).model_dump(exclude_unset=True)
+            if not own:
+                continue
+            try:
+                merged[section] = type(shared).model_validate(_deep_merge(shared.model_dump(), own))
+            except ValidationError as exc:
+                problems = [f"portals.{name}.{section}.{p}" for p in describe_validation_error(exc)]
+                title = f"Invalid settings of portal {name!r} (over [{section}])"
+                raise ConfigError(_listing(title, problems)) from None
+        return merged
+
+    def for_portal(self, name: str | None, *, read_secret: Callable[[str], str] | None = None) -> Settings:
+        """These settings as seen by one portal: its keys over the top-level ones, its sections merged key by
+        key over the shared sections, its warehouse, and its token read from where ``token_env`` /
+        ``token_secret`` say (``read_secret(block_name)`` reads a Prefect Secret block). Without [portals],
+        the settings themselves."""
+        key = self.select_portal(name)
+        if key is None:
+            return self
+        if self.hubspot_access_token is not None:
+            raise ConfigError(
+                "hubspot_access_token (or HUBSPOT_ACCESS_TOKEN) is set, but with [portals] each portal "
+                "names its own token",
+                fix="remove hubspot_access_token from roi.toml and unset HUBSPOT_ACCESS_TOKEN; use "
+                "token_env or token_secret in each [portals.<name>]",
+            )
+        options = self.portals[key]
+        update: dict[str, Any] = {
+            field: getattr(options, field)
+            for field in _PORTAL_SCALARS
+            if field in options.model_fields_set and getattr(options, field) is not None
+        }
+        update["database"] = self.portal_database(key)
+        update.update(self.portal_sections(key))
+        token, source = _portal_token(key, options, read_secret)
+        update["hubspot_access_token"] = SecretStr(token) if token else None
+        selected = self.model_copy(update=update)
+        selected._portal, selected._token_source = key, source
+        register_secrets(selected.secret_values())
+        return selected
+
     # -- validation ---------------------------------------------------------------------------------------
 
     def problems(self, needs: Iterable[str] = ("hubspot", "ga4")) -> list[str]:
@@ -396,7 +683,18 @@ class Settings(BaseSettings):
         needs = set(needs)
         found: list[str] = []
         if needs & {"hubspot", "publish"}:
-            if not self.hubspot_token:
+            if self._portal and not self.hubspot_token:
+                found.append(
+                    f"HubSpot token of portal {self._portal!r} is missing: "
+                    + (
+                        f"set {self._token_source}."
+                        if self._token_source
+                        else f'say where it is in [portals.{self._portal}]: token_env = "HUBSPOT_TOKEN_'
+                        f'{self._portal.upper().replace("-", "_")}" (an environment variable of the worker) '
+                        f'or token_secret = "hubspot-token-{self._portal}" (a Prefect Secret block).'
+                    )
+                )
+            elif not self.hubspot_token:
                 found.append(
                     "HubSpot access token is missing: set HUBSPOT_ACCESS_TOKEN (a private app token, "
                     "pat-...) or hubspot_access_token in roi.toml."
@@ -455,14 +753,13 @@ class Settings(BaseSettings):
                 "NOTIFY__SMTP_PASSWORD) or remove email_to."
             )
         database = Path(self.database)
+        setting = f"database in [portals.{self._portal}]" if self._portal else "ROI_DATABASE"
         if database.is_dir():
             found.append(
-                f"Database {database} is a folder: set ROI_DATABASE to a file such as {database}/roi.duckdb."
+                f"Database {database} is a folder: set {setting} to a file such as {database}/roi.duckdb."
             )
         elif not database.parent.exists() and str(database.parent) not in ("", "."):
-            found.append(
-                f"Database folder {database.parent} does not exist: create it or change ROI_DATABASE."
-            )
+            found.append(f"Database folder {database.parent} does not exist: create it or change {setting}.")
         return found
 
     def validate_for(self, *needs: str) -> Settings:
@@ -471,6 +768,48 @@ class Settings(BaseSettings):
         if problems:
             raise ConfigError(_listing("Settings are incomplete", problems))
         return self
+
+
+# What a portal may set at the top of its section, and the shared sections it may override key by key.
+_PORTAL_SCALARS = (
+    "hubspot_base_url",
+    "hubspot_tier",
+    "hubspot_api_limit_increase",
+    "ga4_property_id",
+    "ga4_api_endpoint",
+    "google_application_credentials",
+    "spend_file",
+    "tagging_plan",
+)
+_PORTAL_SECTIONS = ("hubspot", "ga4", "spend", "models", "publish", "freshness")
+
+
+def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _portal_token(
+    name: str, options: PortalOptions, read_secret: Callable[[str], str] | None
+) -> tuple[str | None, str | None]:
+    """(token or None, where it was looked for, in words) for portal ``name``; never logs the value."""
+    if options.token_env:
+        return (
+            os.environ.get(options.token_env) or None,
+            f"the environment variable {options.token_env} (token_env of [portals.{name}]) where the flow "
+            "runs",
+        )
+    if options.token_secret:
+        where = f"the Prefect Secret block {options.token_secret!r} (token_secret of [portals.{name}])"
+        if read_secret is None:
+            raise ConfigError(f"Portal {name!r} keeps its token in {where}, which cannot be read here")
+        return read_secret(options.token_secret) or None, where
+    return None, None
 
 
 def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Settings:
@@ -491,6 +830,13 @@ def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Se
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
+            twice = re.match(r"Cannot declare \('portals', '([^']*)'\) twice \(at line (\d+)", str(exc))
+            if twice:
+                raise ConfigError(
+                    f"Config file {path}: portal {twice.group(1)!r} is declared twice (again on line "
+                    f"{twice.group(2)})",
+                    fix=f"keep one [portals.{twice.group(1)}] section, or rename the second portal",
+                ) from None
             raise ConfigError(
                 f"Config file {path} is not valid TOML ({exc})", fix="correct the line it names"
             ) from None
@@ -506,6 +852,8 @@ def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Se
         raise ConfigError(
             _listing(f"Invalid settings (from {source} and the environment)", describe_validation_error(exc))
         ) from None
+    for name in settings.portal_names():
+        settings.portal_sections(name)  # a portal's override that breaks a shared rule is reported now
     register_secrets(settings.secret_values())
     return settings
 
@@ -582,7 +930,11 @@ def _did_you_mean(key: str, here: Iterable[str], everywhere: list[str], section:
     if close:
         return f"did you mean {close[0]!r}?"
     # Maybe the right key in the wrong section ("lookback_day" at the top instead of [models]).
-    leaves = {p.rsplit(".", 1)[-1]: p for p in everywhere if p.rsplit(".", 1)[0] != section}
+    leaves: dict[str, str] = {}
+    # The shared section rather than a portal's copy of it ([models], not [portals.<name>.models]).
+    for path in sorted(everywhere, key=lambda p: ("<name>" in p, p.count("."))):
+        if path.rsplit(".", 1)[0] != section:
+            leaves.setdefault(path.rsplit(".", 1)[-1], path)
     close = difflib.get_close_matches(key.lower(), list(leaves), n=1, cutoff=0.75)
     if close:
         path = leaves[close[0]]
@@ -613,6 +965,12 @@ def unknown_keys(
         if field is None:
             shown = f"[{_section}] {key}" if _section else str(key)
             hint = _did_you_mean(str(key), names, everywhere, _section)
+            if _section.startswith("portals.") and "token" in str(key).lower():
+                hint = (
+                    "a portal never holds its token: name the environment variable (token_env = "
+                    '"HUBSPOT_TOKEN_X") or the Prefect Secret block (token_secret = "hubspot-token-x") '
+                    "that does"
+                )
             problems.append(f"{_line_of(text, str(key))}unknown key {shown!r}: {hint}")
             continue
         sub, keyed = _section_model(model.model_fields[field].annotation)

@@ -109,7 +109,7 @@ def _hook_settings(flow_run: object) -> Settings | None:
 
     parameters = getattr(flow_run, "parameters", None) or {}
     try:
-        return load_settings(parameters.get("config_path"))
+        return load_settings(parameters.get("config_path"), parameters.get("portal"))
     except Exception as exc:  # settings that cannot load cannot say where to notify: Prefect automations can
         _logger().warning("No notification: the settings do not load (%s)", _first_line(exc))
         return None

@@ -30,6 +30,7 @@ from flows.common import (
     new_run_id,
     recorded_flow_run,
 )
+from flows.concurrency import portal_slot
 from flows.locking import warehouse_lock
 from flows.settings import database_path, load_settings, open_warehouse, validate_settings
 from flows.tasks import (
@@ -106,6 +107,7 @@ def _clear_progress(db_path: Path, stream: str) -> None:
 def backfill(
     start: date,
     end: date,
+    portal: str | None = None,
     streams: list[BackfillStream] | None = None,
     publish: bool = False,
     chunk_days: int = DEFAULT_CHUNK_DAYS,
@@ -114,12 +116,13 @@ def backfill(
     extra_data_tests: str | None = None,
     confirm_spend_removal: bool = False,
 ) -> dict[str, Any]:
-    """Load [start, end] (inclusive, property time zone) for `streams` (default: hubspot, ga4, spend).
+    """Load [start, end] (inclusive, property time zone) of `portal` (default: the only one) for `streams`
+    (default: hubspot, ga4, spend).
     `confirm_spend_removal` loads a spend sheet that removes more spend than [spend] max_removed_share."""
     logger = get_run_logger()
     validate_window(start, end, chunk_days)
     wanted = sorted({BackfillStream(s).value for s in streams}) if streams else ALL_STREAMS
-    settings = load_settings(config_path)
+    settings = load_settings(config_path, portal)
     validate_settings(
         settings, needs=tuple(s for s in wanted if s != "spend"), extra_data_tests=extra_data_tests
     )
@@ -128,7 +131,9 @@ def backfill(
     progress_key = _progress_stream(start, end, wanted)
 
     with (
+        # The file lock first: when it is taken, its note names the run holding it.
         warehouse_lock(db_path, run_id=run_id, wait_seconds=lock_wait_seconds),
+        portal_slot(settings, wait_seconds=lock_wait_seconds),
         recorded_flow_run(db_path, run_id, "backfill"),
     ):
         chunks = chunk_range(start, end, chunk_days)
@@ -144,7 +149,7 @@ def backfill(
         quota_stop = None
         for index, (chunk_start, chunk_end) in enumerate(todo, start=len(chunks) - len(todo) + 1):
             if "ga4" in wanted:
-                ga4 = extract_ga4_step(config_path, run_id, start=chunk_start, end=chunk_end)
+                ga4 = extract_ga4_step(config_path, run_id, start=chunk_start, end=chunk_end, portal=portal)
                 if not ga4.complete:
                     # GA4's quota ran out: this chunk is not done; the same backfill resumes it later.
                     quota_stop = (
@@ -153,7 +158,9 @@ def backfill(
                     logger.warning("BACKFILL PAUSED: %s.", quota_stop)
                     break
             if "hubspot" in wanted:
-                extract_hubspot_step(config_path, run_id, modified_between=(chunk_start, chunk_end))
+                extract_hubspot_step(
+                    config_path, run_id, modified_between=(chunk_start, chunk_end), portal=portal
+                )
             _mark_done(db_path, progress_key, chunk_end)
             update_progress_artifact(artifact_id=progress_id, progress=100.0 * index / len(chunks))
             for listener in CHUNK_LISTENERS:
@@ -162,13 +169,15 @@ def backfill(
         spend_problem = None
         if "spend" in wanted:
             spend_state = load_spend_step(
-                config_path, run_id, confirm_removal=confirm_spend_removal, return_state=True
+                config_path, run_id, confirm_removal=confirm_spend_removal, portal=portal, return_state=True
             )
             if not spend_state.is_completed():
                 spend_problem = f"spend sheet not loaded ({failure_cause(spend_state)})"
                 logger.error("%s", spend_problem)
 
-        tests = build_outcome(build_models_step(config_path, run_id, extra_data_tests=extra_data_tests))
+        tests = build_outcome(
+            build_models_step(config_path, run_id, extra_data_tests=extra_data_tests, portal=portal)
+        )
         skipped_reason = None
         if not publish:
             skipped_reason = "not requested (backfill publishes only with publish=True / --publish)."
@@ -179,7 +188,7 @@ def backfill(
             skipped_reason = f"{len(tests[1])} data test(s) failed: {', '.join(tests[1])}."
             logger.error("PUBLISH SKIPPED: %s", skipped_reason)
         else:
-            publish_step(config_path, run_id)
+            publish_step(config_path, run_id, portal=portal)
         if quota_stop is None:
             _clear_progress(db_path, progress_key)
         result = flow_result(

@@ -28,6 +28,7 @@ from flows.common import (
     new_run_id,
     recorded_flow_run,
 )
+from flows.concurrency import DEFAULT_PORTAL, portal_slot
 from flows.locking import warehouse_lock
 from flows.settings import database_path, load_settings, validate_settings
 from flows.tasks import (
@@ -47,6 +48,7 @@ from flows.tasks import (
     on_completion=[on_nightly_completion],
 )
 def nightly(
+    portal: str | None = None,
     config_path: str | None = None,
     today: date | None = None,
     publish: bool = True,
@@ -54,21 +56,24 @@ def nightly(
     extra_data_tests: str | None = None,
     confirm_spend_removal: bool = False,
 ) -> dict[str, Any]:
-    """Run the whole pipeline once. `today` pins the GA4 trailing window (default: the property's today);
-    `confirm_spend_removal` loads a spend sheet that removes more spend than [spend] max_removed_share."""
+    """Run the whole pipeline once for `portal` (default: the only one). `today` pins the GA4 trailing window
+    (default: the property's today); `confirm_spend_removal` loads a spend sheet that removes more spend than
+    [spend] max_removed_share."""
     logger = get_run_logger()
-    settings = load_settings(config_path)
+    settings = load_settings(config_path, portal)
     validate_settings(settings, extra_data_tests=extra_data_tests)
     db_path = database_path(settings)
     run_id = new_run_id("nightly")
-    logger.info("Run %s on warehouse %s", run_id, db_path)
+    logger.info("Run %s of portal %s on warehouse %s", run_id, settings.portal or DEFAULT_PORTAL, db_path)
 
     with (
+        # The file lock first: when it is taken, its note names the run holding it.
         warehouse_lock(db_path, run_id=run_id, wait_seconds=lock_wait_seconds),
+        portal_slot(settings, wait_seconds=lock_wait_seconds),
         recorded_flow_run(db_path, run_id, "nightly"),
     ):
         spend_state = load_spend_step(
-            config_path, run_id, confirm_removal=confirm_spend_removal, return_state=True
+            config_path, run_id, confirm_removal=confirm_spend_removal, portal=portal, return_state=True
         )
         spend_outcome = spend_state.result(raise_on_failure=False)
         if isinstance(spend_outcome, SpendReplacementRefused):
@@ -88,15 +93,15 @@ def nightly(
                 fix=spend_outcome.fix,
             )
         extract_states = {
-            "hubspot": extract_hubspot_step(config_path, run_id, return_state=True),
-            "ga4": extract_ga4_step(config_path, run_id, today=today, return_state=True),
+            "hubspot": extract_hubspot_step(config_path, run_id, portal=portal, return_state=True),
+            "ga4": extract_ga4_step(config_path, run_id, today=today, portal=portal, return_state=True),
             "spend": spend_state,
         }
         failed_extracts = extract_gaps(db_path, extract_states)
         for name, message in failed_extracts.items():
             logger.error("Extract %s incomplete: %s", name, message)
         build_state = build_models_step(
-            config_path, run_id, extra_data_tests=extra_data_tests, return_state=True
+            config_path, run_id, extra_data_tests=extra_data_tests, portal=portal, return_state=True
         )
         build_failed = None if build_state.is_completed() else failure_cause(build_state)
         tests = build_outcome(build_state.result() if build_failed is None else None)
@@ -119,7 +124,7 @@ def nightly(
         if skipped_reason and publish:
             logger.error("PUBLISH SKIPPED: %s", skipped_reason)
         elif not skipped_reason:
-            publish_step(config_path, run_id)
+            publish_step(config_path, run_id, portal=portal)
 
         report_path = None
         if not build_failed:  # a failed build kept the previous marts, and the previous report matches them

@@ -107,6 +107,50 @@ def sandbox_env(sb: Any, *, database: Path | None) -> dict[str, str]:
     return env
 
 
+def sandbox_portal_section(
+    name: str,
+    sb: Any,
+    *,
+    database: Path,
+    token_env: str | None = None,
+    token_secret: str | None = None,
+    models: dict[str, dict[str, Any]] | None = None,
+    **keys: Any,
+) -> str:
+    """A ``[portals.<name>]`` section of roi.toml for the running sandbox ``sb`` (its URL, GA4 property, spend
+    sheet and the sandbox shop's [models] settings), with its token in the variable ``token_env`` (default
+    HUBSPOT_TOKEN_<NAME>) or the Prefect Secret block ``token_secret``; ``keys`` are added as they are and
+    ``models`` replaces tables of the sandbox's [models] settings (fx_rates for a portal in another home
+    currency). The token itself never goes in the file: put ``sb.access_token`` where the section says."""
+    from sandbox.generator import model_settings
+
+    if token_secret is None and token_env is None:
+        token_env = "HUBSPOT_TOKEN_" + name.upper().replace("-", "_")
+    spend = Path(sb.out_dir) / SPEND_FILE_NAME
+    table: dict[str, Any] = {
+        **({"token_secret": token_secret} if token_secret else {"token_env": token_env}),
+        "hubspot_base_url": sb.base_url,
+        "ga4_property_id": str(sb.ga4_property_id),
+        "ga4_api_endpoint": sb.base_url,
+        "database": str(database),
+        **({"spend_file": str(spend)} if spend.exists() else {}),
+        **keys,
+    }
+    lines = [f"[portals.{name}]", *(f"{key} = {_toml(value)}" for key, value in table.items())]
+    for key, values in {**model_settings(), **(models or {})}.items():
+        lines.append(f"[portals.{name}.models.{key}]")
+        lines += [f"{_toml(k)} = {_toml(v)}" for k, v in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(str(value))  # a JSON string is a valid TOML basic string
+
+
 @contextmanager
 def patched_environ(values: dict[str, str]) -> Iterator[None]:
     saved = {k: os.environ.get(k) for k in values}

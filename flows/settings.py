@@ -22,15 +22,45 @@ from connectors.errors import NotBuiltYetError
 from flows.locking import WarehouseBusyError
 
 
-def load_settings(config_path: str | Path | None = None) -> Settings:
-    """Settings from the TOML file (or ./roi.toml), then the environment; ConfigurationError names the fix.
+def load_configuration(config_path: str | Path | None = None) -> Settings:
+    """The whole configuration, every portal declared (``load_settings`` selects one); ConfigurationError
+    names the fix."""
+    return load_connector_settings(config_path)
+
+
+def load_settings(config_path: str | Path | None = None, portal: str | None = None) -> Settings:
+    """The settings of one portal: the TOML file (or ./roi.toml), then the environment, then the portal's
+    own keys and token (``Settings.for_portal``: the only portal when ``portal`` is None, an error listing
+    them when there are several). Without [portals], the settings as they are.
 
     Also makes sure every log handler (ours and Prefect's console/API handlers) scrubs the token.
     """
-    settings = load_connector_settings(config_path)
+    settings = load_configuration(config_path).for_portal(portal, read_secret=read_secret_block)
     for logger in (logging.getLogger(), logging.getLogger("prefect")):
         install_log_redaction(settings, logger)
     return settings
+
+
+_secrets_read: dict[str, str] = {}
+
+
+def read_secret_block(name: str) -> str:
+    """The value of the Prefect Secret block ``name`` on the Prefect API in use (read once per process)."""
+    if name not in _secrets_read:
+        from prefect.blocks.system import Secret
+
+        try:
+            _secrets_read[name] = str(Secret.load(name).get())
+        except ValueError:  # Prefect: "Unable to find block document named ..."
+            from prefect.settings import PREFECT_API_URL
+
+            raise ConfigurationError(
+                f"No Prefect Secret block {name!r} on the Prefect API "
+                f"{PREFECT_API_URL.value() or '(ephemeral, this machine)'}",
+                f"create it (prefect block create secret, or Secret(value=...).save({name!r})) on the server "
+                "the flows run against, or use token_env",
+            ) from None
+    return _secrets_read[name]
 
 
 def validate_settings(

@@ -1,8 +1,9 @@
 """Small named Prefect tasks: each one wraps one connector or model entry point and nothing else.
 
-Settings are loaded inside each task from the config path + environment, never passed as task or flow
-parameters, so tokens never reach Prefect's database or its UI. No task caches (NO_CACHE): every step
-talks to the outside world or writes the warehouse, and cache keys would try to hash settings.
+Settings are loaded inside each task from the config path, the portal name and the environment, never
+passed as task or flow parameters, so tokens never reach Prefect's database or its UI. No task caches
+(NO_CACHE): every step talks to the outside world or writes the warehouse, and cache keys would try to hash
+settings.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from flows.settings import (
     database_path,
     default_model,
     html_report_path,
+    load_configuration,
     load_settings,
     model_params,
     open_warehouse,
@@ -90,10 +92,11 @@ def extract_hubspot_step(
     mode: str = "incremental",
     streams: list[str] | None = None,
     modified_between: tuple[date, date] | None = None,
+    portal: str | None = None,
 ) -> Any:
     from connectors.hubspot.extract import extract_hubspot
 
-    settings = load_settings(config_path)
+    settings = load_settings(config_path, portal)
     return extract_hubspot(
         settings,
         database_path(settings),
@@ -112,10 +115,11 @@ def extract_ga4_step(
     start: date | None = None,
     end: date | None = None,
     today: date | None = None,
+    portal: str | None = None,
 ) -> Any:
     from connectors.ga4 import extract_ga4
 
-    settings = load_settings(config_path)
+    settings = load_settings(config_path, portal)
     return extract_ga4(settings, database_path(settings), run_id, start=start, end=end, today=today)
 
 
@@ -129,11 +133,13 @@ def rated_currencies(settings: Any) -> set[str]:
 
 
 @_step("load-spend-file", retries=0)
-def load_spend_step(config_path: str | None, run_id: str, *, confirm_removal: bool = False) -> Any:
+def load_spend_step(
+    config_path: str | None, run_id: str, *, confirm_removal: bool = False, portal: str | None = None
+) -> Any:
     """`confirm_removal`: load a sheet even if it removes more loaded spend than [spend] max_removed_share."""
     from connectors.spend import load_spend
 
-    settings = load_settings(config_path)
+    settings = load_settings(config_path, portal)
     path = spend_file(settings)
     if path is None:
         return None
@@ -150,11 +156,13 @@ def load_spend_step(config_path: str | None, run_id: str, *, confirm_removal: bo
 
 
 @_step("build-models", retries=0)
-def build_models_step(config_path: str | None, run_id: str, *, extra_data_tests: str | None = None) -> Any:
+def build_models_step(
+    config_path: str | None, run_id: str, *, extra_data_tests: str | None = None, portal: str | None = None
+) -> Any:
     """Build every model and run the data tests; `extra_data_tests` adds a folder of your own SQL checks."""
     from models.runner import build, run_data_tests
 
-    settings = load_settings(config_path)
+    settings = load_settings(config_path, portal)
     db_path = database_path(settings)
     # the run id labels the models' rejects (deals, spend rows) so the run summary counts them
     result = build(
@@ -175,11 +183,36 @@ def build_models_step(config_path: str | None, run_id: str, *, extra_data_tests:
     return result
 
 
+@_step("build-group", retries=0)
+def build_group_step(config_path: str | None, *, lock_wait_seconds: float = 600) -> Any:
+    """The group roll-up of every portal of the configuration, in its own warehouse (models/group_rollup)."""
+    from flows.locking import warehouse_lock
+    from models.group_rollup import PortalSource, build_group
+
+    settings = load_configuration(config_path)
+    db_path = settings.group_database()
+    sources = [
+        PortalSource(name, settings.portal_database(name), settings.portal_label(name))
+        for name in settings.portal_names()
+    ]
+    with warehouse_lock(db_path, run_id="group-roll-up", wait_seconds=lock_wait_seconds):
+        result = build_group(
+            db_path, sources, currency=settings.group.currency, fx_rates=settings.group.fx_rates
+        )
+    for name, reason in result.excluded.items():
+        get_run_logger().warning("Portal %s is not in the group roll-up: %s", name, reason)
+    for test in result.failed_tests:
+        get_run_logger().error("Group data test failed: %s", test.describe())
+    return result
+
+
 @_step("publish-to-hubspot")
-def publish_step(config_path: str | None, run_id: str, *, dry_run: bool = False) -> Any:
+def publish_step(
+    config_path: str | None, run_id: str, *, dry_run: bool = False, portal: str | None = None
+) -> Any:
     from connectors.hubspot.publish import publish_to_hubspot
 
-    settings = load_settings(config_path)
+    settings = load_settings(config_path, portal)
     return publish_to_hubspot(settings, database_path(settings), run_id, dry_run=dry_run)
 
 

@@ -1,0 +1,14 @@
+-- The group's ROI by campaign: the portals' rows summed, in the group currency, with the columns of a portal's
+-- roi_by_campaign mart so that exports and reports read a group warehouse like a portal's.
+with roi_rollup as (
+    select * from int_group_roi_rollup
+    where grain = 'campaign' and portal = 'all'
+),
+
+final as (
+    select * exclude (portal, grain)
+    from roi_rollup
+)
+
+select * from final
+order by attribution_model, month nulls first, channel, source, medium, campaign
