@@ -403,7 +403,7 @@ class PortalOptions(Section):
         if value is None:
             return None
         value = value.strip()
-        if not PREFECT_BLOCK_NAME.fullmatch(value):
+        if not PREFECT_BLOCK_NAME.fullmatch(value) or any(p.search(value) for p in _SECRET_PATTERNS):
             raise ValueError(
                 "is not a Prefect block name: lowercase letters, digits and dashes (token_secret = "
                 '"hubspot-token-acme"), never the token itself'

@@ -104,11 +104,13 @@ def check_freshness_after_run(
 # Prefect flow hooks, declared by the flows (on_failure / on_completion): CLI and deployed runs alike notify.
 
 
-def _hook_settings(flow_run: object) -> Settings | None:
-    from flows.settings import load_settings
+def _hook_settings(flow_run: object, flow: object = None) -> Settings | None:
+    from flows.settings import load_configuration, load_settings
 
     parameters = getattr(flow_run, "parameters", None) or {}
     try:
+        if getattr(flow, "name", None) == "nightly-all":  # every portal: the configuration itself
+            return load_configuration(parameters.get("config_path"))
         return load_settings(parameters.get("config_path"), parameters.get("portal"))
     except Exception as exc:  # settings that cannot load cannot say where to notify: Prefect automations can
         _logger().warning("No notification: the settings do not load (%s)", _first_line(exc))
@@ -117,7 +119,7 @@ def _hook_settings(flow_run: object) -> Settings | None:
 
 def on_flow_failure(flow: object, flow_run: object, state: object) -> None:
     """on_failure hook: notify [notify] of the failure (or of data tests blocking publish)."""
-    settings = _hook_settings(flow_run)
+    settings = _hook_settings(flow_run, flow)
     if settings is None:
         return
     exc = state.result(raise_on_failure=False)  # type: ignore[attr-defined]
@@ -126,7 +128,8 @@ def on_flow_failure(flow: object, flow_run: object, state: object) -> None:
     result = getattr(exc, "result", None) or {}
     run_id = result.get("run_id") or getattr(flow_run, "name", None) or "?"
     kind = getattr(flow, "name", "pipeline")
-    notify_run_failed(settings, run_id=run_id, kind=kind, db_path=Path(settings.database), exc=exc)
+    db_path = settings.group_database() if settings.portals and settings.portal is None else settings.database
+    notify_run_failed(settings, run_id=run_id, kind=kind, db_path=Path(db_path), exc=exc)
 
 
 def on_nightly_completion(flow: object, flow_run: object, state: object) -> None:

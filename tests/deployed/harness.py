@@ -29,6 +29,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -173,6 +174,9 @@ class RunOutcome:
     parameters: dict[str, Any]
     tags: tuple[str, ...]
     seconds: float | None  # total run time as the server counts it
+    created: datetime | None  # when the run was created (scheduled)
+    started: datetime | None  # when it entered Running (its process was up)
+    ended: datetime | None
 
     @property
     def completed(self) -> bool:
@@ -341,6 +345,9 @@ class Deployment:
             parameters=dict(run.parameters or {}),
             tags=tuple(run.tags or ()),
             seconds=run.total_run_time.total_seconds() if run.total_run_time else None,
+            created=run.created,
+            started=run.start_time,
+            ended=run.end_time,
         )
 
     def child_runs(self, parent_id: UUID) -> list[RunOutcome]:

@@ -32,15 +32,22 @@ def test_entrypoint_imports_and_parameters_validate(deployment, monkeypatch):
     parameters = {**(deployment.parameters or {}), **RUN_TIME_PARAMETERS.get(deployment.name, {})}
     validated = flow.validate_parameters(parameters)
     assert set(parameters) <= set(validated)
-    # One writer per DuckDB file: a second run is queued, not run alongside.
-    assert deployment.concurrency_limit.limit == 1
-    assert deployment.concurrency_limit.collision_strategy == "ENQUEUE"
     assert deployment.work_pool.name == "roi-process"
+    if deployment.name == "nightly-all":
+        # One fan-out at a time: a second scheduled run waits in the queue.
+        assert deployment.concurrency_limit.limit == 1
+        assert deployment.concurrency_limit.collision_strategy == "ENQUEUE"
+    else:
+        # Portal runs: a deployment limit would serialise every portal's runs of that deployment; one writer
+        # per portal is the flows' own global concurrency slot (flows/concurrency.py).
+        assert deployment.concurrency_limit is None
+        assert "portal" in flow.parameters.properties
 
 
-def test_nightly_is_scheduled_at_two_in_paris():
-    nightly = next(d for d in _deployments() if d.name == "nightly")
-    (schedule,) = nightly.schedules
+def test_nightly_all_is_scheduled_at_two_in_paris_and_nightly_is_not():
+    by_name = {d.name: d for d in _deployments()}
+    assert not by_name["nightly"].schedules  # nightly-all starts it, once per portal
+    (schedule,) = by_name["nightly-all"].schedules
     assert (schedule.cron, schedule.timezone, schedule.active) == ("0 2 * * *", "Europe/Paris", True)
 
 
