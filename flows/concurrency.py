@@ -10,14 +10,21 @@ two slots for its whole run, taken together:
 - ``roi-portals`` (limit ``[group] max_parallel_portals``): how many portals run at once.
 
 Slots are leased: a run killed without releasing them frees them when its lease runs out (LEASE_SECONDS). The
-file lock (flows.locking) stays underneath: it also covers scripts that do not go through Prefect.
+flows take the warehouse's file lock (flows.locking) first, then these slots: a second run of a portal on the
+same machine is told which run holds the file, and the lock also covers scripts that bypass Prefect.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import threading
+import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
+from uuid import UUID
+
+import httpx
 
 from connectors.config import Settings
 from flows.locking import WarehouseBusyError
@@ -27,6 +34,9 @@ PORTAL_LIMIT_PREFIX = "roi-portal-"
 DEFAULT_PORTAL = "default"  # the portal of a configuration without [portals]
 # A crashed run's slots come back after this long; a live run renews its lease every LEASE_SECONDS / 2 or so.
 LEASE_SECONDS = 120.0
+RETRY_SECONDS = 2.0  # between two attempts at a taken slot (the server's Retry-After when shorter)
+
+log = logging.getLogger(__name__)
 
 
 def portal_limit_name(portal: str | None) -> str:
@@ -57,53 +67,82 @@ def ensure_limits(limits: dict[str, int]) -> None:
 @contextmanager
 def portal_slot(settings: Settings, *, wait_seconds: float | None) -> Iterator[None]:
     """Hold this portal's slot and one of the group's for the block; WarehouseBusyError after ``wait_seconds``
-    (None: wait as long as it takes, as queued deployment runs do)."""
-    from prefect.concurrency.sync import concurrency
+    (None: wait as long as it takes, as queued deployment runs do).
 
+    The lease is taken, renewed and released with a client of the Prefect API in use at that moment (Prefect's
+    own ``concurrency()`` keeps one client per process for each set of limit names, bound to the first API it
+    saw).
+    """
     name = portal_limit_name(settings.portal)
     ensure_limits({name: 1, ALL_PORTALS_LIMIT: settings.group.max_parallel_portals})
-    slots = concurrency(
-        [name, ALL_PORTALS_LIMIT],
-        occupy=1,
-        # Prefect's timeout of 0 gives up before its first request: "no wait" is one attempt instead.
-        timeout_seconds=wait_seconds or None,
-        max_retries=0 if wait_seconds == 0 else None,
-        lease_duration=LEASE_SECONDS,
-        strict=True,
-        # A missed renewal (a busy API server) must not kill a run that is writing its warehouse.
-        raise_on_lease_renewal_failure=False,
+    lease_id = _acquire([name, ALL_PORTALS_LIMIT], wait_seconds)
+    if lease_id is None:
+        who = settings.portal or DEFAULT_PORTAL
+        raise WarehouseBusyError(
+            f"Portal {who!r}: another run of this portal holds its slot ({name}), or "
+            f"{settings.group.max_parallel_portals} portals are already running ({ALL_PORTALS_LIMIT}, "
+            f"[group] max_parallel_portals); waited {wait_seconds or 0:g} s",
+            "wait for it to finish (`roi portals`, Prefect UI: Concurrency), or pass a longer --lock-wait "
+            "(flow parameter lock_wait_seconds)",
+        )
+    stop = threading.Event()
+    renewer = threading.Thread(
+        target=contextvars.copy_context().run,  # the same Prefect settings (API URL) as this thread
+        args=(_renew_until, lease_id, stop),
+        name=f"lease-{name}",
+        daemon=True,
     )
-    with ExitStack() as stack:
-        try:  # only the acquisition: an error of the block itself is not ours to translate
-            stack.enter_context(slots)
-        except Exception as exc:
-            if not _slot_taken(exc):
-                raise
-            raise WarehouseBusyError(
-                f"Portal {settings.portal or DEFAULT_PORTAL!r}: another run of this portal holds its slot, "
-                f"or {settings.group.max_parallel_portals} portals are already running ([group] "
-                f"max_parallel_portals); waited {wait_seconds or 0:g} s",
-                "wait for it to finish (Prefect UI: Concurrency), or pass a longer --lock-wait (flow "
-                "parameter lock_wait_seconds)",
-            ) from None
+    renewer.start()
+    try:
         yield
+    finally:
+        stop.set()
+        renewer.join(timeout=10)
+        _release(lease_id)
 
 
-def _slot_taken(exc: BaseException) -> bool:
-    """A wait that timed out, or the one attempt of a no-wait acquisition refused with 423 Locked."""
-    if isinstance(exc, TimeoutError):
-        return True
-    cause = exc.__cause__
-    response = getattr(cause, "response", None)
-    return getattr(response, "status_code", None) == 423
+def _acquire(names: list[str], wait_seconds: float | None) -> UUID | None:
+    """The lease id once every limit of ``names`` gave a slot; None when ``wait_seconds`` ran out first."""
+    from prefect.client.orchestration import get_client
+
+    deadline = None if wait_seconds is None else time.monotonic() + wait_seconds
+    with get_client(sync_client=True) as client:
+        while True:
+            try:
+                response = client.increment_concurrency_slots_with_lease(
+                    names=names, slots=1, mode="concurrency", lease_duration=LEASE_SECONDS
+                )
+                return UUID(response.json()["lease_id"])
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code != 423:  # 423 Locked: no free slot now
+                    raise
+                retry_after = float(exc.response.headers.get("Retry-After") or RETRY_SECONDS)
+            if deadline is not None and time.monotonic() + min(retry_after, RETRY_SECONDS) > deadline:
+                return None
+            time.sleep(min(retry_after, RETRY_SECONDS))
 
 
-class _ExpectedRefusals(logging.Filter):
-    """Prefect logs an ERROR for every acquisition that waited in vain; ours are expected and reported as
-    WarehouseBusyError, so those lines only add noise (the CLI prints one line per error)."""
+def _renew_until(lease_id: UUID, stop: threading.Event) -> None:
+    from prefect.client.orchestration import get_client
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "ConcurrencySlotAcquisitionWithLeaseService" not in record.getMessage()
+    with get_client(sync_client=True) as client:
+        while not stop.wait(LEASE_SECONDS / 3):
+            try:
+                client.renew_concurrency_lease(lease_id=lease_id, lease_duration=LEASE_SECONDS)
+            except Exception as exc:  # a busy API server: try again at the next turn, the lease still runs
+                log.warning("Could not renew the portal slot's lease %s (%s); retrying", lease_id, exc)
 
 
-logging.getLogger("prefect._internal.concurrency").addFilter(_ExpectedRefusals())
+def _release(lease_id: UUID) -> None:
+    from prefect.client.orchestration import get_client
+
+    try:
+        with get_client(sync_client=True) as client:
+            client.release_concurrency_slots_with_lease(lease_id=lease_id)
+    except Exception as exc:  # the lease runs out by itself after LEASE_SECONDS
+        log.warning(
+            "Could not release the portal slot's lease %s (%s); it expires in %g s",
+            lease_id,
+            exc,
+            LEASE_SECONDS,
+        )

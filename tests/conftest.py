@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from deployed.harness import PrefectServer
 
 from sandbox.server import SandboxServer
 
@@ -35,6 +36,18 @@ def clean_settings_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for name in SETTINGS_ENV_VARS:
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
+    """ONE Prefect server for the whole session (`prefect server start`, SQLite, 15-60 s on 2 shared cores):
+    flows run in the test process (tests/flows: `prefect_harness`) and deployed runs (tests/deployed) talk to
+    it. Started by the first test that needs it, stopped at the end of the session."""
+    server = PrefectServer.start(tmp_path_factory.mktemp("prefect-server"))
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

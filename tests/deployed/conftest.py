@@ -1,4 +1,5 @@
-"""Deployed runs share ONE Prefect server and ONE deployment of prefect.yaml per test session (harness.py).
+"""Deployed runs share the session's ONE Prefect server (tests/conftest.py) and ONE deployment of the
+repository's prefect.yaml.
 
 Workers are started by each test with the environment its runs need (``deployed.workers(2, env=...)``) and
 stopped at the end of it, so no test inherits another's worker environment.
@@ -6,21 +7,10 @@ stopped at the end of it, so no test inherits another's worker environment.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from harness import Deployment, PrefectServer
+from deployed.harness import Deployment, PrefectServer
 
 import flows  # noqa: F401  (offline Prefect settings before Prefect is imported)
-
-
-@pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
-    server = PrefectServer.start(tmp_path_factory.mktemp("prefect-server"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

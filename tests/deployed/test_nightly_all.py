@@ -44,7 +44,8 @@ def test_nightly_all_runs_the_portals_side_by_side_and_rolls_them_up(deployed, t
         deployed.save_secret("hubspot-token-beta", sandboxes["beta"].access_token)
         config = tmp_path / "roi.toml"
         config.write_text(
-            f"[group]\ndatabase = \"{tmp_path / 'group.duckdb'}\"\ncurrency = \"USD\"\nmax_parallel_portals = 3\n\n"
+            f'[group]\ndatabase = "{tmp_path / "group.duckdb"}"\n'
+            + 'currency = "USD"\nmax_parallel_portals = 3\n\n'
             + sandbox_portal_section("acme", sandboxes["acme"], database=tmp_path / "acme.duckdb")
             + sandbox_portal_section(
                 "beta",

@@ -1,4 +1,4 @@
-"""Flow tests share ONE Prefect test harness (a temporary server, ~14 s to start) for the whole session."""
+"""Flow tests run against the session's ONE Prefect server (tests/conftest.py: `prefect_server`)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,14 @@ import flows  # noqa: F401  (sets the offline Prefect environment before Prefect
 
 
 @pytest.fixture(scope="session")
-def prefect_harness():
-    """Started lazily by the tests that run flows, so pure CLI / YAML tests do not pay for it."""
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
+def prefect_harness(prefect_server):
+    """Flows called by these tests run against the session's one Prefect server (tests/conftest.py), started
+    lazily by the tests that run flows, so pure CLI / YAML tests do not pay for it."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     # Heartbeats cost ~1 s per sync flow run (thread join); tests only, production keeps them.
-    with (
-        prefect_test_harness(server_startup_timeout=90),
-        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+    with temporary_settings(
+        updates={PREFECT_API_URL: prefect_server.api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
     ):
         yield
 
