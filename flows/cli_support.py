@@ -208,6 +208,9 @@ ENGINE_FAILURE_LINES = (
     "Task run failed with exception",
     "Finished in state Failed",
     "Encountered exception during execution",
+    # At exit, when a busy Prefect server did not take the last log lines in time: the terminal has them all,
+    # and this line would come after the CLI's `error:` line, which must stay last.
+    "Service 'APILogWorker' failed with",
 )
 
 
