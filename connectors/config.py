@@ -646,11 +646,17 @@ class Settings(BaseSettings):
                 raise ConfigError(_listing(title, problems)) from None
         return merged
 
-    def for_portal(self, name: str | None, *, read_secret: Callable[[str], str] | None = None) -> Settings:
+    def for_portal(
+        self,
+        name: str | None,
+        *,
+        read_secret: Callable[[str], str] | None = None,
+        with_token: bool = True,
+    ) -> Settings:
         """These settings as seen by one portal: its keys over the top-level ones, its sections merged key by
         key over the shared sections, its warehouse, and its token read from where ``token_env`` /
-        ``token_secret`` say (``read_secret(block_name)`` reads a Prefect Secret block). Without [portals],
-        the settings themselves."""
+        ``token_secret`` say (``read_secret(block_name)`` reads a Prefect Secret block; ``with_token=False``
+        for commands that only read the warehouse). Without [portals], the settings themselves."""
         key = self.select_portal(name)
         if key is None:
             return self
@@ -669,7 +675,7 @@ class Settings(BaseSettings):
         }
         update["database"] = self.portal_database(key)
         update.update(self.portal_sections(key))
-        token, source = _portal_token(key, options, read_secret)
+        token, source = _portal_token(key, options, read_secret) if with_token else (None, None)
         update["hubspot_access_token"] = SecretStr(token) if token else None
         selected = self.model_copy(update=update)
         selected._portal, selected._token_source = key, source

@@ -13,10 +13,16 @@ def prefect_harness(prefect_server):
     lazily by the tests that run flows, so pure CLI / YAML tests do not pay for it."""
     from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
+    # The environment too: flows started in other threads do not see this thread's settings context, and
+    # without an API URL they would start a throwaway ephemeral server (10-30 s, sometimes not in time).
     # Heartbeats cost ~1 s per sync flow run (thread join); tests only, production keeps them.
-    with temporary_settings(
-        updates={PREFECT_API_URL: prefect_server.api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    with (
+        pytest.MonkeyPatch.context() as environment,
+        temporary_settings(
+            updates={PREFECT_API_URL: prefect_server.api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+        ),
     ):
+        environment.setenv("PREFECT_API_URL", prefect_server.api_url)
         yield
 
 
