@@ -52,9 +52,9 @@ def create_inputs(con: duckdb.DuckDBPyConnection, paths: int, deals: int) -> Non
     """)
     con.execute(f"""
         create or replace table int_deals as
-        select i as deal_id, i as contact_id, hash(i, 'w') % 3 = 0 as is_won,
-            (100 + hash(i, 'r') % 9900)::decimal(18, 2) as won_revenue,
-            ((100 + hash(i, 'r') % 9900) * 0.4)::decimal(18, 2) as gross_margin
+        select i as deal_id, i as contact_id, i as primary_contact_id, hash(i, 'w') % 3 = 0 as is_won,
+            (100 + hash(i, 'r') % 9900)::decimal(38, 2) as won_revenue,
+            ((100 + hash(i, 'r') % 9900) * 0.4)::decimal(38, 2) as gross_margin
         from range({deals}) as t(i)
     """)
     con.execute(f"""
@@ -108,6 +108,8 @@ def main() -> None:
             names = list(HEURISTIC_MODELS) + names
         paths = [ATTRIBUTION_DIR / f"{name}.sql" for name in names]
         if args.all:
+            # the mart reads the list of models (for the unattributed rows)
+            paths.append(ATTRIBUTION_DIR / "attribution_models.sql")
             paths.append(MODELS_DIR / "sql" / "marts" / "attribution_credits.sql")
         total_wall = total_cpu = 0.0
         print(f"{'model':<24} {'wall':>8}   {'cpu':>8}   {'rows':>12}")

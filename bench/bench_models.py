@@ -1,9 +1,9 @@
 """Benchmark: a full model build (staging -> intermediate -> attribution -> marts -> data tests) at scale.
 
 Raw tables are synthesised in SQL (deterministic: values derive from hash(row number)), shaped like the
-sandbox: contacts with UTM first URLs or HubSpot sources, ~30 % with a deal (half of them won, one line item
-each), ~3 GA4 sessions per contact, daily GA4 traffic with Google Ads cost, a monthly spend sheet. Each size
-runs in a fresh process so its peak RSS is its own.
+sandbox: contacts with UTM first URLs or HubSpot sources, ~30 % with a deal (half of them won, half with one
+line item; 5 % wholesale orders of 500-250,000, 10 % in USD), ~3 GA4 sessions per contact, daily GA4 traffic
+with Google Ads cost, a monthly spend sheet. Each size runs in a fresh process so its peak RSS is its own.
 
 .venv/bin/python bench/bench_models.py                  # 100,000 and 1,000,000 contacts .venv/bin/python
 bench/bench_models.py --contacts 20000
@@ -27,6 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 DEFAULT_SIZES = (100_000, 1_000_000)
 AS_OF = "2026-10-31"
+# USD deals convert at the configured rate; deals without a line item get the pipeline's margin rate.
+BUILD_PARAMS = {"as_of": AS_OF, "fx_rates": {"USD": "0.92"}, "margin_rates": {"default": "0.5"}}
 
 # (source, medium, campaign, hubspot source) as found in first-page URLs; some messy on purpose.
 UTM_COMBOS = [
@@ -76,9 +78,12 @@ join bench_utms as u on u.k = hash(i, 8) % {n_utms};
 insert into raw.hubspot_deals by name
 select
     5000000 + id as id,
-    (10 + hash(id, 11) % 400)::decimal(18, 2) as amount,
-    'EUR' as deal_currency_code,
-    amount as amount_in_home_currency,
+    -- a real portal's money: 1 deal in 20 a wholesale order of 500-250,000 (the long tail), 1 in 10 in USD
+    case when hash(id, 14) % 20 = 0 then (500 + hash(id, 15) % 249500)
+         else (10 + hash(id, 11) % 400) end::decimal(18, 2) as amount,
+    case when hash(id, 16) % 10 = 0 then 'USD' else 'EUR' end as deal_currency_code,
+    case when deal_currency_code = 'USD' then round(amount * 0.92, 2) else amount end
+        as amount_in_home_currency,
     case hash(id, 12) % 4 when 0 then 'closedwon' when 1 then 'closedwon' when 2 then 'closedlost'
         else 'qualifiedtobuy' end as dealstage,
     'default' as pipeline,
@@ -203,7 +208,7 @@ def run_one(contacts: int) -> dict:
         synth_seconds = time.perf_counter() - t0
         rss_before_build_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         cpu_before = time.process_time()  # all threads of this process (DuckDB runs its own)
-        result = build(db, params={"as_of": AS_OF, "default_margin_rate": "0.5"})
+        result = build(db, params=BUILD_PARAMS)
         build_cpu_seconds = time.process_time() - cpu_before
         slowest = sorted(result.models, key=lambda m: -m.seconds)[:6]
         return {

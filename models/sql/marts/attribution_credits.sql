@@ -2,9 +2,9 @@
 -- to 1 per deal and model. Deals without any touchpoint in the lookback window get one 'unattributed' row (credit 1)
 -- so that no revenue or pipeline disappears from the ROI marts.
 -- Money stays exact for amounts up to 10^12 EUR (and far beyond): revenue = credit x won revenue and gross_margin =
--- credit x gross margin are computed in whole cents on HUGEINTs (credit scaled to 10^18, amount in cents), rounded
--- half away from zero, and the rounding remainder goes to the deal's largest credit, so per deal and model the rows
--- add up to the deal's amounts to the cent. A deal whose margin is unknown (int_deals.margin_source = 'none') keeps
+-- credit x gross margin are computed in whole cents on integers (never DOUBLE money), rounded half away from zero,
+-- and the rounding remainder goes to the deal's largest credit, so per deal and model the rows add up to the deal's
+-- amounts to the cent. A deal whose margin is unknown (int_deals.margin_source = 'none') keeps
 -- a NULL gross_margin on every row: it is never guessed.
 with model_credits as (
     -- every model yields (deal_id, touch_index, credit)
@@ -61,25 +61,32 @@ scaled as (
         credits.touch_index,
         credits.credit,
         credits.primary_contact_id,
-        deals.won_revenue,
-        deals.gross_margin as deal_gross_margin,
-        round(credits.credit * 1e18)::hugeint as credit_e18,
-        (deals.won_revenue * 100)::hugeint as revenue_total_cents,
-        (deals.gross_margin * 100)::hugeint as gross_margin_total_cents
+        (deals.won_revenue * 100)::bigint as revenue_total_cents,
+        (deals.gross_margin * 100)::bigint as gross_margin_total_cents
     from credits
     join deals on deals.deal_id = credits.deal_id
 ),
 
 rounded as (
-    -- |cents x credit_e18| < 10^14 x 10^18 for amounts up to 10^12: far inside HUGEINT (1.7 x 10^38)
+    -- cents x credit, rounded half away from zero, in whole cents. Below 90,000.00 the product fits a BIGINT with
+    -- the credit to 12 decimals (error < 10^-5 cent); above, HUGEINTs with the credit to 18 decimals (the 128-bit
+    -- arithmetic costs twice the CPU, so only the rare large amounts pay for it).
     select
-        * exclude (revenue_total_cents, gross_margin_total_cents, credit_e18),
-        (sign(revenue_total_cents * credit_e18)
-            * ((abs(revenue_total_cents * credit_e18) + 500000000000000000) // 1000000000000000000)
-        )::decimal(38, 0) * 0.01 as revenue_cents,
-        (sign(gross_margin_total_cents * credit_e18)
-            * ((abs(gross_margin_total_cents * credit_e18) + 500000000000000000) // 1000000000000000000)
-        )::decimal(38, 0) * 0.01 as gross_margin_cents
+        *,
+        case
+            when abs(revenue_total_cents) < 9000000 then
+                sign(revenue_total_cents) * ((abs(revenue_total_cents) * round(credit * 1e12)::bigint
+                    + 500000000000) // 1000000000000)
+            else (sign(revenue_total_cents) * ((abs(revenue_total_cents) * round(credit * 1e18)::hugeint
+                + 500000000000000000) // 1000000000000000000))::bigint
+        end as revenue_cents,
+        case
+            when abs(gross_margin_total_cents) < 9000000 then
+                sign(gross_margin_total_cents) * ((abs(gross_margin_total_cents) * round(credit * 1e12)::bigint
+                    + 500000000000) // 1000000000000)
+            else (sign(gross_margin_total_cents) * ((abs(gross_margin_total_cents) * round(credit * 1e18)::hugeint
+                + 500000000000000000) // 1000000000000000000))::bigint
+        end as gross_margin_cents
     from scaled
 ),
 
@@ -89,8 +96,8 @@ deal_totals as (
     select
         attribution_model,
         deal_id,
-        any_value(won_revenue) - sum(revenue_cents) as revenue_remainder,
-        any_value(deal_gross_margin) - sum(gross_margin_cents) as gross_margin_remainder,
+        any_value(revenue_total_cents) - sum(revenue_cents)::bigint as revenue_remainder,
+        any_value(gross_margin_total_cents) - sum(gross_margin_cents)::bigint as gross_margin_remainder,
         arg_max(coalesce(touch_index, 0), {'credit': credit, 'earliest': -coalesce(touch_index, 0)})
             as remainder_touch_index
     from rounded
@@ -104,16 +111,16 @@ remainders as (
         rounded.touch_index,
         rounded.credit,
         rounded.primary_contact_id,
-        (rounded.revenue_cents + case
+        rounded.revenue_cents + case
             when coalesce(rounded.touch_index, 0) = deal_totals.remainder_touch_index
                 then deal_totals.revenue_remainder
             else 0
-        end)::decimal(38, 2) as revenue,
-        (rounded.gross_margin_cents + case
+        end as revenue_cents,
+        rounded.gross_margin_cents + case
             when coalesce(rounded.touch_index, 0) = deal_totals.remainder_touch_index
                 then deal_totals.gross_margin_remainder
             else 0
-        end)::decimal(38, 2) as gross_margin
+        end as gross_margin_cents
     from rounded
     join deal_totals
         on deal_totals.attribution_model = rounded.attribution_model
@@ -133,8 +140,8 @@ final as (
         touches.medium,
         touches.campaign,
         remainders.credit,
-        remainders.revenue,
-        remainders.gross_margin
+        (remainders.revenue_cents::decimal(38, 0) * 0.01)::decimal(38, 2) as revenue,
+        (remainders.gross_margin_cents::decimal(38, 0) * 0.01)::decimal(38, 2) as gross_margin
     from remainders
     left join int_deal_touchpoints as touches
         on touches.deal_id = remainders.deal_id
