@@ -35,6 +35,11 @@ def _percent(value: Any) -> str:
     return f"{Decimal(value) * 100:,.1f} %"
 
 
+def _whole_percent(value: Any) -> str:
+    """Whole percents: three models side by side, both bases each, must fit 80 columns."""
+    return NOT_AVAILABLE if value is None else f"{Decimal(value) * 100:,.0f} %"
+
+
 def _money(value: Any) -> str:
     """Whole euros with thousands separators: the terminal table is for reading, the export keeps cents."""
     return NOT_AVAILABLE if value is None else f"{Decimal(value):,.0f}"
@@ -75,7 +80,8 @@ def roi_side_by_side(con: Any, models: list[str]) -> Table:
         cells = [channel]
         for model in models:
             row = by_model[model].get(channel, {})
-            cells.append(f"{_percent(row.get('roi_on_revenue'))} / {_percent(row.get('roi_on_margin'))}")
+            on_revenue, on_margin = row.get("roi_on_revenue"), row.get("roi_on_margin")
+            cells.append(f"{_whole_percent(on_revenue)} / {_whole_percent(on_margin)}")
         table.add_row(*cells)
     return table
 

@@ -324,8 +324,11 @@ def test_rate_settings_in_roi_toml(tmp_path, clean_settings_env):
     for bad, message in [
         ('[models.fx_rates]\nDOLLAR = "0.92"\n', "'DOLLAR' is not a currency code"),
         ('[models.fx_rates]\nUSD = "-0.92"\n', "rate for USD is -0.92"),
+        # a typo in [models] is an error naming the key, never silently dropped
+        ('[models]\nfx_rate = {USD = "0.92"}\n', "did you mean 'fx_rates'"),
+        ('[models]\nfx_rates_fil = "rates.csv"\n', "did you mean 'fx_rates_file'"),
     ]:
         config.write_text(bad)
-        with pytest.raises(ConfigError, match="fx_rates") as raised:
+        with pytest.raises(ConfigError, match="fx_rate") as raised:
             load_settings(config)
         assert message in str(raised.value)
