@@ -192,13 +192,5 @@ def test_the_articles_figures_through_roi_run_and_roi_export(article_run, tmp_pa
         "Spend file spend.csv line 6: no exchange rate for GBP in 2026-09: "
         'add the line GBP = "<EUR for 1 GBP>" under [models.fx_rates] in roi.toml' in reasons
     )
-    # adding that line is the fix: the next run converts the row and rejects nothing
-    config.write_text(config.read_text() + 'GBP = "1.17"\n')
-    again = runner.invoke(app, ["run", "--config", str(config), "--today", TODAY, "--no-publish", "--json"])
-    assert again.exit_code == 0, again.output
-    assert "models:marketing_spend" not in json.loads(again.stdout)["rejects"]
-    with duckdb.connect(str(database), read_only=True) as con:
-        cost = con.execute(
-            "select sum(cost) from int_cost_daily where campaign = 'article_livres'"
-        ).fetchall()
-    assert cost == [(Decimal("585.00"),)]
+    # (that adding the line is the whole fix is checked on the models alone, in tests/models/test_money.py: a
+    # second `roi run` here would double this test's time)
