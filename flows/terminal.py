@@ -83,26 +83,27 @@ def cell_text(value: Any, kind: str = "text") -> str:
     return str(value)
 
 
-def _width(column: Column, cells: Iterable[str], *, squeezed: bool) -> int:
-    """The column's width: its longest cell (wrap columns capped at max_width, or MIN_WRAP_WIDTH when
-    ``squeezed``), never narrower than its header."""
+def _width(column: Column, cells: Iterable[str], *, squeeze: float) -> int:
+    """The column's width: its longest cell, never narrower than its header; a wrap column is capped at
+    ``squeeze`` times its max_width (0: MIN_WRAP_WIDTH)."""
     longest = max((len(line) for cell in cells for line in (cell.splitlines() or [""])), default=0)
     width = max(len(column.header), longest)
     if column.wrap:
-        cap = MIN_WRAP_WIDTH if squeezed else (column.max_width or width)
+        cap = column.max_width or width
+        cap = max(int(cap * squeeze), MIN_WRAP_WIDTH)
         width = max(min(width, cap), len(column.header.split()[0]) if column.header else 0)
     return width
 
 
 def _drop_until_fits(
-    columns: Sequence[Column], rows: Sequence[dict[str, str]], width: int, *, squeezed: bool
+    columns: Sequence[Column], rows: Sequence[dict[str, str]], width: int, *, squeeze: float, drop_wrap: bool
 ) -> list[Column] | None:
     shown = list(columns)
     while True:
-        widths = [_width(c, (r[c.key] for r in rows), squeezed=squeezed) for c in shown]
+        widths = [_width(c, (r[c.key] for r in rows), squeeze=squeeze) for c in shown]
         if sum(widths) + COLUMN_GAP * (len(shown) - 1) <= width:
             return shown
-        droppable = [c for c in shown if c.priority > 0]
+        droppable = [c for c in shown if c.priority > 0 and (drop_wrap or not c.wrap)]
         if not droppable:
             return None
         shown.remove(max(droppable, key=lambda c: (c.priority, shown.index(c))))
@@ -111,11 +112,14 @@ def _drop_until_fits(
 def fitting_columns(
     columns: Sequence[Column], rows: Sequence[dict[str, str]], width: int
 ) -> list[Column] | None:
-    """The columns to show within ``width``: first without wrapping anything (dropping optional columns by
-    priority), else letting wrap columns wrap; None when even the must-show columns do not fit."""
-    return _drop_until_fits(columns, rows, width, squeezed=False) or _drop_until_fits(
-        columns, rows, width, squeezed=True
-    )
+    """The columns to show within ``width``, dropping optional columns by priority: first with wrap columns
+    at their max_width, then at half of it, then as narrow as they go (text wraps rather than disappears);
+    last, optional text columns go too. None when even the must-show columns do not fit."""
+    for squeeze, drop_wrap in ((1.0, False), (0.5, False), (0.0, False), (0.0, True)):
+        shown = _drop_until_fits(columns, rows, width, squeeze=squeeze, drop_wrap=drop_wrap)
+        if shown is not None:
+            return shown
+    return None
 
 
 def table(
