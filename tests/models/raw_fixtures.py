@@ -190,7 +190,9 @@ class RawData:
             currency_code="EUR",
         )
 
-    def ad_cost(self, day: str, source: str, medium: str, campaign: str, cost: str) -> RawData:
+    def ad_cost(
+        self, day: str, source: str, medium: str, campaign: str, cost: str, currency: str = "EUR"
+    ) -> RawData:
         """A Google Ads cost row of GA4's cost report (mark its days loaded with `ga4_days`)."""
         return self.add(
             "ga4_ad_cost_daily",
@@ -200,7 +202,7 @@ class RawData:
             session_medium=medium,
             session_campaign_name=campaign,
             advertiser_ad_cost=cost,
-            currency_code="EUR",
+            currency_code=currency,
         )
 
     def ga4_days(self, report: str, first: str, last: str, **flags: bool) -> RawData:

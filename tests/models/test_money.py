@@ -5,6 +5,7 @@ file, HubSpot's deal_currency_code), and bad amounts (negative, missing, zero) w
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -168,6 +169,34 @@ def test_monthly_rates_file_converts_each_month_at_its_rate(raw_data, tmp_path):
         'no exchange rate for CHF in 2026-04: add the line CHF = "<EUR for 1 CHF>" under [models.fx_rates] '
         f"in roi.toml (or the row 2026-04,CHF,<rate> to {rates})"
     )
+
+
+def test_ga4_cost_in_a_property_currency_converts_or_is_rejected_not_lost(raw_data, tmp_path):
+    # a GA4 property reporting in USD: March has a monthly rate, April the fixed one, May none at all
+    rates = tmp_path / "fx_rates.csv"
+    rates.write_text("month,currency,rate\n2026-03,USD,0.95\n")
+    raw_data.traffic("2026-03-03", "google", "cpc", "brand_bougies", sessions=10)
+    for day, cost in (("2026-03-03", "100.00"), ("2026-04-03", "100.00"), ("2026-05-03", "100.00")):
+        raw_data.ad_cost(day, "google", "cpc", "brand_bougies", cost, currency="USD")
+    raw_data.ga4_days("ad_cost_daily", "2026-03-01", "2026-05-31")
+    raw_data.ga4_days("traffic_daily", "2026-03-01", "2026-05-31")
+    db = raw_data.write()
+    params = {"as_of": AS_OF, "fx_rates": {"USD": "0.92"}, "fx_rates_file": str(rates)}
+    # without the fixed rate, April and May have none: their cost is rejected with the line to add, not lost
+    result = build(db, params={**params, "fx_rates": {}}, run_id="run-ga4")
+    assert result.ok, result.summary()
+    assert query(
+        db, "select date_trunc('month', cost_date)::date, sum(cost) from int_cost_daily group by 1"
+    ) == [(date(2026, 3, 1), Decimal("95.00"))]
+    reasons = [r[0] for r in query(db, "select reason from ops.rejects where run_id = 'run-ga4' order by 1")]
+    assert len(reasons) == 2 and all(r.startswith("GA4 property 123456789: 100.00 USD") for r in reasons)
+    assert 'add the line USD = "<EUR for 1 USD>" under [models.fx_rates] in roi.toml' in reasons[0]
+    build(db, params=params, run_id="run-ga4-2")
+    months = query(
+        db, "select date_trunc('month', cost_date), sum(cost) from int_cost_daily group by 1 order by 1"
+    )
+    assert [m[1] for m in months] == [Decimal("95.00"), Decimal("92.00"), Decimal("92.00")]
+    assert query(db, "select count(*) from ops.rejects where run_id = 'run-ga4-2'") == [(0,)]
 
 
 def test_rates_file_problems_name_the_line(raw_data, tmp_path):

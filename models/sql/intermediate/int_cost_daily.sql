@@ -28,7 +28,8 @@ ga4_cost as (
         utms.channel, utms.source, utms.medium, utms.campaign,
         'ga4' as cost_source,
         -- the property's currency at the month's rate (rates file), else the fixed rate
-        round(ads.ad_cost::decimal(38, 2) * coalesce(monthly.rate_to_home, fx.rate_to_home), 2)::decimal(38, 2) as cost
+        round(ads.ad_cost::decimal(38, 2) * coalesce(monthly.rate_to_home, fx.rate_to_home), 2)::decimal(38, 2)
+            as cost
     from stg_ga4__ad_cost_daily as ads
     join utms_for_ga4 as utms
         on utms.raw_source = coalesce(ads.raw_source, '')
@@ -42,6 +43,8 @@ ga4_cost as (
         on monthly.currency = coalesce(ads.currency, (select value from cfg_params where name = 'home_currency'))
         and monthly.month = date_trunc('month', ads.cost_date)
     where ads.ad_cost <> 0
+      -- a currency without a rate for the month: listed in ops.rejects (int_model_rejects), not counted
+      and coalesce(monthly.rate_to_home, fx.rate_to_home) is not null
 ),
 
 all_costs as (
