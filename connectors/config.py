@@ -372,6 +372,7 @@ class PortalOptions(Section):
     models: ModelOptions = Field(default_factory=ModelOptions)
     publish: PublishOptions = Field(default_factory=PublishOptions)
     freshness: FreshnessOptions = Field(default_factory=FreshnessOptions)
+    report: ReportOptions = Field(default_factory=ReportOptions)
 
     @field_validator("hubspot_tier", mode="before")
     @classmethod
@@ -787,7 +788,7 @@ _PORTAL_SCALARS = (
     "spend_file",
     "tagging_plan",
 )
-_PORTAL_SECTIONS = ("hubspot", "ga4", "spend", "models", "publish", "freshness")
+_PORTAL_SECTIONS = ("hubspot", "ga4", "spend", "models", "publish", "freshness", "report")
 
 
 def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

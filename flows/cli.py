@@ -36,6 +36,7 @@ from connectors.errors import (
     EXIT_TESTS_FAILED,
     EXIT_USAGE,
     EXIT_UTM_REFUSED,
+    NotBuiltYetError,
     StepFailedError,
     UsageError,
 )
@@ -64,6 +65,7 @@ from flows.settings import (
     ConfigurationError,
     database_path,
     default_model,
+    load_configuration,
     load_settings,
     open_warehouse,
     tagging_plan_path,
@@ -145,6 +147,25 @@ SandboxOption = Annotated[
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")
 ]
+PortalOption = Annotated[
+    str | None,
+    typer.Option(
+        "--portal",
+        "-p",
+        help="Which portal of roi.toml (\\[portals.<name>]; `roi portals` lists them). Needed when there are "
+        "several; without \\[portals] there is one.",
+    ),
+]
+PortalOrAllOption = Annotated[
+    str | None,
+    typer.Option(
+        "--portal",
+        "-p",
+        help="Which portal of roi.toml (\\[portals.<name>]; `roi portals` lists them), or `all`: every "
+        "portal and the group roll-up. Needed when there are several.",
+    ),
+]
+ALL_PORTALS = "all"
 LockWaitOption = Annotated[
     float,
     typer.Option("--lock-wait", min=0, help="Seconds to wait for another run writing the same warehouse."),
@@ -190,8 +211,26 @@ def _print_json(document: Any) -> None:
 # Settings and sandbox mode.
 
 
-def _settings(config: Path | None) -> Any:
-    return load_settings(str(config) if config else None)
+def _settings(config: Path | None, portal: str | None = None, *, with_token: bool = True) -> Any:
+    """The settings of ``portal`` (the only one by default); without its token for commands that only read."""
+    if with_token:
+        return load_settings(str(config) if config else None, portal)
+    configuration = load_configuration(str(config) if config else None)
+    return configuration.for_portal(portal, with_token=False)
+
+
+def _refuse_portals_in_sandbox(config: Path | None, portal: str | None) -> None:
+    """The sandbox is one portal: --portal, or a roi.toml with [portals] it would read, cannot apply."""
+    if portal is not None:
+        raise UsageError(
+            f"--portal {portal} does not apply to the sandbox (one built-in portal)",
+            "leave out --portal, or leave out --sandbox to use that portal",
+        )
+    if load_configuration(str(config) if config else None).portals:
+        raise UsageError(
+            "--sandbox cannot run with a roi.toml that declares [portals] (its flows would read them)",
+            "run the sandbox from a folder without roi.toml, or pass --config with a file without portals",
+        )
 
 
 def _announce_sandbox(explicit: bool) -> None:
@@ -205,6 +244,7 @@ def pipeline_target(
     sandbox: bool = False,
     needs: tuple[str, ...] = ("hubspot", "ga4"),
     extra_data_tests: Path | None = None,
+    portal: str | None = None,
 ) -> Iterator[Any]:
     """Yield None for the configured portal, or the running sandbox (see flows.sandbox_mode for the rule).
 
@@ -212,27 +252,46 @@ def pipeline_target(
     """
     check_prefect_server()
     if not use_sandbox(config, sandbox):
-        validate_settings(_settings(config), needs, extra_data_tests=extra_data_tests)
+        validate_settings(_settings(config, portal), needs, extra_data_tests=extra_data_tests)
         yield None
         return
     _announce_sandbox(sandbox)
     _settings(config)  # a broken file is reported even when the sandbox replaces its connections
+    _refuse_portals_in_sandbox(config, portal)
     with sandbox_environment() as sb:
         validate_settings(_settings(config), needs, extra_data_tests=extra_data_tests)
         yield sb
 
 
-def _warehouse_for_reading(config: Path | None, sandbox: bool = False) -> Path:
-    """The configured warehouse; the sandbox's (what `roi demo` wrote) when there is no configuration."""
+def _warehouse_for_reading(config: Path | None, sandbox: bool = False, portal: str | None = None) -> Path:
+    """The warehouse of ``portal`` (the only one by default; ``all``: the group roll-up's); the sandbox's
+    (what `roi demo` wrote) when there is no configuration."""
     if use_sandbox(config, sandbox):
         _announce_sandbox(sandbox)
+        if portal is not None:
+            _refuse_portals_in_sandbox(None, portal)
         if not SANDBOX_DATABASE.exists():
             raise ConfigurationError(
                 f"No sandbox warehouse at {SANDBOX_DATABASE} (looked there because no configuration exists)",
                 "run `make demo` (or `roi demo`) in this folder first, or configure roi.toml",
             )
         return SANDBOX_DATABASE
-    return database_path(_settings(config))
+    configuration = load_configuration(str(config) if config else None)
+    if portal is not None and portal.strip().lower() == ALL_PORTALS:
+        if not configuration.portals:
+            raise UsageError(
+                "--portal all needs several portals, and this configuration declares no [portals]",
+                "leave out --portal",
+            )
+        group = configuration.group_database()
+        if not group.exists():
+            raise NotBuiltYetError(
+                f"No group roll-up at {group} yet",
+                "run `roi run --portal all` (or the nightly-all deployment) first",
+            )
+        return group
+    name = configuration.select_portal(portal)
+    return configuration.portal_database(name) if name else database_path(configuration)
 
 
 def _run_flow(flow_fn: Callable[..., Any], label: str, **params: Any) -> dict[str, Any]:
@@ -285,6 +344,42 @@ def _print_run(result: dict[str, Any], as_json: bool) -> None:
 # Pipeline commands.
 
 
+def _run_all_portals(config: Path | None, today: date | None, *, publish: bool, as_json: bool) -> None:
+    """`roi run --portal all`: the nightly-all flow in this process (portals one after another), then each
+    portal's outcome; exit 1 naming the failed ones."""
+    from flows.nightly_all import PortalsFailedError, nightly_all
+
+    check_prefect_server()
+    configuration = load_configuration(str(config) if config else None)
+    if not configuration.portals:
+        raise UsageError(
+            "--portal all needs [portals] in roi.toml; this configuration is one portal", "leave out --portal"
+        )
+    for name in configuration.portal_names():  # every portal's settings and files, before any run
+        validate_settings(_settings(config, name))
+    try:
+        result = _run_flow(
+            nightly_all,
+            f"nightly of {len(configuration.portals)} portals, then the group roll-up",
+            config_path=str(config) if config else None,
+            today=today,
+            publish=publish,
+            deployment=None,
+        )
+        failure = None
+    except PortalsFailedError as exc:
+        result, failure = exc.result, exc
+    if as_json:
+        _print_json(result)
+    else:
+        from flows.portals import render_outcomes
+
+        for block in render_outcomes(result):
+            console.print(block)
+    if failure is not None:
+        raise failure
+
+
 @app.command()
 def run(
     config: ConfigOption = None,
@@ -299,17 +394,23 @@ def run(
     ] = None,
     lock_wait: LockWaitOption = 0,
     confirm_spend_removal: ConfirmSpendRemovalOption = False,
+    portal: PortalOrAllOption = None,
     as_json: JsonOption = False,
     sandbox: SandboxOption = False,
 ) -> None:
-    """Run the nightly pipeline now: extract -> build + data tests -> publish (skipped if a test fails)."""
+    """Run the nightly pipeline now: extract -> build + data tests -> publish (skipped if a test fails).
+    `--portal all`: every portal one after another, then the group roll-up."""
     from flows.nightly import nightly
 
     today_day = parse_day(today, "--today")
-    with pipeline_target(config, sandbox=sandbox, extra_data_tests=extra_data_tests) as sb:
+    if portal is not None and portal.strip().lower() == ALL_PORTALS:
+        _run_all_portals(config, today_day, publish=publish, as_json=as_json)
+        return
+    with pipeline_target(config, sandbox=sandbox, extra_data_tests=extra_data_tests, portal=portal) as sb:
         result = _run_flow(
             nightly,
             "nightly",
+            portal=portal,
             config_path=str(config) if config else None,
             # The sandbox's data stops at its own "now": the GA4 trailing window must end there.
             today=today_day or (sandbox_today(sb) if sb else None),
@@ -334,6 +435,7 @@ def backfill(
     config: ConfigOption = None,
     lock_wait: LockWaitOption = 0,
     confirm_spend_removal: ConfirmSpendRemovalOption = False,
+    portal: PortalOption = None,
     as_json: JsonOption = False,
     sandbox: SandboxOption = False,
 ) -> None:
@@ -351,13 +453,14 @@ def backfill(
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     needs = tuple(s for s in wanted or ALL_STREAMS if s != "spend")
-    with pipeline_target(config, sandbox=sandbox, needs=needs):
+    with pipeline_target(config, sandbox=sandbox, needs=needs, portal=portal):
         install_prefect_traceback_filter()
         err_console.print(f"Prefect: {prefect_target_label()}", highlight=False)
         result = _run_backfill_with_progress(
             backfill_flow,
             start=start_day,
             end=end_day,
+            portal=portal,
             streams=wanted or None,
             publish=publish,
             chunk_days=chunk_days,
@@ -375,21 +478,23 @@ def publish_command(
     ] = False,
     config: ConfigOption = None,
     lock_wait: LockWaitOption = 0,
+    portal: PortalOption = None,
     as_json: JsonOption = False,
     sandbox: SandboxOption = False,
 ) -> None:
     """Publish ROI properties from the current marts to HubSpot (only values that changed are sent)."""
     from flows.publish import publish as publish_flow
 
-    with pipeline_target(config, sandbox=sandbox, needs=("hubspot",)):
+    with pipeline_target(config, sandbox=sandbox, needs=("hubspot",), portal=portal):
         result = _run_flow(
             publish_flow,
             "publish (dry run)" if dry_run else "publish",
+            portal=portal,
             dry_run=dry_run,
             config_path=str(config) if config else None,
             lock_wait_seconds=lock_wait,
         )
-        database = database_path(_settings(config))  # the sandbox's while in it
+        database = database_path(_settings(config, portal, with_token=False))  # the sandbox's while in it
     _print_run(result, as_json)
     failed = sum(int(p.get("failed") or 0) for p in result.get("publish") or [])
     if failed:
@@ -435,6 +540,7 @@ def status(
     show_all: Annotated[
         bool, typer.Option("--all", help="Also row counts per raw table and cursors.")
     ] = False,
+    portal: PortalOption = None,
     as_json: JsonOption = False,
     sandbox: SandboxOption = False,
 ) -> None:
@@ -442,9 +548,13 @@ def status(
     publishes since the last success."""
     from flows.status import collect_status, render
 
+    if portal is not None and portal.strip().lower() == ALL_PORTALS:
+        raise UsageError("roi status is about one portal", "`roi portals` shows every portal's last run")
     in_sandbox = use_sandbox(config, sandbox)
-    path = _warehouse_for_reading(config, sandbox)
-    settings = _settings(None if in_sandbox else config)
+    path = _warehouse_for_reading(config, sandbox, portal)
+    settings = (
+        _settings(None, with_token=False) if in_sandbox else _settings(config, portal, with_token=False)
+    )
     now, today, clock = status_clock(in_sandbox)
     with open_warehouse(path) as con:
         report = collect_status(con, settings, path, last=last, now=now, today=today, clock=clock)
@@ -479,6 +589,7 @@ def check(
     extra_data_tests: Annotated[
         Path | None, typer.Option(help="Also check this folder of your own SQL data tests.")
     ] = None,
+    portal: PortalOption = None,
     sandbox: SandboxOption = False,
 ) -> None:
     """Check the setup before a first run (like `dbt debug`): settings and files, HubSpot token and scopes,
@@ -488,11 +599,15 @@ def check(
     if use_sandbox(config, sandbox):
         _announce_sandbox(sandbox)
         _settings(config)
+        _refuse_portals_in_sandbox(config, portal)
         with sandbox_environment():
             checks = run_checks(_settings(config), "sandbox settings", extra_data_tests=extra_data_tests)
     else:
         source = str(config or "roi.toml") if (config or Path("roi.toml").is_file()) else "environment"
-        checks = run_checks(_settings(config), source, extra_data_tests=extra_data_tests)
+        settings = _settings(config, portal)
+        if settings.portal:
+            source += f", portal {settings.portal}"
+        checks = run_checks(settings, source, extra_data_tests=extra_data_tests)
     console.print(render(checks))
     failed = [c for c in checks if c.failed]
     if failed:
@@ -510,11 +625,19 @@ FromOption = Annotated[str | None, typer.Option("--from", help="First month, YYY
 ToOption = Annotated[str | None, typer.Option("--to", help="Last month, YYYY-MM (inclusive).")]
 
 
-def _report_settings(config: Path | None, sandbox: bool, lang: str | None) -> tuple[str, str]:
-    """(language, publish model) for an export or a report: --lang, else [report] language."""
+def _report_settings(
+    config: Path | None, sandbox: bool, lang: str | None, portal: str | None = None
+) -> tuple[str, str]:
+    """(language, publish model) for an export or a report: --lang, else [report] language (the portal's;
+    for `--portal all` the shared ones)."""
     from connectors.reports.formats import check_language
 
-    settings = _settings(None if use_sandbox(config, sandbox) else config)
+    if use_sandbox(config, sandbox):
+        settings = _settings(None, with_token=False)
+    elif portal is not None and portal.strip().lower() == ALL_PORTALS:
+        settings = load_configuration(str(config) if config else None)
+    else:
+        settings = _settings(config, portal, with_token=False)
     try:
         language = check_language(lang or settings.report.language)
     except ValueError as exc:
@@ -555,6 +678,7 @@ def export(
     end: ToOption = None,
     monthly: Annotated[bool, typer.Option("--monthly", help="CSV only: one row per month too.")] = False,
     config: ConfigOption = None,
+    portal: PortalOrAllOption = None,
     sandbox: SandboxOption = False,
 ) -> None:
     """The ROI spreadsheet: Par canal / source / campagne (and per month), model comparison, Lisez-moi."""
@@ -566,8 +690,8 @@ def export(
         raise UsageError(f"--csv-dialect {csv_dialect} is unknown", f"use {' or '.join(DIALECTS)}")
     default_name = "roi.xlsx" if fmt is ExportFormat.xlsx else f"roi_by_{by.value}.csv"
     target = output_file(output or Path("out") / default_name, suffix=f".{fmt.value}")
-    language, publish_model = _report_settings(config, sandbox, lang)
-    with open_warehouse(_warehouse_for_reading(config, sandbox)) as con:
+    language, publish_model = _report_settings(config, sandbox, lang, portal)
+    with open_warehouse(_warehouse_for_reading(config, sandbox, portal)) as con:
         if fmt is ExportFormat.csv:
             result = export_csv(
                 con,
@@ -603,6 +727,7 @@ def report(
     start: FromOption = None,
     end: ToOption = None,
     config: ConfigOption = None,
+    portal: PortalOrAllOption = None,
     sandbox: SandboxOption = False,
 ) -> None:
     """The HTML report: charts, ROI intervals, campaigns, UTM compliance, freshness; one offline file."""
@@ -610,8 +735,8 @@ def report(
 
     period = _period(month, start, end)
     target = output_file(output, suffix=".html")
-    language, publish_model = _report_settings(config, sandbox, lang)
-    with open_warehouse(_warehouse_for_reading(config, sandbox)) as con:
+    language, publish_model = _report_settings(config, sandbox, lang, portal)
+    with open_warehouse(_warehouse_for_reading(config, sandbox, portal)) as con:
         result = write_html_report(
             con,
             target,
@@ -630,11 +755,11 @@ def report(
 # UTM tools.
 
 
-def _tagging_plan(config: Path | None) -> Any:
+def _tagging_plan(config: Path | None, portal: str | None = None) -> Any:
     from models.tagging_plan import TaggingPlanError, load_tagging_plan
 
     try:
-        return load_tagging_plan(tagging_plan_path(_settings(config)))
+        return load_tagging_plan(tagging_plan_path(_settings(config, portal, with_token=False)))
     except TaggingPlanError as exc:
         raise ConfigurationError(str(exc)) from None
 
@@ -648,13 +773,14 @@ def utm_build(
     term: Annotated[str | None, typer.Option(help="utm_term (optional).")] = None,
     content: Annotated[str | None, typer.Option(help="utm_content (optional).")] = None,
     config: ConfigOption = None,
+    portal: PortalOption = None,
 ) -> None:
     """Build a tagged URL (stdout) and say which channel it lands in (stderr). Values outside the tagging plan
     are refused with the allowed ones; a new campaign is accepted when it follows the plan's naming rule; a
     source/medium pair no channel rule accepts is refused with the pairs that are."""
     from flows.utm import build_tagged_url
 
-    plan = _tagging_plan(config)
+    plan = _tagging_plan(config, portal)
     link = build_tagged_url(
         plan, url, source=source, medium=medium, campaign=campaign, term=term, content=content
     )
@@ -674,13 +800,14 @@ def utm_build(
 def utm_audit(
     config: ConfigOption = None,
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many values.")] = 30,
+    portal: PortalOption = None,
     as_json: JsonOption = False,
     sandbox: SandboxOption = False,
 ) -> None:
     """Non-compliant UTM values seen in the data, biggest traffic first (from the utm_compliance mart)."""
     from flows.utm import AUDIT_VIEW_COLUMNS, audit_view, non_compliant_rows
 
-    path = _warehouse_for_reading(config, sandbox)
+    path = _warehouse_for_reading(config, sandbox, portal)
     with open_warehouse(path) as con:
         rows = non_compliant_rows(con, limit=limit)
     if as_json:
@@ -694,6 +821,31 @@ def utm_audit(
             empty="every UTM seen follows the tagging plan",
         )
     )
+
+
+@app.command()
+def portals(
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The portals of roi.toml: where each token comes from, each portal's last run and the age of its data
+    (from its own warehouse), and the group roll-up."""
+    from flows.portals import group_line, portal_lines, render
+
+    configuration = load_configuration(str(config) if config else None)
+    now, today, clock = status_clock(False)
+    lines = portal_lines(configuration, now=now, today=today, clock=clock)
+    group = group_line(configuration)
+    if as_json:
+        _print_json(
+            {
+                "portals": [line.as_json() for line in lines],
+                "group": None if group is None else group.__dict__,
+            }
+        )
+        return
+    for block in render(lines, group, now=now):
+        console.print(block)
 
 
 @app.command()

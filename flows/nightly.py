@@ -129,7 +129,11 @@ def nightly(
         report_path = None
         if not build_failed:  # a failed build kept the previous marts, and the previous report matches them
             report_state = write_report_step(
-                config_path, run_id, notice=skipped_reason if publish else None, return_state=True
+                config_path,
+                run_id,
+                notice=skipped_reason if publish else None,
+                portal=portal,
+                return_state=True,
             )
             if report_state.is_completed():
                 report_path = report_state.result()

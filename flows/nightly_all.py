@@ -30,7 +30,7 @@ from flows.alerts import on_flow_failure
 from flows.common import failure_cause
 from flows.concurrency import DEFAULT_PORTAL, ensure_limits, wanted_limits
 from flows.settings import load_configuration
-from flows.tasks import build_group_step
+from flows.tasks import build_group_step, write_report_step
 
 NIGHTLY_DEPLOYMENT = "nightly/nightly"
 POLL_SECONDS = 2.0
@@ -114,6 +114,11 @@ def nightly_all(
                 "excluded": built.excluded,
                 "tests_failed": [t.name for t in built.failed_tests],
             }
+            report_state = write_report_step(config_path, _run_name(), group=True, return_state=True)
+            if report_state.is_completed():
+                group["report"] = report_state.result()
+            else:
+                logger.error("Group HTML report not written: %s", failure_cause(report_state))
         else:
             group = {"error": failure_cause(group_state)}
             logger.error("Group roll-up not built: %s", group["error"])
@@ -228,6 +233,12 @@ def _one_after_another(targets: list[str | None], parameters: dict[str, Any]) ->
             )
         )
     return outcomes
+
+
+def _run_name() -> str:
+    from prefect.runtime import flow_run
+
+    return str(flow_run.name or "nightly-all")
 
 
 def _cause(state: Any, final: bool) -> str:

@@ -118,11 +118,24 @@ def model_params(settings: Settings) -> dict[str, Any]:
     }
 
 
-def html_report_path(settings: Settings) -> Path:
-    """Where the nightly run writes the HTML report: [report] html_file, else beside the warehouse."""
-    if settings.report.html_file is not None:
-        return Path(settings.report.html_file)
-    database = database_path(settings)
+def html_report_path(settings: Settings, *, group: bool = False) -> Path:
+    """Where the nightly run writes the HTML report: [report] html_file, else beside the warehouse (for
+    ``group``: beside the group roll-up's). A portal given the shared html_file gets its own name from it
+    (report.html -> report_<portal>.html): portals never overwrite each other's report."""
+    configured = settings.report.html_file
+    if group:
+        configured = (
+            None if configured is None else Path(configured).with_stem(f"{Path(configured).stem}_group")
+        )
+    elif (
+        configured is not None
+        and settings.portal
+        and settings.portals[settings.portal].report.html_file is None
+    ):
+        configured = Path(configured).with_stem(f"{Path(configured).stem}_{settings.portal}")
+    if configured is not None:
+        return Path(configured)
+    database = settings.group_database() if group else database_path(settings)
     return database.with_name(f"{database.stem}_report.html")
 
 

@@ -217,22 +217,30 @@ def publish_step(
 
 
 @_step("write-html-report", retries=0)
-def write_report_step(config_path: str | None, run_id: str, *, notice: str | None = None) -> str | None:
-    """The HTML report beside the warehouse ([report] html_file), linked from the run's artifacts. Rendered
-    in a child process (connectors/reports/__main__.py says why)."""
+def write_report_step(
+    config_path: str | None,
+    run_id: str,
+    *,
+    notice: str | None = None,
+    portal: str | None = None,
+    group: bool = False,
+) -> str | None:
+    """The HTML report beside the warehouse ([report] html_file), linked from the run's artifacts; ``group``:
+    the group roll-up's (every portal). Rendered in a child process (connectors/reports/__main__.py says
+    why)."""
     from prefect.artifacts import create_link_artifact
 
-    settings = load_settings(config_path)
+    settings = load_configuration(config_path) if group else load_settings(config_path, portal)
     if not settings.report.nightly_html:
         return None
-    path = html_report_path(settings)
+    path = html_report_path(settings, group=group)
     command = [
         sys.executable,
         "-m",
         "connectors.reports",
         "html",
         "--database",
-        str(database_path(settings)),
+        str(settings.group_database() if group else database_path(settings)),
         "--output",
         str(path),
         "--language",
@@ -249,7 +257,7 @@ def write_report_step(config_path: str | None, run_id: str, *, notice: str | Non
         raise RuntimeError(f"the HTML report failed: {done.stderr.strip().splitlines()[-1:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
     create_link_artifact(
-        key="roi-report",
+        key="roi-group-report" if group else "roi-report",
         link=path.resolve().as_uri(),
         link_text="Rapport ROI (HTML)" if settings.report.language == "fr" else "ROI report (HTML)",
         description=f"Self-contained HTML report of run {run_id}: {len(result['charts'])} charts, "

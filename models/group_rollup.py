@@ -217,8 +217,8 @@ def _stage(
     currency: str,
     fx_rates: dict[str, Decimal],
 ) -> None:
-    con.execute("create or replace table main.cfg_group_params (currency varchar)")
-    con.execute("insert into main.cfg_group_params values (?)", [currency])
+    con.execute("create or replace table main.cfg_group_params (currency varchar, built_at timestamptz)")
+    con.execute("insert into main.cfg_group_params values (?, now())", [currency])
     con.execute(
         "create or replace table main.cfg_group_fx_rates (currency varchar, rate_to_group decimal(18, 8))"
     )
@@ -277,6 +277,39 @@ def _stage(
             union all
             select ?, null, rate_to_home from {alias}.main.cfg_fx_rates where currency = ?""",
             [portal.name, currency, portal.name, currency],
+        )
+    _reader_tables(con, [_alias(i) for i, p in enumerate(inclusions) if p.included], currency)
+
+
+def _reader_tables(con: duckdb.DuckDBPyConnection, aliases: list[str], currency: str) -> None:
+    """What readers of a portal warehouse also find in a group one (exports, the HTML report): cfg_params (the
+    group currency as home currency, the oldest portal's as_of) and the channels' labels and order."""
+    con.execute(
+        """create or replace table main.cfg_params as
+        select 'home_currency' as name, ?::varchar as value
+        union all
+        select name, min(value) from ("""
+        + " union all ".join(
+            f"select name, value from {a}.main.cfg_params where name in ('as_of', 'reporting_time_zone')"
+            for a in aliases
+        )
+        + ") group by name",
+        [currency],
+    )
+    for table, keys in (
+        ("cfg_tagging_channels", "channel"),
+        ("cfg_tagging_channel_labels", "channel, language"),
+    ):
+        present = [a for a in aliases if _has_table(con, a, table)]
+        if not present:
+            continue
+        union = " union all ".join(
+            f"select {i} as portal_order, * from {a}.main.{table}" for i, a in enumerate(present)
+        )
+        # the first portal's label (and order) for a channel several portals have
+        con.execute(
+            f"create or replace table main.{table} as select * exclude (portal_order) from ({union}) "
+            f"qualify row_number() over (partition by {keys} order by portal_order) = 1"
         )
 
 

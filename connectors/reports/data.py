@@ -21,7 +21,14 @@ from connectors.errors import NotBuiltYetError
 from connectors.reports import labels
 from connectors.reports.formats import month_label
 
-GRAIN_TABLES = {"channel": "roi_by_channel", "source": "roi_by_source", "campaign": "roi_by_campaign"}
+GRAIN_TABLES = {
+    "channel": "roi_by_channel",
+    "source": "roi_by_source",
+    "campaign": "roi_by_campaign",
+    # a group roll-up's warehouse (models/group_rollup.py): the portals' rows, in the group's currency
+    "portal": "roi_by_portal_channel",
+    "portal_channel": "roi_by_portal_channel",
+}
 RATIO_PLACES = Decimal("0.000001")  # the marts' DECIMAL(18, 6) ratios
 CENT = Decimal("0.01")
 ZERO = Decimal(0)
@@ -123,6 +130,8 @@ class RoiRow:
     campaign: str | None = None
     month: date | None = None
     channel_label: str = ""
+    portal: str | None = None  # rows of a group roll-up only
+    portal_label: str = ""
     cost: Decimal = ZERO
     revenue: Decimal = ZERO
     gross_margin: Decimal | None = ZERO  # None: margin unknown for some won deal of the row
@@ -161,11 +170,13 @@ class RoiRow:
     def dimension(self, key: str) -> Any:
         if key == "channel":
             return self.channel_label or self.channel
+        if key == "portal":
+            return self.portal_label or self.portal
         return getattr(self, key)
 
     def value(self, key: str, language: str = "fr") -> Any:
         """The cell value behind a column key of labels.COLUMNS (exact Decimal, int, text or None)."""
-        if key in labels.DIMENSIONS["campaign"] or key == "month":
+        if key in labels.DIMENSIONS["campaign"] or key in ("month", "portal"):
             return self.dimension(key)
         if key == "won_deals":
             return self.won_deals_whole
@@ -181,7 +192,7 @@ class RoiRow:
 
     @property
     def key(self) -> tuple:
-        return (self.channel, self.source, self.medium, self.campaign, self.month)
+        return (self.portal, self.channel, self.source, self.medium, self.campaign, self.month)
 
 
 def add_rows(rows: Iterable[RoiRow], **dimensions: Any) -> RoiRow:
@@ -289,7 +300,9 @@ class MartReader:
         return self._columns[table]
 
     def require_marts(self) -> None:
-        missing = [t for t in GRAIN_TABLES.values() if not self.has_table(t)]
+        missing = [
+            GRAIN_TABLES[g] for g in ("channel", "source", "campaign") if not self.has_table(GRAIN_TABLES[g])
+        ]
         if missing:
             raise ReportDataError(
                 f"The mart(s) {', '.join(missing)} do not exist yet", "run `roi run` (or `roi demo`) first"
@@ -340,6 +353,16 @@ class MartReader:
                 )
             )
         return found
+
+    @property
+    def is_group(self) -> bool:
+        """A group roll-up's warehouse (several portals, models/group_rollup.py), not a portal's."""
+        return self.has_table("roi_by_portal_channel")
+
+    def portal_labels(self) -> dict[str, str]:
+        if not self.has_table("group_portals"):
+            return {}
+        return dict(self.con.execute("select portal, coalesce(label, portal) from group_portals").fetchall())
 
     def channel_order(self) -> dict[str, int]:
         if not self.has_table("cfg_tagging_channels"):
@@ -407,13 +430,15 @@ class MartReader:
             params,
         )
         names = self.channel_labels()
+        portals = self.portal_labels() if "portal" in keys else {}
         intervals = self.intervals(grain, model) if period.all_time and not monthly else {}
         rows = []
         for r in found:
             row = RoiRow(
                 **{k: r[k] for k in keys},
                 month=r.get("month"),
-                channel_label=names.get(r["channel"], r["channel"] or ""),
+                channel_label=names.get(r.get("channel"), r.get("channel") or ""),
+                portal_label=portals.get(r.get("portal"), r.get("portal") or ""),
                 cost=ZERO if r["cost"] is None else Decimal(r["cost"]),
                 revenue=ZERO if r["revenue"] is None else Decimal(r["revenue"]),
                 gross_margin=None if r["gross_margin"] is None else Decimal(r["gross_margin"]),
@@ -425,7 +450,16 @@ class MartReader:
             )
             row.interval = intervals.get(tuple(r[k] for k in keys))
             rows.append(row)
-        rows.sort(key=lambda x: (x.month or date.min, -x.revenue, -x.cost, x.channel_label, *map(str, x.key)))
+        rows.sort(
+            key=lambda x: (
+                x.month or date.min,
+                x.portal_label,
+                -x.revenue,
+                -x.cost,
+                x.channel_label,
+                *map(str, x.key),
+            )
+        )
         if monthly:
             by_month: dict[date | None, list[RoiRow]] = {}
             for row in rows:

@@ -65,6 +65,7 @@ class Chart:
 
 
 HEADINGS = {
+    "portals": ("Les portails du groupe", "The group's portals", False),
     "roi_intervals": ("ROI par canal", "ROI by channel", False),
     "investment_revenue": (
         "Où va l'argent, d'où vient le CA",
@@ -109,6 +110,8 @@ class _Content:
         self.request = request
         self.lang = request.language
         self.channels = reader.roi_rows("channel", request.model, request.period)
+        # a group roll-up (several portals): one line per portal, in the group's currency
+        self.portals = reader.roi_rows("portal", request.model, request.period) if reader.is_group else []
         self.campaigns = reader.roi_rows("campaign", request.model, request.period)
         self.monthly = reader.roi_rows("channel", request.model, request.period, monthly=True)
         self.total = totals_row(self.channels, self.lang)
@@ -141,7 +144,30 @@ class _Content:
                 )
         level = self.interval_settings.get("level")
         level_text = percent(Decimal(level), lang, 0) if level else ""
-        found = [
+        found = []
+        if self.portals:
+            found.append(
+                Chart(
+                    "portals",
+                    "Investissement et chiffre d'affaires par portail"
+                    if fr
+                    else "Investment and revenue by portal",
+                    charts.render_svg(
+                        charts.investment_vs_revenue(
+                            [
+                                {"label": r.portal_label, "cost": _f(r.cost), "revenue": _f(r.revenue)}
+                                for r in self.portals
+                            ],
+                            lang,
+                        ),
+                        lang,
+                    ),
+                    "Montants convertis dans la devise du groupe avec les taux de chaque portail."
+                    if fr
+                    else "Amounts converted into the group's currency with each portal's rates.",
+                )
+            )
+        found += [
             Chart(
                 "roi_intervals",
                 "ROI par canal et son intervalle de confiance" if fr else "ROI by channel with its interval",

@@ -31,6 +31,14 @@ class Column:
 
 _COLUMNS = [
     Column(
+        "portal",
+        "dimension",
+        "Portail",
+        "Portal",
+        "Portail HubSpot (marque) du groupe ; ses montants sont convertis dans la devise du groupe.",
+        "HubSpot portal (brand) of the group; its amounts are converted into the group's currency.",
+    ),
+    Column(
         "channel",
         "dimension",
         "Canal",
@@ -224,6 +232,9 @@ DIMENSIONS = {
     "channel": ("channel",),
     "source": ("channel", "source"),
     "campaign": ("channel", "source", "medium", "campaign"),
+    # a group roll-up's warehouse (several portals): roi_by_portal_channel
+    "portal": ("portal",),
+    "portal_channel": ("portal", "channel"),
 }
 MEASURES = (
     "cost",
@@ -249,6 +260,8 @@ INTERVAL_COLUMNS = (
 )
 
 SHEETS = {
+    "portal": {"fr": "Par portail", "en": "By portal"},
+    "portal_channel": {"fr": "Par portail et canal", "en": "By portal and channel"},
     "channel": {"fr": "Par canal", "en": "By channel"},
     "source": {"fr": "Par source", "en": "By source"},
     "campaign": {"fr": "Par campagne", "en": "By campaign"},
@@ -260,6 +273,11 @@ SHEETS = {
 }
 
 SHEET_HELP = {
+    "portal": (
+        "Une ligne par portail (marque) du groupe, tous canaux confondus, dans la devise du groupe.",
+        "One row per portal (brand) of the group, all channels, in the group's currency.",
+    ),
+    "portal_channel": ("Une ligne par portail et canal.", "One row per portal and channel."),
     "channel": (
         "Une ligne par canal, sur la période, avec les intervalles de ROI.",
         "One row per channel over the period, with the ROI intervals.",

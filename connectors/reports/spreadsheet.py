@@ -400,6 +400,8 @@ def _readme(
         )
     rows.append("Colonnes" if fr else "Columns")
     for column in labels.COLUMNS.values():
+        if column.key == "portal" and not reader.is_group:
+            continue
         rows.append((column.header(lang), column.help(lang)))
     rows.append("Onglets" if fr else "Sheets")
     sheet_help = {labels.SHEETS[key][lang]: text for key, text in labels.SHEET_HELP.items()}
@@ -548,7 +550,9 @@ def write_workbook(reader: MartReader, path: Path, request: WorkbookRequest) -> 
     model_title = labels.model_name(request.model, lang)
     counts: dict[str, int] = {}
     names: list[str] = []
-    for grain in ("channel", "source", "campaign"):
+    # A group roll-up (several portals): the portals first, then the group's channels, sources, campaigns.
+    grains = (("portal", "portal_channel") if reader.is_group else ()) + ("channel", "source", "campaign")
+    for grain in grains:
         dims = labels.DIMENSIONS[grain]
         rows = reader.roi_rows(grain, request.model, request.period)
         keys = [*dims, *labels.MEASURES]

@@ -102,6 +102,12 @@ def test_nightly_all_runs_the_portals_side_by_side_and_rolls_them_up(deployed, t
             assert _portal_all_time_cost_usd(con, name) == _expected_usd_cost(tmp_path / f"{name}.duckdb")
         assert _rows(con, _GROUP_TOTALS) == _rows(con, _SUM_OF_PORTALS)
         assert con.execute("select count(*) from roi_by_channel").fetchall()[0][0] > 0
+    report = (tmp_path / "group_report.html").read_text(encoding="utf-8")  # the group's HTML report
+    assert (
+        'data-portal="acme"' in report
+        and 'data-portal="beta"' in report
+        and 'data-portal="down"' not in report
+    )
 
 
 def _single_portal_run(deployed, folder: Path, contacts: int, seed: int) -> Path:
