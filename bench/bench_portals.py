@@ -40,8 +40,20 @@ SERVE_TIMEOUT_S = 300
 def serve(folder: Path, contacts: int, seed: int) -> tuple[subprocess.Popen, dict[str, str], date]:
     """One sandbox in its own process; its export lines and its day."""
     process = subprocess.Popen(
-        [ROI, "sandbox", "serve", "--port", "0", "--contacts", str(contacts), "--seed", str(seed)]
-        + ["--out", str(folder), "--print-env"],
+        [
+            ROI,
+            "sandbox",
+            "serve",
+            "--port",
+            "0",
+            "--contacts",
+            str(contacts),
+            "--seed",
+            str(seed),
+            "--out",
+            str(folder),
+            "--print-env",
+        ],
         cwd=ROOT,
         env=base_environment(),
         stdout=subprocess.PIPE,
@@ -131,9 +143,8 @@ def run_once(deployed: Deployment, folder: Path, count: int, contacts: int, *, a
                 )
                 children = [run]
             else:
-                run = deployed.run(
-                    "nightly-all/nightly-all", {"config_path": str(config), "today": day.isoformat()}, timeout=3600
-                )
+                parameters = {"config_path": str(config), "today": day.isoformat()}
+                run = deployed.run("nightly-all/nightly-all", parameters, timeout=3600)
                 children = deployed.child_runs(run.id)
             wall = time.perf_counter() - t0
     finally:
@@ -152,7 +163,9 @@ def run_once(deployed: Deployment, folder: Path, count: int, contacts: int, *, a
                 "wait_for_process_seconds": round((c.started - c.created).total_seconds(), 1)
                 if c.started and c.created
                 else None,
-                "run_seconds": round((c.ended - c.started).total_seconds(), 1) if c.ended and c.started else None,
+                "run_seconds": round((c.ended - c.started).total_seconds(), 1)
+                if c.ended and c.started
+                else None,
                 "tasks": task_seconds(deployed, c.id),
             }
             for c in children
@@ -196,12 +209,17 @@ def main() -> None:
                 result = run_once(deployed, root / f"{label}-{count}", count, args.contacts, alone=alone)
                 results.append(result)
                 durations = [r["run_seconds"] for r in result["portal_runs"] if r["run_seconds"]]
-                waits = [r["wait_for_process_seconds"] for r in result["portal_runs"] if r["wait_for_process_seconds"]]
+                waits = [
+                    r["wait_for_process_seconds"]
+                    for r in result["portal_runs"]
+                    if r["wait_for_process_seconds"]
+                ]
                 print(
                     f"{result['mode']:>14} x{count}: {result['state']}, wall {result['wall_seconds']:.1f} s; "
                     f"portal runs {min(durations, default=0):.1f}-{max(durations, default=0):.1f} s "
                     f"(median {statistics.median(durations) if durations else 0:.1f}); process wait "
-                    f"median {statistics.median(waits) if waits else 0:.1f} s; parent tasks {result['parent_tasks']}",
+                    f"median {statistics.median(waits) if waits else 0:.1f} s; "
+                    f"parent tasks {result['parent_tasks']}",
                     flush=True,
                 )
         finally:
@@ -209,7 +227,8 @@ def main() -> None:
     base = results[0]["wall_seconds"]
     print("\nportals | run | wall (s) | x one portal alone")
     for result in results:
-        print(f"{result['portals']:>7} | {result['mode']} | {result['wall_seconds']:.1f} | {result['wall_seconds'] / base:.2f}")
+        ratio = result["wall_seconds"] / base
+        print(f"{result['portals']:>7} | {result['mode']} | {result['wall_seconds']:.1f} | {ratio:.2f}")
     if args.output:
         args.output.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
 
