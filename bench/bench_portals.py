@@ -16,75 +16,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shlex
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 import flows  # noqa: F401  (offline Prefect settings before Prefect is imported)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from deployed.harness import Deployment, PrefectServer, base_environment  # noqa: E402
-
-ROI = str(Path(sys.executable).with_name("roi"))
-SERVE_TIMEOUT_S = 300
-
-
-def serve(folder: Path, contacts: int, seed: int) -> tuple[subprocess.Popen, dict[str, str], date]:
-    """One sandbox in its own process; its export lines and its day."""
-    process = subprocess.Popen(
-        [
-            ROI,
-            "sandbox",
-            "serve",
-            "--port",
-            "0",
-            "--contacts",
-            str(contacts),
-            "--seed",
-            str(seed),
-            "--out",
-            str(folder),
-            "--print-env",
-        ],
-        cwd=ROOT,
-        env=base_environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-    exports: dict[str, str] = {}
-    today = None
-    deadline = time.monotonic() + SERVE_TIMEOUT_S
-    assert process.stdout is not None
-    for line in process.stdout:
-        if line.startswith("export "):
-            name, _, value = line.removeprefix("export ").strip().partition("=")
-            exports[name] = shlex.split(value)[0]
-        elif "pass today=" in line:
-            today = date.fromisoformat(line.rsplit("today=", 1)[1].split()[0])
-        elif line.startswith("# end of environment") or time.monotonic() > deadline:
-            break
-    if today is None or "HUBSPOT_ACCESS_TOKEN" not in exports:
-        raise RuntimeError(f"sandbox in {folder} did not start")
-    return process, exports, today
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+from deployed.harness import Deployment, PrefectServer, serve_sandbox, stop_process  # noqa: E402
 
 
 def portal_section(name: str, exports: dict[str, str], database: Path) -> str:
@@ -120,7 +62,7 @@ def run_once(deployed: Deployment, folder: Path, count: int, contacts: int, *, a
         t0 = time.perf_counter()
         for index in range(count):
             name = f"p{index + 1}"
-            sandboxes[name] = serve(folder / name, contacts, seed=100 + index)
+            sandboxes[name] = serve_sandbox(folder / name, contacts=contacts, seed=100 + index)
         serve_seconds = time.perf_counter() - t0
         exports = {name: e for name, (_, e, _) in sandboxes.items()}
         (day,) = {today for _, _, today in sandboxes.values()}
@@ -149,7 +91,7 @@ def run_once(deployed: Deployment, folder: Path, count: int, contacts: int, *, a
             wall = time.perf_counter() - t0
     finally:
         for process, _, _ in sandboxes.values():
-            stop(process)
+            stop_process(process)
     return {
         "portals": count,
         "mode": "nightly alone" if alone else "nightly-all",

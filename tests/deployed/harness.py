@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -29,7 +30,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -38,10 +39,12 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
+ROI = str(Path(sys.executable).with_name("roi"))
 WORK_POOL = "roi-process"
 SERVER_START_TIMEOUT_S = 120.0
 COMMAND_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 15.0
+SERVE_TIMEOUT_S = 300.0  # generating a large sandbox data set on a busy machine
 POLL_SECONDS = 0.5
 FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 
@@ -95,6 +98,45 @@ def _stop(process: subprocess.Popen, *, name: str) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(STOP_TIMEOUT_S)
+
+
+def serve_sandbox(
+    out: Path, *, contacts: int = 150, seed: int = 4, timeout: float = SERVE_TIMEOUT_S
+) -> tuple[subprocess.Popen, dict[str, str], date]:
+    """`roi sandbox serve --print-env` in its own process group (stop it with ``stop_process``): the
+    process, the variables it exports (token, URLs, property, spend file, warehouse, models) and the
+    sandbox's today."""
+    arguments = ["--port", "0", "--contacts", str(contacts), "--seed", str(seed), "--out", str(out)]
+    process = subprocess.Popen(
+        [ROI, "sandbox", "serve", *arguments, "--print-env"],
+        cwd=ROOT,
+        env=base_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    exports: dict[str, str] = {}
+    today = None
+    deadline = time.monotonic() + timeout
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("export "):
+            name, _, value = line.removeprefix("export ").strip().partition("=")
+            exports[name] = shlex.split(value)[0]
+        elif "pass today=" in line:
+            today = date.fromisoformat(line.rsplit("today=", 1)[1].split()[0])
+        elif line.startswith("# end of environment") or time.monotonic() > deadline:
+            break
+    if today is None or "HUBSPOT_ACCESS_TOKEN" not in exports:
+        stop_process(process)
+        raise RuntimeError(f"the sandbox serving {out} did not print its environment")
+    return process, exports, today
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """Stop a process group this harness started (SIGTERM, then SIGKILL)."""
+    _stop(process, name="process")
 
 
 @dataclass

@@ -7,59 +7,12 @@ their artifacts. Nothing but the printed lines tells the worker where the sandbo
 
 from __future__ import annotations
 
-import os
-import shlex
-import signal
-import subprocess
-import sys
 import time
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
-from harness import ROOT, base_environment
-
-ROI = str(Path(sys.executable).with_name("roi"))
-SERVE_TIMEOUT_S = 90
-
-
-def serve_sandbox(out: Path) -> tuple[subprocess.Popen, dict[str, str], date]:
-    """Start `roi sandbox serve --print-env`; its process, the exported variables and the sandbox's today."""
-    process = subprocess.Popen(
-        [
-            ROI,
-            "sandbox",
-            "serve",
-            "--port",
-            "0",
-            "--contacts",
-            "150",
-            "--seed",
-            "4",
-            "--out",
-            str(out),
-            "--print-env",
-        ],
-        cwd=ROOT,
-        env=base_environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-    exports: dict[str, str] = {}
-    today = None
-    deadline = time.monotonic() + SERVE_TIMEOUT_S
-    for line in process.stdout:
-        if line.startswith("export "):
-            name, _, value = line.removeprefix("export ").strip().partition("=")
-            exports[name] = shlex.split(value)[0]
-        elif "pass today=" in line:
-            today = date.fromisoformat(line.rsplit("today=", 1)[1].split()[0])
-        elif line.startswith("# end of environment") or time.monotonic() > deadline:
-            break
-    assert today is not None and {"HUBSPOT_ACCESS_TOKEN", "ROI_DATABASE", "ROI_SPEND_FILE"} <= set(exports)
-    return process, exports, today
+from deployed.harness import serve_sandbox, stop_process
 
 
 def _artifact_keys(deployed, run_id) -> set[str]:
@@ -74,7 +27,7 @@ def _artifact_keys(deployed, run_id) -> set[str]:
 
 def test_backfill_and_nightly_deployments_run_against_a_served_sandbox(deployed, tmp_path):
     started = time.monotonic()
-    process, exports, today = serve_sandbox(tmp_path / "sandbox")
+    process, exports, today = serve_sandbox(tmp_path / "sandbox", contacts=150, seed=4)
     try:
         assert Path(exports["ROI_DATABASE"]).is_absolute()
         with deployed.workers(1, env=exports):
@@ -95,8 +48,7 @@ def test_backfill_and_nightly_deployments_run_against_a_served_sandbox(deployed,
                 f"{nightly.message}\n{deployed.logs(nightly.id)}\n{deployed.worker_logs()}"
             )
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        stop_process(process)
     assert {"backfill-summary", "backfill-progress"} <= _artifact_keys(deployed, backfill.id)
     assert {"nightly-summary", "roi-by-channel"} <= _artifact_keys(deployed, nightly.id)
     with duckdb.connect(exports["ROI_DATABASE"], read_only=True) as con:
