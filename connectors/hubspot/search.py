@@ -14,7 +14,7 @@ first. A bulk update of 50,000 records at one timestamp is read whole, 200 at a 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,9 +58,11 @@ def keyset_pages(
     *,
     stats: CallStats,
     descending: bool = False,
+    on_total: Callable[[int], None] | None = None,
 ) -> Iterator[list[dict]]:
     """Every record matching ``filters``, a page at a time in id order (descending: from the top), each page
-    a fresh query under/over the last id seen (module doc). Stops when a page says nothing follows."""
+    a fresh query under/over the last id seen (module doc). Stops when a page says nothing follows.
+    ``on_total`` gets the first answer's ``total`` (how many records match) before its page is yielded."""
     last_id: int | None = None
     while True:
         bound = []
@@ -75,6 +77,8 @@ def keyset_pages(
         )
         page = call(what, api.do_search, public_object_search_request=body, kind="search", stats=stats)
         results = page.get("results") or []
+        if on_total is not None and last_id is None:
+            on_total(int(page.get("total") or 0))
         if results:
             yield results
         more = ((page.get("paging") or {}).get("next") or {}).get("after")
@@ -92,6 +96,7 @@ def search_pages(
     since: datetime,
     until: datetime | None,
     stats: CallStats,
+    on_total: Callable[[int], None] | None = None,
 ) -> Iterator[list[dict]]:
     """Records with since <= cursor property (< until), in id order, by keyset (module doc)."""
     prop = stream.cursor_property
@@ -99,4 +104,4 @@ def search_pages(
     if until is not None:
         bounds.append({"propertyName": prop, "operator": "LT", "value": to_epoch_ms(until)})
     what = f"search {stream.object_type} modified since {to_iso_utc(since)}"
-    yield from keyset_pages(call, api, what, bounds, properties, stats=stats)
+    yield from keyset_pages(call, api, what, bounds, properties, stats=stats, on_total=on_total)

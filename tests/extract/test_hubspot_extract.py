@@ -238,8 +238,10 @@ def test_incremental_reads_changed_records_only_and_handles_merges(tmp_path, mak
             con.close()
 
 
-def test_bulk_update_past_the_search_cap_is_read_whole(tmp_path, make_settings, fast_limiter):
+def test_bulk_update_past_the_search_cap_is_read_whole(tmp_path, make_settings, fast_limiter, monkeypatch):
     # More than 10,000 records with ONE timestamp, then a few just after: the cap must neither lose nor loop.
+    # (Searched, not listed: the switch to a list read for "most records changed" is turned off here.)
+    monkeypatch.setattr("connectors.hubspot.extract.LIST_WHEN_CHANGED_SHARE", 2.0)
     with SandboxServer(contacts=10_600, seed=5, rate_limits=False) as sb:
         settings = make_settings(sb)
         db = tmp_path / "roi.duckdb"

@@ -197,6 +197,35 @@ def test_merge_chains_end_on_the_surviving_record_for_extract_and_associations(
         assert not {(cid, x) for (cid, x) in pairs if cid in (a, b, c, d) or x in (d1, d2)}
 
 
+def test_when_most_records_changed_the_nightly_lists_them_instead_of_searching(
+    tmp_path, make_settings, fast_limiter
+):
+    with SandboxServer(contacts=1_000, seed=8, rate_limits=False) as sb:
+        settings = make_settings(sb)
+        db = tmp_path / "roi.duckdb"
+        extract_hubspot(settings, db, "r1", streams=["contacts"], limiter=fast_limiter())
+        store = sb.store
+        ids = [r.id for r in store.iter_records("contacts")]
+        at = datetime.now(UTC).replace(microsecond=0)
+        store.touch("contacts", ids[: len(ids) * 6 // 10], at)  # e.g. the night after a publish
+        sb.request_log.clear()
+        result = extract_hubspot(settings, db, "r2", streams=["contacts"], limiter=fast_limiter())
+        log = sb.request_log.entries
+        searches = [e for e in log if e.path == SEARCH_PATH.format("contacts")]
+        lists = [
+            e for e in log if e.path == "/crm/v3/objects/contacts" and "archived=true" not in e.query.lower()
+        ]
+        assert len(searches) == 1 and len(lists) == -(-len(ids) // 100)  # 1 search said "most", then listed
+        assert result["hubspot_contacts"].rows >= len(ids)
+        touched = ",".join(map(str, ids[: len(ids) * 6 // 10]))
+        stale = _rows(
+            db,
+            f"SELECT count(*) FROM raw.hubspot_contacts WHERE id IN ({touched}) AND lastmodifieddate < ?",
+            [at],
+        )
+        assert stale == [(0,)]
+
+
 def test_rate_limits_as_documented_and_the_daily_reset_at_portal_midnight(make_settings):
     assert (
         PortalRateLimiter.for_tier("enterprise").max_requests
