@@ -19,6 +19,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_generate.py", ["5000", "100000", "1000000"], ["5000"]),
     ("bench_sandbox_serve.py", ["--contacts", "1000000", "--seed", "7"], ["--contacts", "20000"]),
     ("bench_extract.py", [], ["--contacts", "5000"]),
+    ("bench_hubspot_nightly.py", ["--contacts", "100000"], ["--contacts", "5000"]),
     ("bench_ga4_extract.py", ["100000"], ["5000"]),
     ("bench_models.py", [], ["--contacts", "20000"]),
     ("bench_markov.py", ["--paths", "1000000", "--deals", "1000000"], ["--paths", "20000"]),

@@ -103,6 +103,8 @@ class GA4Options(Section):
     trailing_days: int = Field(default=3, ge=0, le=60)
     contact_dimension: str = "customUser:crm_contact_id"
     backfill_chunk_days: int = Field(default=30, ge=1, le=366)
+    # Days of history the first nightly on an empty warehouse pulls once (a backfill can add more later).
+    first_run_days: int = Field(default=730, ge=1, le=3650)
     # Read Google Ads cost from GA4 when the property serves it (checked with checkCompatibility every run);
     # false: never ask, the spend sheet covers all cost.
     read_cost: bool = True

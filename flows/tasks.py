@@ -120,7 +120,15 @@ def extract_ga4_step(
     from connectors.ga4 import extract_ga4
 
     settings = load_settings(config_path, portal)
-    return extract_ga4(settings, database_path(settings), run_id, start=start, end=end, today=today)
+    return extract_ga4(
+        settings,
+        database_path(settings),
+        run_id,
+        start=start,
+        end=end,
+        today=today,
+        first_run_days=settings.ga4.first_run_days,
+    )
 
 
 def rated_currencies(settings: Any) -> set[str]:
