@@ -151,6 +151,12 @@ def commit_object_stream(
             side_cols = {"from": assoc.from_column, "to": assoc.to_column}
             own = assoc.from_column if stream.object_type == assoc.from_type else assoc.to_column
             con.execute(f"DELETE FROM {assoc.table} WHERE {own} IN (SELECT loser_id FROM {merged})")
+            # HubSpot shows no association of an archived record (they come back with a restore, which the
+            # next run reads): the warehouse keeps none either, so a deleted contact is nobody's deal contact.
+            con.execute(
+                f"DELETE FROM {assoc.table} WHERE {own} IN "
+                f"(SELECT id FROM {target} WHERE coalesce(archived, false))"
+            )
             if full and stream is DEALS:
                 # A full read of deals re-reads every deal's associations: drop pairs of deals that are gone.
                 con.execute(f"DELETE FROM {assoc.table}")
