@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import contextvars
 import threading
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -163,7 +164,8 @@ def test_two_runs_at_once_one_stops_cleanly_and_the_file_is_intact(
             nightly(today=sandbox_today(flow_sandbox), publish=False, lock_wait_seconds=0, return_state=True)
         )
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
+    # Each thread in a copy of this one's context: the same Prefect API as the rest of the session.
+    threads = [threading.Thread(target=contextvars.copy_context().run, args=(run,)) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
