@@ -24,8 +24,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/roi demo
 
+# Two workers (CI has two cores); a test file runs whole on one worker, so its fixtures are built once.
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # The report's browser test opens it in Debian's Chromium (driven by Playwright, no browser download). Best
 # effort: installed with apt when missing and running as root; otherwise that one test skips and says why.

@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import RenderableType
 from rich.text import Text
 
-from flows.terminal import Column, format_int, key_values, table
+from flows.terminal import Column, cell_text, format_int, key_values, table
 
 # Keys of a flow's result shown as their own tables, not as "name: value" lines.
 TABLE_KEYS = ("rejects", "publish", "preview", "incomplete", "tests_failed", "failed_steps")
@@ -40,9 +40,11 @@ SAMPLE_COLUMNS = (
 REJECT_COLUMNS = (Column("source", "source"), Column("rows", "rejected rows", kind="int"))
 
 
-def _value(value: Any) -> str:
+def _value(value: Any, key: str = "") -> str:
     if value is None:
         return "-"
+    if key.endswith("_share") and not isinstance(value, bool):
+        return cell_text(value, "percent")  # 0.8643 -> 86.4 %
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
@@ -57,7 +59,7 @@ def render_run(result: dict[str, Any], *, rejects_note: str | None = None) -> li
     has deliberately broken rows)."""
     blocks: list[RenderableType] = [Text(f"Run {result.get('run_id', '?')}", style="bold")]
     pairs = [
-        (LABELS.get(key, key.replace("_", " ")), _value(value))
+        (LABELS.get(key, key.replace("_", " ")), _value(value, key))
         for key, value in result.items()
         if key != "run_id" and key not in TABLE_KEYS
     ]

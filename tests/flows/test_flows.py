@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import contextvars
+import json
 import threading
 from datetime import UTC, date, datetime
 from decimal import Decimal
