@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -54,6 +55,21 @@ def models_section(exports: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def busy_core_seconds() -> float:
+    """CPU seconds every core of this machine spent busy since boot (/proc/stat: all but idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process so far (/proc/<pid>/stat); 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_once(deployed: Deployment, folder: Path, count: int, contacts: int, *, alone: bool) -> dict:
     """Fresh sandboxes and warehouses for ``count`` portals, then one timed run; its figures."""
     folder.mkdir(parents=True)
@@ -76,6 +92,8 @@ def run_once(deployed: Deployment, folder: Path, count: int, contacts: int, *, a
         tokens = {f"HUBSPOT_TOKEN_{n.upper()}": e["HUBSPOT_ACCESS_TOKEN"] for n, e in exports.items()}
         with deployed.workers(2, env=tokens):
             time.sleep(3)  # both workers polling before the clock starts
+            pids = [process.pid for process, _, _ in sandboxes.values()]
+            sandbox_cpu0, busy0 = sum(map(process_cpu_seconds, pids)), busy_core_seconds()
             t0 = time.perf_counter()
             if alone:
                 run = deployed.run(
@@ -89,6 +107,8 @@ def run_once(deployed: Deployment, folder: Path, count: int, contacts: int, *, a
                 run = deployed.run("nightly-all/nightly-all", parameters, timeout=3600)
                 children = deployed.child_runs(run.id)
             wall = time.perf_counter() - t0
+            sandbox_cpu = sum(map(process_cpu_seconds, pids)) - sandbox_cpu0
+            busy = busy_core_seconds() - busy0
     finally:
         for process, _, _ in sandboxes.values():
             stop_process(process)
@@ -98,6 +118,11 @@ def run_once(deployed: Deployment, folder: Path, count: int, contacts: int, *, a
         "state": run.state_name,
         "wall_seconds": round(wall, 1),
         "sandboxes_seconds": round(serve_seconds, 1),
+        # Where the machine's two cores went during the timed run: the stand-ins' own CPU (HubSpot's and
+        # Google's servers in production) and everything else (workers, flow runs, Prefect server).
+        "busy_core_seconds": round(busy, 1),
+        "sandbox_cpu_seconds": round(sandbox_cpu, 1),
+        "cores_busy_share": round(busy / (wall * (os.cpu_count() or 1)), 2),
         "portal_runs": [
             {
                 "portal": c.parameters.get("portal"),
@@ -161,7 +186,9 @@ def main() -> None:
                     f"portal runs {min(durations, default=0):.1f}-{max(durations, default=0):.1f} s "
                     f"(median {statistics.median(durations) if durations else 0:.1f}); process wait "
                     f"median {statistics.median(waits) if waits else 0:.1f} s; "
-                    f"parent tasks {result['parent_tasks']}",
+                    f"CPU busy {result['busy_core_seconds']:.0f} core-s "
+                    f"({result['cores_busy_share']:.0%} of the cores), sandboxes "
+                    f"{result['sandbox_cpu_seconds']:.0f} s",
                     flush=True,
                 )
         finally:
