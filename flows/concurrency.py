@@ -12,6 +12,13 @@ two slots for its whole run, taken together:
 Slots are leased: a run killed without releasing them frees them when its lease runs out (LEASE_SECONDS). The
 flows take the warehouse's file lock (flows.locking) first, then these slots: a second run of a portal on the
 same machine is told which run holds the file, and the lock also covers scripts that bypass Prefect.
+
+Only against a Prefect server of its own (PREFECT_API_URL set: deployments, workers, `roi` pointed at a server).
+Without one, each `roi` command starts a throwaway (ephemeral) server on ~/.prefect's database that keeps leases
+in its memory and runs no lease expiry: a run killed there would hold its slot in the database for good, and
+every later run would wait on it. One machine, one process at a time: the file lock is the guarantee there.
+A persistent server also keeps leases in memory by default: restarted while runs hold slots, it keeps those
+slots taken (docs/operations.md, "Several portals", says how to free them).
 """
 
 from __future__ import annotations
@@ -51,8 +58,17 @@ def wanted_limits(settings: Settings) -> dict[str, int]:
     return limits
 
 
+def uses_a_prefect_server() -> bool:
+    """True when flows report to a configured Prefect API, False on the ephemeral server of a bare `roi`."""
+    from prefect.settings import get_current_settings
+
+    return bool(get_current_settings().api.url)
+
+
 def ensure_limits(limits: dict[str, int]) -> None:
     """Create the limits that do not exist yet and resize those whose size changed in roi.toml."""
+    if not uses_a_prefect_server():
+        return
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectAlreadyExists
 
@@ -73,6 +89,9 @@ def portal_slot(settings: Settings, *, wait_seconds: float | None) -> Iterator[N
     own ``concurrency()`` keeps one client per process for each set of limit names, bound to the first API it
     saw).
     """
+    if not uses_a_prefect_server():  # the warehouse's file lock is the one-writer guarantee (module doc)
+        yield
+        return
     name = portal_limit_name(settings.portal)
     ensure_limits({name: 1, ALL_PORTALS_LIMIT: settings.group.max_parallel_portals})
     lease_id = _acquire([name, ALL_PORTALS_LIMIT], wait_seconds)

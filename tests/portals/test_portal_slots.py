@@ -102,3 +102,20 @@ def test_each_portal_has_its_own_rate_limiter_sized_by_its_tier(monkeypatch):
     assert portal_limiter(a) is portal_limiter(configuration.for_portal("slot-a"))  # shared by its steps
     assert portal_limiter(a) is not portal_limiter(b)
     assert portal_limiter(a).max_requests < portal_limiter(b).max_requests
+
+
+def test_without_a_prefect_server_of_its_own_no_slot_is_taken(tmp_path, monkeypatch):
+    """A bare `roi` runs on a throwaway server that never expires leases: a killed run would hold its slot for
+    good and every later run would wait. Without PREFECT_API_URL the file lock alone keeps one writer."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
+
+    from flows.concurrency import uses_a_prefect_server
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    with temporary_settings(updates={PREFECT_API_URL: None, PREFECT_HOME: str(tmp_path)}):
+        assert not uses_a_prefect_server()
+        settings = _portal("slot-a")
+        # Nested on purpose: with slots, the inner one would find the portal's slot taken.
+        with portal_slot(settings, wait_seconds=0), portal_slot(settings, wait_seconds=0):
+            pass
+    assert not (tmp_path / "prefect.db").exists()  # no throwaway server was started for it
