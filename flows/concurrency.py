@@ -13,10 +13,10 @@ Slots are leased: a run killed without releasing them frees them when its lease 
 flows take the warehouse's file lock (flows.locking) first, then these slots: a second run of a portal on the
 same machine is told which run holds the file, and the lock also covers scripts that bypass Prefect.
 
-Only against a Prefect server of its own (PREFECT_API_URL set: deployments, workers, `roi` pointed at a server).
-Without one, each `roi` command starts a throwaway (ephemeral) server on ~/.prefect's database that keeps leases
-in its memory and runs no lease expiry: a run killed there would hold its slot in the database for good, and
-every later run would wait on it. One machine, one process at a time: the file lock is the guarantee there.
+Only against a Prefect server of its own (PREFECT_API_URL set: deployments, workers, `roi` pointed at a
+server). Without one, each `roi` command starts a throwaway (ephemeral) server on ~/.prefect's database that
+keeps leases in its memory and runs no lease expiry: a run killed there would hold its slot for
+good, and every later run would wait on it. On one machine the file lock is the guarantee.
 A persistent server also keeps leases in memory by default: restarted while runs hold slots, it keeps those
 slots taken (docs/operations.md, "Several portals", says how to free them).
 """
