@@ -209,3 +209,31 @@ def test_campaign_naming_rule_accepts_new_snake_case_campaigns_and_is_checked_ag
     )
     with pytest.raises(TaggingPlanError, match="campaign 'brand_bougies' does not follow the naming"):
         parse_tagging_plan(text, plan.path)
+
+
+def test_utm_compliance_accepts_a_new_campaign_that_follows_the_naming_rule(raw_data):
+    """The built warehouse agrees with `roi utm build`: a campaign not listed in the plan but written by its
+    naming rule complies; the same name written another way, or against the rule, is flagged with why."""
+    from models.runner import build
+
+    raw_data.contact(1, "2026-05-20T10:00:00Z", hs_analytics_source="DIRECT_TRAFFIC")
+    for campaign in ("soldes_printemps_2027", "Soldes Printemps 2027", "promo-50", "brand_bougies"):
+        raw_data.traffic("2026-06-01", "google", "cpc", campaign, sessions=3)
+    raw_data.ga4_days("traffic_daily", "2026-06-01", "2026-06-01")
+    db = raw_data.write()
+    assert build(db, params={"as_of": "2026-06-30", "default_margin_rate": None}).ok
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute(
+            "select raw_campaign, campaign, is_compliant, issues from utm_compliance "
+            "where raw_source = 'google' order by raw_campaign"
+        ).fetchall()
+    finally:
+        con.close()
+    assert rows == [
+        ("Soldes Printemps 2027", "soldes_printemps_2027", False,
+         ["campaign written 'Soldes Printemps 2027' instead of 'soldes_printemps_2027'"]),
+        ("brand_bougies", "brand_bougies", True, []),  # listed in the plan
+        ("promo-50", "promo-50", False, ["campaign promo-50 is not in the plan"]),  # against the rule
+        ("soldes_printemps_2027", "soldes_printemps_2027", True, []),  # new, follows the rule
+    ]  # fmt: skip
