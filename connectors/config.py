@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -160,6 +161,12 @@ def positive_rates(rates: dict[str, Decimal]) -> dict[str, Decimal]:
     return rates
 
 
+# An exchange-rate table in roi.toml ([models] and [group] fx_rates): ISO codes, positive exact rates.
+FxRates = Annotated[
+    dict[str, Decimal], BeforeValidator(rates_by_currency_code), AfterValidator(positive_rates)
+]
+
+
 class ModelOptions(Section):
     """``[models]`` section: parameters the SQL models read (cfg_params)."""
 
@@ -173,7 +180,7 @@ class ModelOptions(Section):
     # Home-currency (EUR) units for one unit of each other currency: USD = "0.92" is 1 USD = 0.92 EUR.
     # Spend rows and HubSpot deals (deal_currency_code) in a currency without a rate are rejected, with the
     # line to add here.
-    fx_rates: dict[str, Decimal] = Field(default_factory=dict)
+    fx_rates: FxRates = Field(default_factory=dict)
     # Optional CSV `month,currency,rate` (2026-03,USD,0.9187): a month's spend and deals convert at that
     # month's rate; months missing from it use fx_rates.
     fx_rates_file: Path | None = None
@@ -195,16 +202,6 @@ class ModelOptions(Section):
                 f"unknown attribution model {model!r}; use one of {', '.join(ATTRIBUTION_MODELS)}"
             )
         return model
-
-    @field_validator("fx_rates", mode="before")
-    @classmethod
-    def _currency_codes(cls, rates: Any) -> Any:
-        return rates_by_currency_code(rates)
-
-    @field_validator("fx_rates")
-    @classmethod
-    def _positive_rates(cls, rates: dict[str, Decimal]) -> dict[str, Decimal]:
-        return positive_rates(rates)
 
     @field_validator("margin_rates")
     @classmethod
@@ -433,7 +430,7 @@ class GroupOptions(Section):
     currency: str = "EUR"
     # Group-currency units for 1 unit of a portal's home currency (GBP = "1.17"): used when the portal's own
     # settings have no rate for the group currency.
-    fx_rates: dict[str, Decimal] = Field(default_factory=dict)
+    fx_rates: FxRates = Field(default_factory=dict)
 
     @field_validator("currency")
     @classmethod
@@ -442,16 +439,6 @@ class GroupOptions(Section):
         if not re.fullmatch(r"[A-Z]{3}", code):
             raise ValueError(f"{value!r} is not a currency code; write a 3-letter ISO 4217 code (EUR)")
         return code
-
-    @field_validator("fx_rates", mode="before")
-    @classmethod
-    def _currency_codes(cls, rates: Any) -> Any:
-        return rates_by_currency_code(rates)
-
-    @field_validator("fx_rates")
-    @classmethod
-    def _positive_rates(cls, rates: dict[str, Decimal]) -> dict[str, Decimal]:
-        return positive_rates(rates)
 
 
 class Settings(BaseSettings):
