@@ -27,6 +27,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_publish.py", ["--contacts", "100000", "--tier", "professional"], ["--contacts", "5000"]),
     ("bench_spend.py", ["--rows", "50000"], ["--rows", "2000"]),
     ("bench_flows.py", ["--contacts", "2000"], ["--contacts", "500"]),
+    ("bench_portals.py", [], ["--portals", "1", "2", "--contacts", "2000"]),
 ]
 
 
