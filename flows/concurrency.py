@@ -15,10 +15,10 @@ same machine is told which run holds the file, and the lock also covers scripts 
 
 Only against a Prefect server of its own (PREFECT_API_URL set: deployments, workers, `roi` pointed at a
 server). Without one, each `roi` command starts a throwaway (ephemeral) server on ~/.prefect's database that
-keeps leases in its memory and runs no lease expiry: a run killed there would hold its slot for
-good, and every later run would wait on it. On one machine the file lock is the guarantee.
-A persistent server also keeps leases in memory by default: restarted while runs hold slots, it keeps those
-slots taken (docs/operations.md, "Several portals", says how to free them).
+keeps leases in its memory and runs no lease expiry: a run killed there would hold its slot for good, and
+every later run would wait on it. On one machine the file lock is the guarantee. A persistent server also
+keeps leases in memory by default: restarted while runs hold slots, it keeps those slots taken
+(docs/operations.md, "One writer per DuckDB file", says how to free them).
 """
 
 from __future__ import annotations

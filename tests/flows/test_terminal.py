@@ -53,3 +53,20 @@ def test_values_are_never_read_as_markup_and_nothing_fits_goes_vertical():
     lines = _render(table([{"a": "1", "b": "2", "c": "3"}], must))
     assert lines[0].startswith("-[ 1 ]") and any(line.startswith("a" * 30) for line in lines)
     assert all(len(line) <= 80 for line in lines)
+
+
+def test_a_run_summary_shows_counts_with_separators_and_shares_as_percents():
+    from flows.run_view import render_run
+
+    result = {
+        "run_id": "nightly-1",
+        "rows": 12345,
+        "ga4_untied_sessions_share": Decimal("0.8643"),
+        "ga4_cost_available": True,
+        "rejects": {"spend_file": 2},
+    }
+    text = "\n".join(line for block in render_run(result) for line in _render(block))
+    assert "rows loaded                12,345" in text
+    assert "ga4 untied sessions share  86.4\u00a0%" in text and "0.8643" not in text  # no-break space
+    assert "ga4 cost available         yes" in text
+    assert all(len(line) <= 80 for line in text.splitlines())
