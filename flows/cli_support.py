@@ -234,7 +234,8 @@ class _DropTracebacks(logging.Filter):
 
 def install_prefect_traceback_filter() -> None:
     """Attach the filter to Prefect's console handlers (idempotent; called once Prefect is configured)."""
-    for logger_name in ("prefect", "prefect.flow_runs", "prefect.task_runs", ""):
+    # prefect._internal does not propagate: it has its own handler (log shipping failures at exit go there).
+    for logger_name in ("prefect", "prefect.flow_runs", "prefect.task_runs", "prefect._internal", ""):
         logger = logging.getLogger(logger_name)
         for handler in logger.handlers:
             if not any(isinstance(f, _DropTracebacks) for f in handler.filters):
