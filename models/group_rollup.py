@@ -30,6 +30,7 @@ import duckdb
 from connectors.errors import EXIT_CONFIG, RoiError
 from models.runner import (
     MONEY_DIVISION_MACROS,
+    ROI_FORMULA_MACROS,
     DataTestResult,
     ModelBuildError,
     ModelRun,
@@ -134,7 +135,7 @@ def build_group(
             )
         con.execute("begin transaction")
         try:
-            for macro in MONEY_DIVISION_MACROS:
+            for macro in (*MONEY_DIVISION_MACROS, *ROI_FORMULA_MACROS):
                 con.execute(macro)
             _stage(con, portals, inclusions, currency.upper(), dict(fx_rates or {}))
             for model in order:

@@ -83,6 +83,30 @@ create or replace macro roi_div_ratio(num, den) as (
 )
 
 
+# The ROI formulas, written once for the portal's marts and the group's (docs/models.md states them). Costless
+# rows get no ratio (cost_is_zero says why); margin ratios are NULL when no margin source is known.
+ROI_FORMULA_MACROS = (
+    "create or replace macro roi_on_revenue(revenue, cost) as"
+    " case when cost <> 0 then roi_div_ratio(revenue - cost, cost) end",
+    "create or replace macro roi_on_margin(gross_margin, cost, margin_source) as"
+    " case when cost <> 0 and margin_source <> 'none' then roi_div_ratio(gross_margin - cost, cost) end",
+    "create or replace macro roi_roas(revenue, cost) as"
+    " case when cost <> 0 then roi_div_ratio(revenue, cost) end",
+    "create or replace macro roi_cost_per_euro_of_revenue(cost, revenue) as"
+    " case when cost <> 0 and revenue <> 0 then roi_div_ratio(cost, revenue) end",
+    "create or replace macro roi_cost_per_lead(cost, leads) as"
+    " case when cost <> 0 then roi_div_money(cost, leads) end",
+    "create or replace macro roi_cac(cost, customers) as"
+    " case when cost <> 0 then roi_div_money(cost, customers) end",
+    "create or replace macro roi_lead_to_customer_rate(customers, leads) as"
+    " case when leads > 0 then roi_div_ratio(customers, leads) end",
+    # what a lead is worth in margin: the lead-to-customer rate times the margin of an average won deal
+    "create or replace macro roi_lead_value(customers, leads, gross_margin, won_deals, margin_source) as"
+    " (case when leads > 0 and won_deals > 0 and margin_source <> 'none'"
+    " then round(customers / leads * gross_margin / won_deals, 2) end)::decimal(38, 2)",
+)
+
+
 class ModelBuildError(RuntimeError):
     """A model's SQL failed or the model graph is invalid; nothing of this build was committed."""
 
@@ -375,7 +399,7 @@ create or replace macro roi_condition_holds(operator, match_values, value) as co
 
 def define_macros(con: duckdb.DuckDBPyConnection, plan: TaggingPlan) -> None:
     con.execute(f"create or replace macro roi_normalise(x) as ({plan.normalise_sql('x')})")
-    for macro in MONEY_DIVISION_MACROS:
+    for macro in (*MONEY_DIVISION_MACROS, *ROI_FORMULA_MACROS):
         con.execute(macro)
     con.execute(RULE_CONDITION_MACRO)
     con.execute(FX_RATE_MISSING_MACRO)

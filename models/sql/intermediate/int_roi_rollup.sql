@@ -6,8 +6,9 @@
 -- grain comes from grouping(), not from those NULLs, because source and campaign can be NULL in the data too.
 -- Additive measures come from int_roi_measures (cost and sessions are the same under every model; leads ... customers
 -- are contacts counted at their lead-creation touch; won_deals / revenue / gross_margin / weighted_pipeline are the
--- model's deal credits). Money is DECIMAL(38, 2); ratios are DECIMAL(38, 6), divided exactly (roi_div_ratio, half
--- away from zero) so that amounts up to 10^12 EUR against a cost of 0.01 EUR still fit.
+-- model's deal credits). Money is DECIMAL(38, 2); ratios are DECIMAL(38, 6), divided exactly (half away from zero)
+-- so that amounts up to 10^12 EUR against a cost of 0.01 EUR still fit. The formulas are the roi_* macros of
+-- models/runner.py, shared with the group's rollup.
 -- Both ROI bases, side by side (the first uses revenue, "CA"; the second the gross margin):
 --   roi_on_revenue = (revenue - cost) / cost       roi_on_margin = (gross_margin - cost) / cost
 --   roas = revenue / cost                          cost_per_euro_of_revenue = cost / revenue
@@ -83,17 +84,14 @@ final as (
         case when margin_source <> 'none' then known_gross_margin end::decimal(38, 2) as gross_margin,
         margin_source,
         weighted_pipeline,
-        case when cost <> 0 then roi_div_ratio(revenue - cost, cost) end as roi_on_revenue,
-        case when cost <> 0 and margin_source <> 'none' then roi_div_ratio(known_gross_margin - cost, cost) end
-            as roi_on_margin,
-        case when cost <> 0 then roi_div_ratio(revenue, cost) end as roas,
-        case when cost <> 0 and revenue <> 0 then roi_div_ratio(cost, revenue) end as cost_per_euro_of_revenue,
-        case when cost <> 0 then roi_div_money(cost, leads) end as cost_per_lead,
-        case when cost <> 0 then roi_div_money(cost, customers) end as cac,
-        case when leads > 0 then roi_div_ratio(customers, leads) end as lead_to_customer_rate,
-        case when leads > 0 and won_deals > 0 and margin_source <> 'none'
-            then round(customers / leads * known_gross_margin / won_deals, 2)
-        end::decimal(38, 2) as lead_value,
+        roi_on_revenue(revenue, cost) as roi_on_revenue,
+        roi_on_margin(known_gross_margin, cost, margin_source) as roi_on_margin,
+        roi_roas(revenue, cost) as roas,
+        roi_cost_per_euro_of_revenue(cost, revenue) as cost_per_euro_of_revenue,
+        roi_cost_per_lead(cost, leads) as cost_per_lead,
+        roi_cac(cost, customers) as cac,
+        roi_lead_to_customer_rate(customers, leads) as lead_to_customer_rate,
+        roi_lead_value(customers, leads, known_gross_margin, won_deals, margin_source) as lead_value,
         cost = 0 as cost_is_zero
     from margins
 )

@@ -53,17 +53,14 @@ final as (
         gross_margin::decimal(38, 2) as gross_margin,
         margin_source,
         weighted_pipeline::decimal(38, 2) as weighted_pipeline,
-        case when cost <> 0 then roi_div_ratio(revenue - cost, cost) end as roi_on_revenue,
-        case when cost <> 0 and margin_source <> 'none' then roi_div_ratio(gross_margin - cost, cost) end
-            as roi_on_margin,
-        case when cost <> 0 then roi_div_ratio(revenue, cost) end as roas,
-        case when cost <> 0 and revenue <> 0 then roi_div_ratio(cost, revenue) end as cost_per_euro_of_revenue,
-        case when cost <> 0 then roi_div_money(cost, leads) end as cost_per_lead,
-        case when cost <> 0 then roi_div_money(cost, customers) end as cac,
-        case when leads > 0 then roi_div_ratio(customers, leads) end as lead_to_customer_rate,
-        case when leads > 0 and won_deals > 0 and margin_source <> 'none'
-            then round(customers / leads * gross_margin / won_deals, 2)
-        end::decimal(38, 2) as lead_value,
+        roi_on_revenue(revenue, cost) as roi_on_revenue,
+        roi_on_margin(gross_margin, cost, margin_source) as roi_on_margin,
+        roi_roas(revenue, cost) as roas,
+        roi_cost_per_euro_of_revenue(cost, revenue) as cost_per_euro_of_revenue,
+        roi_cost_per_lead(cost, leads) as cost_per_lead,
+        roi_cac(cost, customers) as cac,
+        roi_lead_to_customer_rate(customers, leads) as lead_to_customer_rate,
+        roi_lead_value(customers, leads, gross_margin, won_deals, margin_source) as lead_value,
         cost = 0 as cost_is_zero
     from rows
 )
