@@ -29,12 +29,11 @@ import duckdb
 
 from connectors.errors import EXIT_CONFIG, RoiError
 from models.runner import (
-    MONEY_DIVISION_MACROS,
-    ROI_FORMULA_MACROS,
     DataTestResult,
     ModelBuildError,
     ModelRun,
     build_order,
+    define_sql_macros,
     discover_models,
     run_data_tests,
 )
@@ -135,8 +134,7 @@ def build_group(
             )
         con.execute("begin transaction")
         try:
-            for macro in (*MONEY_DIVISION_MACROS, *ROI_FORMULA_MACROS):
-                con.execute(macro)
+            define_sql_macros(con)
             _stage(con, portals, inclusions, currency.upper(), dict(fx_rates or {}))
             for model in order:
                 sql = model.path.read_text(encoding="utf-8").strip().rstrip(";")

@@ -28,6 +28,7 @@ from models.tagging_plan import TaggingPlan, load_tagging_plan
 
 MODELS_DIR = Path(__file__).parent / "sql"
 DATA_TESTS_DIR = Path(__file__).parent / "tests"
+MACROS_DIR = Path(__file__).parent / "macros"
 LAYER_ORDER = {"staging": 0, "intermediate": 1, "marts": 2}
 FAILING_ROWS_SHOWN = 10
 SEVERITIES = ("error", "warn")
@@ -47,64 +48,6 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 DEFAULT_FX_RATES: dict[str, Any] = {}  # units of home currency per unit of the currency (home: always 1)
 DEFAULT_MARGIN_RATES: dict[str, Decimal] = {}
-
-# Exact division: DuckDB's decimal "/" returns DOUBLE, which loses cents above 2^53 cents (9 * 10^13 EUR)
-# and makes ratios approximate. roi_div_units divides scaled HUGEINTs instead and returns the quotient as a
-# whole number of 1/per_unit, rounded half away from zero. Inputs are widened to DECIMAL(38, 6) first (a
-# DECIMAL(18, 2) amount times 10^6 would overflow its own width): at most 6 decimals (ours have 0, 2 or 4),
-# below 10^24 in absolute value; money sums stay below 10^18 (amounts up to 10^12 EUR).
-MONEY_DIVISION_MACROS = (
-    """
-create or replace macro roi_div_units(num, den, per_unit) as (
-    sign(num) * sign(den)
-    * ((2 * abs((num::decimal(38, 6) * 1000000)::hugeint) * per_unit
-        + abs((den::decimal(38, 6) * 1000000)::hugeint))
-       // (2 * abs((den::decimal(38, 6) * 1000000)::hugeint)))
-)
-""",
-    # money to the cent
-    """
-create or replace macro roi_div_money(num, den) as (
-    case
-        when num is null or den is null or den = 0 then null
-        else (roi_div_units(num, den, 100)::decimal(38, 0) * 0.01)::decimal(38, 2)
-    end
-)
-""",
-    # ratios (ROI, ROAS, rates) to 6 decimals
-    """
-create or replace macro roi_div_ratio(num, den) as (
-    case
-        when num is null or den is null or den = 0 then null
-        else (roi_div_units(num, den, 1000000)::decimal(38, 0) * 0.000001)::decimal(38, 6)
-    end
-)
-""",
-)
-
-
-# The ROI formulas, written once for the portal's marts and the group's (docs/models.md states them). Costless
-# rows get no ratio (cost_is_zero says why); margin ratios are NULL when no margin source is known.
-ROI_FORMULA_MACROS = (
-    "create or replace macro roi_on_revenue(revenue, cost) as"
-    " case when cost <> 0 then roi_div_ratio(revenue - cost, cost) end",
-    "create or replace macro roi_on_margin(gross_margin, cost, margin_source) as"
-    " case when cost <> 0 and margin_source <> 'none' then roi_div_ratio(gross_margin - cost, cost) end",
-    "create or replace macro roi_roas(revenue, cost) as"
-    " case when cost <> 0 then roi_div_ratio(revenue, cost) end",
-    "create or replace macro roi_cost_per_euro_of_revenue(cost, revenue) as"
-    " case when cost <> 0 and revenue <> 0 then roi_div_ratio(cost, revenue) end",
-    "create or replace macro roi_cost_per_lead(cost, leads) as"
-    " case when cost <> 0 then roi_div_money(cost, leads) end",
-    "create or replace macro roi_cac(cost, customers) as"
-    " case when cost <> 0 then roi_div_money(cost, customers) end",
-    "create or replace macro roi_lead_to_customer_rate(customers, leads) as"
-    " case when leads > 0 then roi_div_ratio(customers, leads) end",
-    # what a lead is worth in margin: the lead-to-customer rate times the margin of an average won deal
-    "create or replace macro roi_lead_value(customers, leads, gross_margin, won_deals, margin_source) as"
-    " (case when leads > 0 and won_deals > 0 and margin_source <> 'none'"
-    " then round(customers / leads * gross_margin / won_deals, 2) end)::decimal(38, 2)",
-)
 
 
 class ModelBuildError(RuntimeError):
@@ -362,48 +305,20 @@ def load_config_tables(con: duckdb.DuckDBPyConnection, plan: TaggingPlan, resolv
             con.execute(f"insert into main.{table} values {values_sql}", [v for row in rows for v in row])
 
 
-# A ratio as the CRM properties take it (crm_property_values): text with 4 decimals, half away from zero.
-RATIO_TEXT_MACRO = """
-create or replace macro roi_ratio_text(ratio) as cast(cast(round(ratio, 4) as decimal(38, 4)) as varchar)
-"""
-
-
-# The reject reason of an amount in a currency without an exchange rate for that month: the exact line to add.
-FX_RATE_MISSING_MACRO = """
-create or replace macro roi_fx_rate_missing_reason(currency, month, home_currency, rates_file) as (
-    'no exchange rate for ' || currency || ' in ' || strftime(month, '%Y-%m') || ': add the line '
-    || currency || ' = "<' || home_currency || ' for 1 ' || currency || '>"'
-    || ' under [models.fx_rates] in roi.toml'
-    || case
-        when rates_file is not null
-            then ' (or the row ' || strftime(month, '%Y-%m') || ',' || currency || ',<rate> to '
-                || rates_file || ')'
-        else ''
-    end
-)
-"""
-
-
-# One condition of a tagging-plan rule (channel rules and spend-winner rules alike); NULL values never match.
-RULE_CONDITION_MACRO = """
-create or replace macro roi_condition_holds(operator, match_values, value) as coalesce(
-    case operator
-        when 'equals' then value = match_values[1]
-        when 'in' then list_contains(match_values, value)
-        when 'regex' then regexp_full_match(value, match_values[1])
-    end,
-    false
-)
-"""
+def define_sql_macros(con: duckdb.DuckDBPyConnection, macros_dir: Path = MACROS_DIR) -> None:
+    """Create the macros of models/macros/*.sql (exact division, the ROI formulas, merge survivors...), in
+    file name order: a macro must exist before one that calls it is created."""
+    for path in sorted(macros_dir.glob("*.sql")):
+        try:
+            con.execute(path.read_text(encoding="utf-8"))
+        except duckdb.Error as exc:
+            raise ModelBuildError(f"{path.name}: {exc}") from exc
 
 
 def define_macros(con: duckdb.DuckDBPyConnection, plan: TaggingPlan) -> None:
     con.execute(f"create or replace macro roi_normalise(x) as ({plan.normalise_sql('x')})")
-    for macro in (*MONEY_DIVISION_MACROS, *ROI_FORMULA_MACROS):
-        con.execute(macro)
-    con.execute(RULE_CONDITION_MACRO)
-    con.execute(FX_RATE_MISSING_MACRO)
-    con.execute(RATIO_TEXT_MACRO)
+    """The tagging plan's normalisation (built from the plan), then the SQL macros of models/macros/."""
+    define_sql_macros(con)
 
 
 def _ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
