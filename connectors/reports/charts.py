@@ -123,7 +123,7 @@ def roi_with_intervals(rows: Sequence[dict[str, Any]], language: str) -> alt.Top
     base = alt.Chart()
     bars = base.mark_bar(height={"band": 0.7}).encode(
         y=y,
-        x=alt.X("roi:Q", axis=alt.Axis(format="+.0%", tickCount=5), title=None),
+        x=alt.X("roi:Q", axis=alt.Axis(format="+,.0%", tickCount=5), title=None),
         color=alt.condition(alt.datum.roi >= 0, alt.value(POSITIVE), alt.value(NEGATIVE)),
         opacity=alt.Opacity(
             "reliability:N",
@@ -190,7 +190,7 @@ def monthly_trend(rows: Sequence[dict[str, Any]], language: str) -> alt.Chart:
         x=alt.X("month:T", timeUnit="yearmonth", axis=alt.Axis(format="%b %Y", labelAngle=-40), title=None),
         y=alt.Y(
             "clipped:Q",
-            axis=alt.Axis(format="+.0%"),
+            axis=alt.Axis(format="+,.0%"),
             scale=alt.Scale(domain=[-1, top], clamp=True),
             title=_t("roi_on_revenue", language),
         ),
@@ -217,11 +217,11 @@ def model_comparison(cells: Sequence[dict[str, Any]], language: str) -> alt.Char
         color=alt.Color(
             "roi:Q",
             scale=alt.Scale(scheme="redyellowgreen", domain=[-extent, extent]),
-            legend=alt.Legend(format="+.0%", title=_t("roi_on_revenue", language), orient="right"),
+            legend=alt.Legend(format="+,.0%", title=_t("roi_on_revenue", language), orient="right"),
         )
     )
     text = base.mark_text(fontSize=10).encode(
-        text=alt.Text("roi:Q", format="+.0%"),
+        text=alt.Text("roi:Q", format="+,.0%"),
         color=alt.condition(f"abs(datum.roi) > {extent * 0.6}", alt.value("white"), alt.value("#1A1A1A")),
     )
     return (heat + text).properties(width=WIDTH - 60, height=alt.Step(26))
@@ -236,7 +236,7 @@ def campaigns_ranked(rows: Sequence[dict[str, Any]], language: str) -> alt.Chart
     y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=260))
     bars = base.mark_bar(height={"band": 0.7}).encode(
         y=y,
-        x=alt.X("roi:Q", axis=alt.Axis(format="+.0%"), title=_t("roi_on_revenue", language)),
+        x=alt.X("roi:Q", axis=alt.Axis(format="+,.0%"), title=_t("roi_on_revenue", language)),
         color=alt.condition(alt.datum.roi >= 0, alt.value(POSITIVE), alt.value(NEGATIVE)),
     )
     errors = (
