@@ -17,8 +17,11 @@ first rows (the separator under which the header names the expected columns and 
 width); values quoted with `"`, a quote inside a quoted value doubled (`""`); UTF-8 with or without BOM,
 UTF-16 with BOM (Excel's "Unicode text"), Windows-1252 (Excel's "CSV" on a French Windows), and files mixing
 UTF-8 and Windows-1252 lines (read line by line, each as what it is, with a warning naming the lines). Each
-line is one row: a quote left open, or more values than the header has columns (an unquoted separator inside
-a value), rejects that line with the reason, never the lines after it.
+line is one row, except that a quoted value may hold line breaks (a note typed with Alt+Enter in Excel or
+Ctrl+Enter in Google Sheets): its row ends with the line that closes the quote, within
+`MAX_LINES_PER_ROW` lines, and keeps the number of its first line. A quote left open that long, or more
+values than the header has columns (an unquoted separator inside a value), rejects that line with the reason,
+never the lines after it.
 
 Cells: a source, medium or campaign longer than `MAX_TEXT_CELL_CHARS`, holding control or invisible
 (zero-width) characters or bytes that are neither UTF-8 nor Windows-1252 (shown as U+FFFD) is rejected; one
@@ -68,6 +71,7 @@ import re
 import unicodedata
 import zipfile
 from calendar import monthrange
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -118,6 +122,7 @@ CSV_DELIMITERS = (",", ";", "\t", "|")  # in order of preference when the eviden
 # How much of the file the dialect is judged on: the header and the first rows (a "real sample").
 DIALECT_SAMPLE_LINES = 50
 HEADER_SEARCH_ROWS = 10  # title rows a person may put above the header
+MAX_LINES_PER_ROW = 20  # a note with line breaks; a quote still open after this many lines is a stray one
 MAX_TEXT_CELL_CHARS = 500  # a UTM value is a few dozen characters; 128 KiB is a paste gone wrong
 # Control, format (zero-width), surrogate and line/paragraph separator characters: invisible in a sheet, they
 # would make "google" and "google\u200b" two sources that never match the tagging plan.
@@ -553,9 +558,46 @@ def _split_line(line: str, delimiter: str) -> list[str] | LineProblem:
     except csv.Error as exc:
         return LineProblem(
             f"the line's quotes do not balance ({exc}); a quoted value must end with \" before the next "
-            f"separator {delimiter!r}, and a value cannot span two lines",
+            f"separator {delimiter!r}, and within {MAX_LINES_PER_ROW} lines when it holds line breaks",
             line,
         )
+
+
+def _quote_left_open(text: str, delimiter: str) -> bool:
+    """True when ``text`` ends inside a quoted value (the row goes on, on the next line)."""
+    try:
+        for _ in csv.reader([text], delimiter=delimiter, quotechar='"', doublequote=True, strict=True):
+            pass
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
+
+
+def split_rows(lines: list[str], delimiter: str) -> list[Record]:
+    """(number of the row's first line, cells) per row: one line each, or the lines a quoted value with line
+    breaks spans. A quote still open after MAX_LINES_PER_ROW lines, or a joined row of another width than the
+    sheet's, rejects its first line alone."""
+    single = [_split_line(line, delimiter) if line.strip() else [] for line in lines]
+    # A row that spans lines must have the sheet's width (the most common one), else its first line is a
+    # stray quote and the lines after it are rows of their own.
+    widths = Counter(len(cells) for cells in single if cells and not isinstance(cells, LineProblem))
+    width = widths.most_common(1)[0][0] if widths else 0
+    records: list[Record] = []
+    number = 0
+    while number < len(lines):
+        cells, last = single[number], number
+        if isinstance(cells, LineProblem) and _quote_left_open(lines[number], delimiter):
+            joined = lines[number]
+            for following in range(number + 1, min(number + MAX_LINES_PER_ROW, len(lines))):
+                joined += "\n" + lines[following]
+                if not _quote_left_open(joined, delimiter):
+                    row = _split_line(joined, delimiter)
+                    if not isinstance(row, LineProblem) and len(row) == width:
+                        cells, last = row, following
+                    break
+        records.append((number + 1, cells))
+        number = last + 1
+    return records
 
 
 def detect_delimiter(lines: list[str]) -> str:
@@ -597,9 +639,8 @@ def _read_csv(path: Path) -> Sheet:
             f"Spend file {path.name} mixes UTF-8 and Windows-1252 text: line(s) {shown} were read as "
             "Windows-1252; save the whole sheet as CSV UTF-8"
         )
-    with _csv_field_limit(max((len(line) for line in lines), default=0) + 1):
-        for number, line in enumerate(lines, start=1):
-            sheet.records.append((number, _split_line(line, delimiter) if line.strip() else []))
+    with _csv_field_limit(len(text) + 1):
+        sheet.records = split_rows(lines, delimiter)
     return sheet
 
 
