@@ -51,14 +51,16 @@ class CrmProperty:
     name: str
     label: str
     description: str
-    kind: str  # "text" | "channel" | "currency" | "ratio" | "multiple" | "datetime"
+    kind: str  # "text" | "channel" | "choice" | "currency" | "ratio" | "multiple" | "datetime"
     display_order: int = 0
+    choices: tuple[tuple[str, str], ...] = ()  # (value, label) of a "choice" property's options
 
     @property
     def hubspot_type(self) -> str:
         return {
             "text": "string",
             "channel": "enumeration",
+            "choice": "enumeration",
             "currency": "number",
             "ratio": "number",
             "multiple": "number",
@@ -70,6 +72,7 @@ class CrmProperty:
         return {
             "text": "text",
             "channel": "select",
+            "choice": "select",
             "currency": "number",
             "ratio": "number",
             "multiple": "number",
@@ -97,9 +100,13 @@ class CrmProperty:
             body["numberDisplayHint"] = "percentage"
         elif self.kind == "multiple":
             body["numberDisplayHint"] = "formatted"
-        if self.kind == "channel":
-            body["options"] = channel_option_list(channel_options)
+        if self.hubspot_type == "enumeration":
+            body["options"] = channel_option_list(self.options(channel_options))
         return body
+
+    def options(self, channel_options: dict[str, str]) -> dict[str, str]:
+        """Value -> label of a dropdown: the tagging plan's channels, or the property's own choices."""
+        return channel_options if self.kind == "channel" else dict(self.choices)
 
 
 def channel_option_list(channel_options: dict[str, str]) -> list[dict[str, Any]]:
@@ -109,9 +116,25 @@ def channel_option_list(channel_options: dict[str, str]) -> list[dict[str, Any]]
     ]
 
 
+# The options of roi_margin_source: int_deals' margin_source values, labelled for CRM users.
+MARGIN_SOURCE_CHOICES = (
+    ("line_items", "Coût des produits (lignes de l'affaire)"),
+    ("margin_rate", "Taux de marge configuré"),
+    ("none", "Inconnue"),
+)
+
+
 def _props(object_type: str, rows: Iterable[tuple[str, str, str, str]]) -> list[CrmProperty]:
     return [
-        CrmProperty(object_type, name, label, description, kind, display_order=order)
+        CrmProperty(
+            object_type,
+            name,
+            label,
+            description,
+            kind,
+            display_order=order,
+            choices=MARGIN_SOURCE_CHOICES if name == "roi_margin_source" else (),
+        )
         for order, (name, kind, label, description) in enumerate(rows)
     ]
 
@@ -278,6 +301,13 @@ DEAL_PROPERTIES = _props(
             "taux de marge configuré pour son pipeline ; vide quand aucun des deux n'est connu.",
         ),
         (
+            "roi_margin_source",
+            "choice",
+            "Origine de la marge brute",
+            "D'où vient la marge brute de cette affaire gagnée : coût des produits de ses lignes, taux de "
+            "marge configuré pour son pipeline, ou inconnue (la marge et les ROI sur marge restent vides).",
+        ),
+        (
             "roi_attribution_model",
             "text",
             "Modèle d'attribution",
@@ -396,13 +426,14 @@ def ensure_property_schema(
             if problem:
                 problems.append(problem)
                 continue
-            if spec.kind == "channel":
+            if spec.hubspot_type == "enumeration":
+                wanted = spec.options(channel_options)
                 known = {o.get("value") for o in current.get("options") or []}
-                if set(channel_options) - known:
+                if set(wanted) - known:
                     # Keep the options other runs created (records may still hold them) and append the new
                     # ones.
                     merged = list(current.get("options") or [])
-                    for value, label in channel_options.items():
+                    for value, label in wanted.items():
                         if value not in known:
                             merged.append(
                                 {

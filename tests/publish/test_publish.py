@@ -491,6 +491,9 @@ def test_desired_values_follow_the_marts_and_the_generators_ground_truth(portal,
                 "SELECT deal_id, gross_margin FROM int_deals WHERE is_won AND gross_margin IS NOT NULL"
             ).fetchall()
         }
+        won_margin_source = dict(
+            con.execute("SELECT deal_id, margin_source FROM int_deals WHERE is_won").fetchall()
+        )
         credited_revenue = con.execute(
             "SELECT sum(revenue) FROM attribution_credits WHERE attribution_model = 'markov' "
             "AND contact_id IS NOT NULL"
@@ -509,6 +512,9 @@ def test_desired_values_follow_the_marts_and_the_generators_ground_truth(portal,
     for rid, v in deals.items():
         assert credit_of[(rid, v["roi_attributed_channel"])] == pytest.approx(best_credit[rid]), rid
         assert v.get("roi_gross_margin") == won_margin.get(rid), rid
+        assert v.get("roi_margin_source") == won_margin_source.get(rid), rid  # set on won deals only
+    # the sandbox shop has line items with cost of goods, pipelines with a rate, and deals with neither
+    assert {v.get("roi_margin_source") for v in deals.values()} >= {"line_items", "margin_rate"}
     # HubSpot's formats: amounts with 2 decimals, ratios with 4.
     for (_obj, _rid, prop), value in desired.items():
         if prop.endswith(("_roi_on_revenue", "_roi_on_margin", "_roas", "_cost_per_euro_of_revenue")):

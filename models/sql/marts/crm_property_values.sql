@@ -109,6 +109,7 @@ deal_values as (
     select
         deals.deal_id,
         deals.gross_margin,
+        deals.margin_source,
         deals.is_won,
         deal_channel.channel,
         deal_campaign.campaign,
@@ -177,6 +178,7 @@ deal_rows as (
             ('roi_campaign_cost_per_euro_of_revenue', roi_ratio_text(campaign_cost_per_euro_of_revenue)),
             -- margin is only known once the deal is won (int_deals gives 0 before)
             ('roi_gross_margin', case when is_won then cast(cast(round(gross_margin, 2) as decimal(38, 2)) as varchar) end),
+            ('roi_margin_source', case when is_won then margin_source end),
             ('roi_attribution_model', publish_model)
     ) as pairs(property, value)
 ),
