@@ -154,6 +154,14 @@ def rates_by_currency_code(rates: Any) -> Any:
     return codes
 
 
+def currency_code(value: str) -> str:
+    """A 3-letter ISO 4217 code, upper-cased; ValueError with the fix otherwise."""
+    code = value.strip().upper()
+    if not re.fullmatch(r"[A-Z]{3}", code):
+        raise ValueError(f"{value!r} is not a currency code; write a 3-letter ISO 4217 code (EUR)")
+    return code
+
+
 def positive_rates(rates: dict[str, Decimal]) -> dict[str, Decimal]:
     for code, rate in rates.items():
         if not rate.is_finite() or rate <= 0:
@@ -177,7 +185,11 @@ class ModelOptions(Section):
     default_margin_rate: Decimal | None = Field(default=None, ge=0, le=1)
     margin_rates: dict[str, Decimal] = Field(default_factory=dict)  # per deal pipeline id
     publish_model: str = "markov"
-    # Home-currency (EUR) units for one unit of each other currency: USD = "0.92" is 1 USD = 0.92 EUR.
+    # The currency every amount is converted to and reported in (the spreadsheet, the report, the CRM values).
+    # Make it your HubSpot portal's company currency: a deal in a currency without a rate below converts with
+    # HubSpot's own amount_in_home_currency, which is in the portal's company currency.
+    home_currency: str = "EUR"
+    # Home-currency units for one unit of each other currency: USD = "0.92" is 1 USD = 0.92 EUR (home EUR).
     # Spend rows and HubSpot deals (deal_currency_code) in a currency without a rate are rejected, with the
     # line to add here.
     fx_rates: FxRates = Field(default_factory=dict)
@@ -202,6 +214,21 @@ class ModelOptions(Section):
                 f"unknown attribution model {model!r}; use one of {', '.join(ATTRIBUTION_MODELS)}"
             )
         return model
+
+    @field_validator("home_currency")
+    @classmethod
+    def _home_currency_code(cls, value: str) -> str:
+        return currency_code(value)
+
+    @model_validator(mode="after")
+    def _home_currency_rate_is_one(self) -> ModelOptions:
+        rate = self.fx_rates.get(self.home_currency)
+        if rate is not None and rate != 1:
+            raise ValueError(
+                f"fx_rates {self.home_currency} = {rate}: {self.home_currency} is home_currency, the home "
+                f"currency's rate is 1; remove that line (or change home_currency)"
+            )
+        return self
 
     @field_validator("margin_rates")
     @classmethod
@@ -435,10 +462,7 @@ class GroupOptions(Section):
     @field_validator("currency")
     @classmethod
     def _currency_code(cls, value: str) -> str:
-        code = value.strip().upper()
-        if not re.fullmatch(r"[A-Z]{3}", code):
-            raise ValueError(f"{value!r} is not a currency code; write a 3-letter ISO 4217 code (EUR)")
-        return code
+        return currency_code(value)
 
 
 class Settings(BaseSettings):

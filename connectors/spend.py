@@ -436,7 +436,8 @@ def parse_currency(value: Any, known: frozenset[str]) -> str:
     if text not in known:
         raise SpendValueError(
             f"currency {_shown(value)} is not a known ISO 4217 code; use e.g. EUR (if {text[:8]} is real, "
-            f'add its rate as {text[:8]} = "<EUR for 1 {text[:8]}>" under [models.fx_rates] in roi.toml)'
+            f'add its rate as {text[:8]} = "<home currency for 1 {text[:8]}>" under [models.fx_rates] '
+            "in roi.toml)"
         )
     return text
 

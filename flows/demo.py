@@ -19,7 +19,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from flows.common import PipelineStepError
-from flows.reporting import NOT_AVAILABLE, attribution_models, roi_rows
+from flows.reporting import NOT_AVAILABLE, attribution_models, home_currency, roi_rows
 from flows.run_view import render_run
 from flows.sandbox_mode import sandbox_environment, sandbox_history, sandbox_today
 from flows.settings import open_warehouse
@@ -41,7 +41,7 @@ def _whole_percent(value: Any) -> str:
 
 
 def _money(value: Any) -> str:
-    """Whole euros with thousands separators: the terminal table is for reading, the export keeps cents."""
+    """Whole units with thousands separators: the terminal table is for reading, the export keeps cents."""
     return NOT_AVAILABLE if value is None else f"{Decimal(value):,.0f}"
 
 
@@ -51,7 +51,7 @@ def _multiple(value: Any) -> str:
 
 def roi_by_channel_table(con: Any, model: str) -> Table:
     """One model's all-time ROI by channel on both bases: revenue (CA) and gross margin."""
-    table = Table(title=f"ROI by channel, all time, {model} (EUR)", title_justify="left")
+    table = Table(title=f"ROI by channel, all time, {model} ({home_currency(con)})", title_justify="left")
     table.add_column("channel", no_wrap=True)
     for header in ("cost", "revenue", "margin", "ROI revenue", "ROI margin", "ROAS"):
         table.add_column(header, justify="right", no_wrap=True)

@@ -134,10 +134,9 @@ def extract_ga4_step(
 def rated_currencies(settings: Any) -> set[str]:
     """Currencies with a rate in [models.fx_rates] or the rates file: the spend loader accepts them."""
     from models.fx_rates import configured_currencies
-    from models.runner import DEFAULT_PARAMS
 
     models = settings.models
-    return configured_currencies(models.fx_rates, models.fx_rates_file, DEFAULT_PARAMS["home_currency"])
+    return configured_currencies(models.fx_rates, models.fx_rates_file, models.home_currency)
 
 
 @_step("load-spend-file", retries=0)

@@ -16,7 +16,7 @@ import duckdb
 from connectors.reports import labels
 from connectors.reports.csv_file import dialect_for, write_roi_csv
 from connectors.reports.data import MartReader, Period, ReportDataError, totals_row
-from connectors.reports.formats import check_language, integer, money, ratio, signed_percent
+from connectors.reports.formats import amounts_in, check_language, integer, money, ratio, signed_percent
 
 if TYPE_CHECKING:
     from connectors.reports.html import ReportResult
@@ -62,11 +62,12 @@ def export_workbook(
     reader = MartReader(con, language)
     chosen = reader.resolve_model(model) if model else reader.resolve_model(publish_model, strict=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    counts = write_workbook(
-        reader,
-        path,
-        WorkbookRequest(model=chosen, period=period, language=language, publish_model=publish_model),
-    )
+    with amounts_in(reader.home_currency()):
+        counts = write_workbook(
+            reader,
+            path,
+            WorkbookRequest(model=chosen, period=period, language=language, publish_model=publish_model),
+        )
     return ExportResult(path, chosen, counts)
 
 
@@ -94,7 +95,8 @@ def export_csv(
     if period.all_time and not monthly:
         keys += list(labels.INTERVAL_COLUMNS)
     path.parent.mkdir(parents=True, exist_ok=True)
-    count = write_roi_csv(path, rows, keys, language=language, dialect=csv_dialect)
+    with amounts_in(reader.home_currency()):
+        count = write_roi_csv(path, rows, keys, language=language, dialect=csv_dialect)
     return ExportResult(path, chosen, {grain: count})
 
 
@@ -116,11 +118,14 @@ def write_html_report(
     reader = MartReader(con, language)
     chosen = reader.resolve_model(model) if model else reader.resolve_model(publish_model, strict=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_report(
-        reader,
-        path,
-        ReportRequest(model=chosen, period=period, language=language, publish_model=publish_model),
-    )
+    with amounts_in(reader.home_currency()):
+        return write_report(
+            reader,
+            path,
+            ReportRequest(
+                model=chosen, period=period, language=language, publish_model=publish_model, notice=notice
+            ),
+        )
 
 
 def roi_artifact_rows(
@@ -130,7 +135,11 @@ def roi_artifact_rows(
     reader = MartReader(con, check_language(language))
     chosen = reader.resolve_model(model, strict=False)
     rows = reader.roi_rows("channel", chosen)
-    shown = [*rows, totals_row(rows, language)]
+    with amounts_in(reader.home_currency()):
+        return chosen, _artifact_table([*rows, totals_row(rows, language)], language)
+
+
+def _artifact_table(shown: list[Any], language: str) -> list[dict[str, Any]]:
     header = {key: labels.COLUMNS[key].header(language) for key in labels.COLUMNS}
     table = []
     for row in shown:
@@ -151,4 +160,4 @@ def roi_artifact_rows(
                 header["reliability"]: labels.TOO_FEW_DEALS[language] if iv and iv.too_few_deals else "",
             }
         )
-    return chosen, table
+    return table

@@ -16,7 +16,7 @@ from typing import Any
 import altair as alt
 import vl_convert
 
-from connectors.reports.formats import NARROW_NBSP, NBSP
+from connectors.reports.formats import NARROW_NBSP, NBSP, currency_symbol, in_shown_currency
 
 WIDTH = 660
 POSITIVE = "#2E7D4F"
@@ -74,7 +74,7 @@ TEXT = {
 
 
 def _t(key: str, language: str) -> str:
-    return TEXT[key][language]
+    return in_shown_currency(TEXT[key][language])
 
 
 def _config(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
@@ -87,10 +87,12 @@ def _config(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
 
 
 def render_svg(chart: alt.TopLevelMixin, language: str) -> str:
-    """The chart as a standalone SVG string, numbers and months in ``language``."""
+    """The chart as a standalone SVG string, numbers and months in ``language``, amounts in the currency
+    they are shown in."""
     spec = _config(chart).to_dict()
+    number_locale = {**FORMAT_LOCALES[language], "currency": ["", NBSP + currency_symbol()]}
     return vl_convert.vegalite_to_svg(
-        spec, format_locale=FORMAT_LOCALES[language], time_format_locale=TIME_LOCALES[language]
+        spec, format_locale=number_locale, time_format_locale=TIME_LOCALES[language]
     )
 
 

@@ -19,7 +19,7 @@ import duckdb
 
 from connectors.errors import NotBuiltYetError
 from connectors.reports import labels
-from connectors.reports.formats import month_label
+from connectors.reports.formats import HOME_CURRENCY, month_label
 
 GRAIN_TABLES = {
     "channel": "roi_by_channel",
@@ -538,6 +538,13 @@ class MartReader:
                 sum(won_revenue) as revenue
             from main.int_deals where is_won group by all order by revenue desc""",
         )
+
+    def home_currency(self) -> str:
+        """The currency the warehouse's amounts are in (cfg_params; a group roll-up's: the group currency)."""
+        if not self.has_table("cfg_params"):
+            return HOME_CURRENCY
+        found = self.con.execute("select max(value) from cfg_params where name = 'home_currency'").fetchall()
+        return str(found[0][0]).upper() if found and found[0][0] else HOME_CURRENCY
 
     def as_of(self) -> date | None:
         if not self.has_table("cfg_params"):

@@ -3,6 +3,10 @@
 French typography: thousands separated by a narrow no-break space (U+202F), decimal comma, a no-break space
 before "€" and "%" (12 345,67 € ; 12,5 %). English: 12,345.67 € ; 12.5 %. None is shown as "n/d" / "n/a".
 
+Amounts are in the warehouse's home currency ([models] home_currency; a group roll-up's: [group] currency).
+An output sets it for its length with ``amounts_in(code)``; money() and every "€" of a label follow it
+(GBP: 12 345,67 £, "Investissement (£)"). EUR when nothing is set.
+
 Also the one rule for text that comes from outside (UTM values, campaign names) and ends up in a spreadsheet
 or a CSV file: a cell starting with = + - @ (or a tab / carriage return) would be run as a formula by Excel,
 LibreOffice or Google Sheets, so it is neutralised (OWASP "CSV injection").
@@ -10,6 +14,9 @@ LibreOffice or Google Sheets, so it is neutralised (OWASP "CSV injection").
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -19,6 +26,11 @@ NARROW_NBSP = "\u202f"
 NBSP = "\u00a0"
 # What makes a spreadsheet treat a cell as a formula (tab and CR too: some programs strip them first).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+HOME_CURRENCY = "EUR"
+# Symbols people expect in a report; other currencies show their ISO code (1 234,50 SEK).
+CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "CNY": "¥", "INR": "₹", "KRW": "₩"}
+_SHOWN_CURRENCY: ContextVar[str] = ContextVar("roi_shown_currency", default=HOME_CURRENCY)
 
 _SEPARATORS = {"fr": (NARROW_NBSP, ","), "en": (",", ".")}
 _NOT_AVAILABLE = {"fr": "n/d", "en": "n/a"}
@@ -94,11 +106,36 @@ def number(value: Any, places: int = 2, language: str = "fr") -> str:
     return sign + text + (decimal_mark + fraction if places > 0 else "")
 
 
+@contextmanager
+def amounts_in(currency: str | None) -> Iterator[None]:
+    """Amounts and labels shown in ``currency`` (an ISO code; None: EUR) inside the block."""
+    token = _SHOWN_CURRENCY.set((currency or HOME_CURRENCY).strip().upper())
+    try:
+        yield
+    finally:
+        _SHOWN_CURRENCY.reset(token)
+
+
+def shown_currency() -> str:
+    return _SHOWN_CURRENCY.get()
+
+
+def currency_symbol() -> str:
+    """€ / $ / £ ..., else the ISO code of the currency amounts are shown in."""
+    return CURRENCY_SYMBOLS.get(shown_currency(), shown_currency())
+
+
+def in_shown_currency(text: str) -> str:
+    """A label written with "€" in the currency amounts are shown in: "Investissement (€)" -> "(£)"."""
+    symbol = currency_symbol()
+    return text if symbol == "€" else text.replace("€", symbol)
+
+
 def money(value: Any, language: str = "fr", places: int = 2) -> str:
-    """12 345,67 € (fr) / 12,345.67 € (en)."""
+    """12 345,67 € (fr) / 12,345.67 € (en), with the symbol of the currency amounts are shown in."""
     if value is None:
         return not_available(language)
-    return f"{number(value, places, language)}{NBSP}€"
+    return f"{number(value, places, language)}{NBSP}{currency_symbol()}"
 
 
 def percent(value: Any, language: str = "fr", places: int = 1) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from connectors.reports.formats import in_shown_currency
+
 ColumnKind = Literal["dimension", "month", "money", "ratio", "percent", "count", "text"]
 
 
@@ -23,10 +25,14 @@ class Column:
     help_en: str
 
     def header(self, language: str) -> str:
-        return self.fr if language == "fr" else self.en
+        return in_shown_currency(self.fr if language == "fr" else self.en)
+
+    def short_header(self, language: str) -> str:
+        """The header without its unit, for tables whose cells show it: "CA (€)" -> "CA"."""
+        return (self.fr if language == "fr" else self.en).removesuffix(" (€)")
 
     def help(self, language: str) -> str:
-        return self.help_fr if language == "fr" else self.help_en
+        return in_shown_currency(self.help_fr if language == "fr" else self.help_en)
 
 
 _COLUMNS = [
@@ -87,8 +93,8 @@ _COLUMNS = [
         "money",
         "CA (€)",
         "Revenue (€)",
-        "Chiffre d'affaires des affaires gagnées attribué selon le modèle d'attribution, en euros.",
-        "Won deals' revenue credited by the attribution model, in euros.",
+        "Chiffre d'affaires des affaires gagnées attribué selon le modèle d'attribution, en €.",
+        "Won deals' revenue credited by the attribution model, in €.",
     ),
     Column(
         "gross_margin",
@@ -131,8 +137,8 @@ _COLUMNS = [
         "ratio",
         "CA / Investissement",
         "Revenue / investment",
-        "Euros de CA pour 1 € investi (ROAS).",
-        "Revenue per euro invested (ROAS).",
+        "CA en € pour 1 € investi (ROAS).",
+        "Revenue in € per €1 invested (ROAS).",
     ),
     Column(
         "cost_per_euro_of_revenue",
@@ -140,7 +146,7 @@ _COLUMNS = [
         "Coût pour 1 € de CA",
         "Cost per €1 of revenue",
         "Investissement / CA : combien coûte 1 € de chiffre d'affaires.",
-        "Investment / revenue: what one euro of revenue costs.",
+        "Investment / revenue: what €1 of revenue costs.",
     ),
     Column(
         "leads",

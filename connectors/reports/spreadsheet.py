@@ -24,10 +24,17 @@ from xlsxwriter.worksheet import Worksheet
 
 from connectors.reports import labels
 from connectors.reports.data import MartReader, Period, RoiRow, RunFacts, totals_row
-from connectors.reports.formats import day_label, is_formula_like, number, percent
+from connectors.reports.formats import (
+    currency_symbol,
+    day_label,
+    in_shown_currency,
+    is_formula_like,
+    number,
+    percent,
+)
 
 NUMBER_FORMATS = {
-    "money": '#,##0.00 "€";[Red]-#,##0.00 "€"',
+    "money": '#,##0.00 "€";[Red]-#,##0.00 "€"',  # "€": the symbol of the currency amounts are shown in
     "percent": "0.0%;[Red]-0.0%",
     "ratio": "0.00",
     "count": "#,##0",
@@ -68,7 +75,7 @@ class _Formats:
         if key not in self._cache:
             props: dict[str, Any] = {"valign": "top"}
             if kind in NUMBER_FORMATS:
-                props["num_format"] = NUMBER_FORMATS[kind]
+                props["num_format"] = NUMBER_FORMATS[kind].replace("€", currency_symbol())
             if header:
                 props.update(
                     bold=True, text_wrap=True, font_color="#FFFFFF", bg_color=HEADER_COLOR, valign="vcenter"
@@ -307,7 +314,7 @@ def _readme(
                 "(Marge brute - Investissement) / Investissement. La marge compte : une bougie "
                 "vendue 8 € qui coûte 4 € rapporte 4 € de marge, pas 8 €.",
             ),
-            ("CA / Investissement", "Euros de CA pour 1 € investi (ROAS)."),
+            ("CA / Investissement", "CA en € pour 1 € investi (ROAS)."),
             (
                 "Coût pour 1 € de CA",
                 "Investissement / CA : combien vous coûte 1 € de chiffre d'affaires, par canal.",
@@ -332,8 +339,8 @@ def _readme(
                 "(Gross margin - investment) / investment. Margin matters: a candle sold 8 € "
                 "that costs 4 € brings 4 € of margin, not 8 €.",
             ),
-            ("Revenue / investment", "Revenue per euro invested (ROAS)."),
-            ("Cost per €1 of revenue", "Investment / revenue: what one euro of revenue costs, per channel."),
+            ("Revenue / investment", "Revenue in € per €1 invested (ROAS)."),
+            ("Cost per €1 of revenue", "Investment / revenue: what €1 of revenue costs, per channel."),
             (
                 "Computed cells",
                 "ROI, ratios, cost per lead and CAC are formulas over their row's investment, "
@@ -416,8 +423,8 @@ def _readme(
             sheet.write_string(r, 0, item, heading)
             sheet.write_blank(r, 1, None, heading)
         else:
-            sheet.write_string(r, 0, item[0], formats.get(bold=True, valign="top"))
-            sheet.write_string(r, 1, item[1], wrap)
+            sheet.write_string(r, 0, in_shown_currency(item[0]), formats.get(bold=True, valign="top"))
+            sheet.write_string(r, 1, in_shown_currency(item[1]), wrap)
         r += 1
     sheet.set_paper(9)
     sheet.fit_to_pages(1, 0)

@@ -194,3 +194,61 @@ def test_the_articles_figures_through_roi_run_and_roi_export(article_run, tmp_pa
     )
     # (that adding the line is the whole fix is checked on the models alone, in tests/models/test_money.py: a
     # second `roi run` here would double this test's time)
+
+
+def test_a_portal_reporting_in_pounds_converts_every_amount_and_shows_pounds(
+    prefect_harness, clean_settings_env, tmp_path
+):
+    # [models] home_currency = "GBP": euros and dollars convert at their rates, pounds stay as they are, and
+    # every output shows £ (the ratios do not move: cost and revenue convert at the same rate).
+    clean_settings_env.chdir(tmp_path)
+    (tmp_path / "spend.csv").write_text("\n".join(SPEND) + "\n")
+    database = tmp_path / "roi.duckdb"
+    with SandboxServer(contacts=60, seed=5, rate_limits=False) as sb:
+        add_article_customers(sb)
+        config = tmp_path / "roi.toml"
+        config.write_text(
+            f'hubspot_access_token = "{sb.access_token}"\nhubspot_base_url = "{sb.base_url}"\n'
+            f'ga4_property_id = "{sb.ga4_property_id}"\nga4_api_endpoint = "{sb.base_url}"\n'
+            f'database = "{database}"\nspend_file = "{tmp_path / "spend.csv"}"\n'
+            '[models]\nhome_currency = "gbp"\npublish_model = "linear"\n'
+            '[models.fx_rates]\nEUR = "0.85"\nUSD = "0.78"\n'
+        )
+        runner = CliRunner()
+        result = runner.invoke(
+            app, ["run", "--config", str(config), "--today", TODAY, "--no-publish", "--json"]
+        )
+        assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rejects"].get("models:marketing_spend", 0) == 0  # GBP needs no rate
+
+    rows, sheet, header = exported(runner, config, tmp_path / "gbp.xlsx")
+    a = rows["article_campagne_a"]
+    assert (a["Investissement (£)"], a["CA (£)"], a["ROI sur CA"]) == (3400, 3825, 0.125)
+    assert rows["article_dollars"]["Investissement (£)"] == 780  # 1,000 USD x 0.78
+    assert rows["article_livres"]["Investissement (£)"] == 500  # already in pounds
+    candle = rows["article_bougie"]
+    assert (candle["CA (£)"], candle["Marge brute (£)"], candle["ROI sur marge"]) == (6.8, 3.4, 1)
+    # 999,999,999.99 EUR x 0.85 = 849,999,999.9915 -> to the cent, half away from zero
+    assert Decimal(str(rows["article_grand_compte"]["CA (£)"])) == Decimal("849999999.99")
+    assert not any("€" in str(h) for h in header)
+    column = header.index("CA (£)") + 1
+    assert {sheet.cell(row=r, column=column).number_format for r in range(2, sheet.max_row + 1)} == {
+        '#,##0.00 "£";[Red]-#,##0.00 "£"'
+    }
+    with duckdb.connect(str(database), read_only=True) as con:
+        sources = dict(
+            con.execute("select deal_id, fx_source from int_deal_amounts where deal_id >= 990001").fetchall()
+        )
+    assert set(sources.values()) == {"fx_rates"}  # the articles' euro deals, at [models.fx_rates] EUR
+
+    report = tmp_path / "gbp.html"
+    shown = runner.invoke(app, ["report", "--config", str(config), "--output", str(report)])
+    assert shown.exit_code == 0, shown.output
+    html = report.read_text(encoding="utf-8")
+    assert "Investissement (£)" in html and "\u00a0£</div>" in html and "\u00a0€" not in html
+    csv_file = tmp_path / "gbp.csv"
+    exported_csv = runner.invoke(
+        app, ["export", "--config", str(config), "--format", "csv", "--output", str(csv_file)]
+    )
+    assert exported_csv.exit_code == 0, exported_csv.output
+    assert "Investissement (£)" in csv_file.read_text(encoding="utf-8-sig").splitlines()[0]
