@@ -239,3 +239,19 @@ def test_english_report_in_chromium(english_report_file, report_warehouse, brows
     roi_ticks = re.findall(r">([+-][\d,.]+)(?:\s|&nbsp;)?%<", charts)
     assert [t for t in roi_ticks if "," in t], roi_ticks
     page.close()
+
+
+def test_a_nightly_notice_is_the_reports_banner(report_warehouse, tmp_path):
+    # The nightly run passes why it did not publish (an incomplete extract...); the reader sees it first.
+    from connectors.reports import write_html_report
+
+    notice = "Publication vers le CRM non faite : extraction GA4 incomplète (2026-10-28..2026-10-30)"
+    con = report_warehouse.connect()
+    try:
+        result = write_html_report(con, tmp_path / "r.html", notice=notice)
+    finally:
+        con.close()
+    html = result.path.read_text(encoding="utf-8")
+    banner = re.search(r'<p class="banner">([^<]*)</p>', html)
+    assert banner is not None and banner.group(1) == notice.replace("'", "&#39;")
+    assert html.index('class="banner"') < html.index('data-total="cost"')  # above the figures
