@@ -1,14 +1,15 @@
 """`roi check`: everything a first run needs, checked in a few seconds, one line per check with its fix.
 
 Like `dbt debug`: the settings and files, the HubSpot token and its scopes (for extract and for publish),
-the GA4 property (reachable, the contact custom dimension registered, which cost metrics it serves), the
-spend sheet (parsed, its rejects previewed) and the warehouse (writable, not locked). It reads; it never
-writes to an API or to the warehouse.
+the portal's company currency against [models] home_currency, the GA4 property (reachable, the contact
+custom dimension registered, which cost metrics it serves), the spend sheet (parsed, its rejects previewed)
+and the warehouse (writable, not locked). It reads; it never writes to an API or to the warehouse.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -125,8 +126,39 @@ def check_hubspot(settings: Settings) -> list[Check]:
         # One real read, the cheapest the extract makes: proves the base URL and the rate limiter's tier.
         from connectors.hubspot import make_client
 
-        make_client(settings).crm.pipelines.pipelines_api.get_all(object_type="deals")
+        client = make_client(settings)
+        client.crm.pipelines.pipelines_api.get_all(object_type="deals")
+        found.append(_currency_check(settings, client))
     return found
+
+
+def _currency_check(settings: Settings, client: object) -> Check:
+    """The portal's company currency against [models] home_currency: a deal without a currency code, and
+    HubSpot's own amount_in_home_currency, are in the company currency; reporting in another one needs its
+    rate."""
+    from connectors.hubspot.reference import account_details
+    from models.fx_rates import configured_currencies
+
+    response = account_details(client, _preload_content=False)
+    company = str(json.loads(response.data or b"{}").get("companyCurrency") or "").upper()
+    home = settings.models.home_currency
+    models = settings.models
+    if not company or company == home:
+        return Check("hubspot currency", OK, f"company currency {company or '?'} = [models] home_currency")
+    if company in configured_currencies(models.fx_rates, models.fx_rates_file, home):
+        return Check(
+            "hubspot currency",
+            OK,
+            f"company currency {company}, reported in {home}: converted at your {company} rate",
+        )
+    return Check(
+        "hubspot currency",
+        FAIL,
+        f"the portal's company currency is {company} but [models] home_currency is {home}, and {company} has "
+        "no rate: deals without a currency code would be rejected",
+        f'set home_currency = "{company}", or add {company} = "<{home} for 1 {company}>" under '
+        "[models.fx_rates] in roi.toml",
+    )
 
 
 def _scope_fix(missing: list[str]) -> str:

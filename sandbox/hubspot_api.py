@@ -279,6 +279,7 @@ class HubSpotApi:
             Route("/crm/v3/properties/{object_type}/groups", h(self.create_group), methods=["POST"]),
             Route("/crm/v3/properties/{object_type}/{name}", h(self.read_property), methods=["GET"]),
             Route("/crm/v3/properties/{object_type}/{name}", h(self.update_property), methods=["PATCH"]),
+            Route("/account-info/v3/details", h(self.account_details), methods=["GET"]),
             Route("/crm/v3/pipelines/{object_type}", h(self.list_pipelines), methods=["GET"]),
             Route("/crm/v3/pipelines/{object_type}/{pipeline_id}", h(self.read_pipeline), methods=["GET"]),
             Route(
@@ -1071,6 +1072,24 @@ class HubSpotApi:
         return group, 201
 
     # ------------------------------------------------------------------------------------- pipelines
+    async def account_details(self, request: Request) -> tuple[Any, int]:
+        """The portal's details as HubSpot's account-info API returns them (PortalInformationResponse)."""
+        zone = self.rate_limiter.time_zone
+        offset = datetime.now(zone).utcoffset() or timedelta(0)
+        minutes = int(offset.total_seconds()) // 60
+        return {
+            "accountType": "STANDARD",
+            "additionalCurrencies": list(self.store.additional_currencies),
+            "companyCurrency": self.store.company_currency,
+            "dataHostingLocation": "eu1",
+            "portalId": SANDBOX_HUB_ID,
+            "portalName": "Bougies Lumière (sandbox)",
+            "timeZone": str(zone),
+            "uiDomain": "app-eu1.hubspot.com",
+            "utcOffset": f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}",
+            "utcOffsetMilliseconds": minutes * 60_000,
+        }, 200
+
     async def list_pipelines(self, request: Request) -> tuple[Any, int]:
         object_type = self._object_type(request.path_params["object_type"])
         return {"results": self.store.pipelines(object_type)}, 200

@@ -79,6 +79,7 @@ class SandboxServer:
         token_scopes: Iterable[str] | None = None,
         ga4_contact_dimension: bool = True,
         ga4_restrictions: Any = None,
+        company_currency: str | None = None,
     ) -> None:
         """``search_lag_seconds``: up to how long before search sees a write (HubSpot's index lags; None
         keeps the store's setting). ``churn``:
@@ -86,7 +87,8 @@ class SandboxServer:
         ``token_scopes``: the private app's scopes (default: all of sandbox.hubspot_api.ALL_SCOPES).
         ``ga4_contact_dimension=False``: a GA4 property where the CRM contact dimension is not registered.
         ``ga4_restrictions``: a ``sandbox.dataset.Ga4Restrictions`` for the GA4 property (Google Ads link,
-        thresholding, ``(other)``); None keeps the data set's (all on by default)."""
+        thresholding, ``(other)``); None keeps the data set's (all on by default). ``company_currency``: the
+        portal's (account-info; EUR by default)."""
         self.token_scopes = None if token_scopes is None else tuple(token_scopes)
         self.contacts = contacts
         self.seed = seed
@@ -94,6 +96,8 @@ class SandboxServer:
         self.dataset = dataset if dataset is not None else build_dataset(contacts, seed)
         if search_lag_seconds is not None:
             self.store.search_lag_seconds = search_lag_seconds
+        if company_currency is not None:
+            self.store.company_currency = company_currency
         if not ga4_contact_dimension:
             self.dataset.ga4_contact_dimension_registered = False
         if ga4_restrictions is not None:

@@ -560,6 +560,10 @@ class CrmStore:
         self._properties: dict[str, dict[str, dict]] = {t: {} for t in OBJECT_TYPES}
         self._groups: dict[str, dict[str, dict]] = {t: {} for t in OBJECT_TYPES}
         self._pipelines: dict[str, list[dict]] = {t: [] for t in OBJECT_TYPES}
+        # The portal's currencies (account-info): a deal without deal_currency_code is in company_currency,
+        # and so is HubSpot's amount_in_home_currency.
+        self.company_currency = "EUR"
+        self.additional_currencies: tuple[str, ...] = ("USD", "GBP")
         # Bumped on every change: the search layer caches filtered id lists per version.
         self.version = 0
         for object_type in OBJECT_TYPES:

@@ -1,4 +1,5 @@
-"""HubSpot CRM extract (contacts, deals, line items, their associations, pipelines, property definitions).
+"""HubSpot CRM extract (contacts, deals, line items, their associations, pipelines, property definitions,
+the portal's account details).
 
 dlt verified-sources style: one entry point ``extract_hubspot``; the pieces live in their own modules
 (client and retries, declared streams, list and search paging, records -> Arrow, staging and commit).
@@ -42,7 +43,7 @@ from connectors.hubspot.client import (
 from connectors.hubspot.deletions import SWEEP_STREAM, confirm_gone, mark_swept, purge_sweep, sweep_due
 from connectors.hubspot.pages import both_ends_pages, list_pages, prefetch
 from connectors.hubspot.records import records_to_arrow
-from connectors.hubspot.reference import run_pipelines_stream, run_properties_stream
+from connectors.hubspot.reference import run_account_stream, run_pipelines_stream, run_properties_stream
 from connectors.hubspot.run import StreamContext, StreamResult, recorded_run
 from connectors.hubspot.search import search_pages, to_iso_utc
 from connectors.hubspot.staging import (
@@ -53,6 +54,7 @@ from connectors.hubspot.staging import (
     stage_name,
 )
 from connectors.hubspot.streams import (
+    ACCOUNT_STREAM,
     CONTACT_DEALS,
     CONTACTS,
     DEAL_LINE_ITEMS,
@@ -78,7 +80,7 @@ PENDING_ASSOCIATION_BATCHES = 8  # association calls in flight per stream before
 # (19 to 25 calls/s), so from about half of the records on, listing them all is the faster read.
 LIST_WHEN_CHANGED_SHARE = 0.5
 OBJECT_STREAM_NAMES = tuple(s.name for s in OBJECT_STREAMS)
-REFERENCE_STREAM_NAMES = (PIPELINES_STREAM, PROPERTIES_STREAM)
+REFERENCE_STREAM_NAMES = (PIPELINES_STREAM, PROPERTIES_STREAM, ACCOUNT_STREAM)
 
 
 class HubSpotExtractError(HubSpotError):
@@ -422,6 +424,8 @@ def extract_hubspot(
                 futures[PIPELINES_STREAM] = stream_pool.submit(run_pipelines_stream, ctx)
             if PROPERTIES_STREAM in wanted:
                 futures[PROPERTIES_STREAM] = stream_pool.submit(run_properties_stream, ctx)
+            if ACCOUNT_STREAM in wanted:
+                futures[ACCOUNT_STREAM] = stream_pool.submit(run_account_stream, ctx)
             for name, future in futures.items():
                 try:
                     results[name] = future.result()
@@ -488,6 +492,7 @@ def _select_streams(streams: Sequence[str] | None) -> list[str]:
     aliases = {s.object_type: s.name for s in OBJECT_STREAMS} | {
         "pipelines": PIPELINES_STREAM,
         "properties": PROPERTIES_STREAM,
+        "account": ACCOUNT_STREAM,
     }
     for name in streams:
         resolved = aliases.get(name, name)

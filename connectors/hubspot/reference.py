@@ -1,8 +1,10 @@
-"""Reference streams, small and read whole every run: deal pipelines + stages, property definitions."""
+"""Reference streams, small and read whole every run: deal pipelines + stages, property definitions, and
+the portal's account details (its company currency)."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pyarrow as pa
 
@@ -10,6 +12,9 @@ from connectors import warehouse as wh
 from connectors.hubspot.client import CallStats
 from connectors.hubspot.run import StreamContext, StreamResult, recorded_run
 from connectors.hubspot.streams import (
+    ACCOUNT_DETAILS_PATH,
+    ACCOUNT_STREAM,
+    ACCOUNT_TABLE,
     OBJECT_STREAMS,
     PIPELINES_STREAM,
     PIPELINES_TABLE,
@@ -146,5 +151,52 @@ def run_properties_stream(ctx: StreamContext) -> StreamResult:
             con.execute(f"DELETE FROM {PROPERTIES_TABLE.name}")
             result.rows = wh.upsert_arrow(
                 con, PROPERTIES_TABLE.name, table, PROPERTIES_TABLE.keys, run_id=ctx.run_id
+            )
+    return result
+
+
+def account_details(client: Any, **request_options: Any) -> Any:
+    """GET /account-info/v3/details through the official client's HTTP layer (this version of the client has
+    no account-info module); the SDK's own ApiException and raw-response handling, so HubSpotCaller retries
+    and reads it like any other call."""
+    return client.crm.pipelines.pipelines_api.api_client.call_api(
+        ACCOUNT_DETAILS_PATH,
+        "GET",
+        header_params={"Accept": "application/json"},
+        auth_settings=["oauth2"],
+        _return_http_data_only=True,
+        **request_options,
+    )
+
+
+def run_account_stream(ctx: StreamContext) -> StreamResult:
+    con, stats = ctx.con.cursor(), CallStats()
+    result = StreamResult(ACCOUNT_STREAM, "full")
+    with recorded_run(ctx, result, con, stats):
+        details = ctx.call("account details", account_details, ctx.client, stats=stats)
+        currency = str(details.get("companyCurrency") or "").strip().upper() or None
+        row = {
+            "portal_id": details.get("portalId"),
+            "company_currency": currency,
+            "additional_currencies": [str(c).upper() for c in details.get("additionalCurrencies") or []],
+            "time_zone": details.get("timeZone"),
+            "data_hosting_location": details.get("dataHostingLocation"),
+        }
+        table = pa.Table.from_pylist(
+            [row],
+            schema=pa.schema(
+                [
+                    ("portal_id", pa.int64()),
+                    ("company_currency", pa.string()),
+                    ("additional_currencies", pa.list_(pa.string())),
+                    ("time_zone", pa.string()),
+                    ("data_hosting_location", pa.string()),
+                ]
+            ),
+        )
+        with wh.transaction(con):
+            con.execute(f"DELETE FROM {ACCOUNT_TABLE.name}")  # one portal per warehouse: its current details
+            result.rows = wh.upsert_arrow(
+                con, ACCOUNT_TABLE.name, table, ACCOUNT_TABLE.keys, run_id=ctx.run_id
             )
     return result

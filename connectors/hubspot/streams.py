@@ -167,6 +167,21 @@ ASSOCIATIONS_BY_OBJECT: Mapping[str, AssociationStream] = {
 # Small reference streams, read whole every run.
 PIPELINES_STREAM = "hubspot_pipelines"
 PROPERTIES_STREAM = "hubspot_properties"
+ACCOUNT_STREAM = "hubspot_account"
+ACCOUNT_DETAILS_PATH = "/account-info/v3/details"
+# The portal itself (one row): its company currency is the currency of a deal without deal_currency_code and
+# of HubSpot's amount_in_home_currency, which the models must know when [models] home_currency differs.
+ACCOUNT_TABLE = RawTable(
+    "raw.hubspot_account",
+    (
+        ("portal_id", "BIGINT"),
+        ("company_currency", "VARCHAR"),
+        ("additional_currencies", "VARCHAR[]"),
+        ("time_zone", "VARCHAR"),
+        ("data_hosting_location", "VARCHAR"),
+    ),
+    ("portal_id",),
+)
 PIPELINES_TABLE = RawTable(
     "raw.hubspot_deal_pipelines",
     (("pipeline_id", "VARCHAR"), ("label", "VARCHAR"), ("display_order", "INTEGER"), ("archived", "BOOLEAN")),
@@ -205,6 +220,7 @@ ALL_STREAM_NAMES: tuple[str, ...] = (
     *(s.name for s in OBJECT_STREAMS),
     PIPELINES_STREAM,
     PROPERTIES_STREAM,
+    ACCOUNT_STREAM,
 )
 
 HUBSPOT_RAW_TABLES: tuple[RawTable, ...] = (
@@ -213,6 +229,7 @@ HUBSPOT_RAW_TABLES: tuple[RawTable, ...] = (
     PIPELINES_TABLE,
     STAGES_TABLE,
     PROPERTIES_TABLE,
+    ACCOUNT_TABLE,
 )
 
 

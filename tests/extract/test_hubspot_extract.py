@@ -134,7 +134,7 @@ def test_second_run_without_changes_only_searches(
     searches = [e for e in log if e.path.endswith("/search")]
     assert len(searches) == 3 and all(e.status == 200 for e in searches)
     # Besides one search per object stream: the archived list of each object (deletions since the last run;
-    # 100 per page) and the reference streams (pipelines + properties), nothing else.
+    # 100 per page) and the reference streams (account details, pipelines, properties), nothing else.
     archived_lists = sorted(
         e.path for e in log if e.path.startswith("/crm/v3/objects/") and "archived=true" in e.query.lower()
     )
@@ -148,6 +148,7 @@ def test_second_run_without_changes_only_searches(
         e.path for e in log if not e.path.endswith("/search") and "archived=true" not in e.query.lower()
     )
     assert others == [
+        "/account-info/v3/details",
         "/crm/v3/pipelines/deals",
         "/crm/v3/properties/contacts",
         "/crm/v3/properties/deals",

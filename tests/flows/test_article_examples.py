@@ -206,6 +206,23 @@ def test_a_portal_reporting_in_pounds_converts_every_amount_and_shows_pounds(
     database = tmp_path / "roi.duckdb"
     with SandboxServer(contacts=60, seed=5, rate_limits=False) as sb:
         add_article_customers(sb)
+        # The portal's company currency is EUR (account-info): a deal without a currency code is in euros, and
+        # HubSpot's amount_in_home_currency of a franc deal (no CHF rate configured) is in euros too.
+        assert sb.store.company_currency == "EUR"
+        won = {
+            "dealstage": "closedwon",
+            "pipeline": "default",
+            "closedate": "2026-09-20T10:00:00.000Z",
+            "hs_is_closed_won": "true",
+            "hs_is_closed": "true",
+        }
+        at = datetime(2026, 9, 20, 10, tzinfo=UTC)
+        for deal_id, name, amount, currency, in_home in (
+            (990101, "Sans devise", "100.00", "", "100.00"),
+            (990102, "En francs", "200.00", "CHF", "210.00"),
+        ):
+            properties = {"dealname": name, "amount": amount, "deal_currency_code": currency}
+            sb.store.add("deals", deal_id, {**won, **properties, "amount_in_home_currency": in_home}, at, at)
         config = tmp_path / "roi.toml"
         config.write_text(
             f'hubspot_access_token = "{sb.access_token}"\nhubspot_base_url = "{sb.base_url}"\n'
@@ -236,10 +253,17 @@ def test_a_portal_reporting_in_pounds_converts_every_amount_and_shows_pounds(
         '#,##0.00 "£";[Red]-#,##0.00 "£"'
     }
     with duckdb.connect(str(database), read_only=True) as con:
-        sources = dict(
-            con.execute("select deal_id, fx_source from int_deal_amounts where deal_id >= 990001").fetchall()
-        )
-    assert set(sources.values()) == {"fx_rates"}  # the articles' euro deals, at [models.fx_rates] EUR
+        deals = {
+            d: rest
+            for d, *rest in con.execute(
+                "select deal_id, currency, fx_source, amount_home, reject_reason from int_deal_amounts "
+                "where deal_id >= 990001"
+            ).fetchall()
+        }
+    # the articles' euro deals, at [models.fx_rates] EUR
+    assert {deals[d][1] for d in (990001, 990002, 990003, 990004)} == {"fx_rates"}
+    assert deals[990101] == ["EUR", "fx_rates", Decimal("85.00"), None]  # no code: the company currency
+    assert deals[990102] == ["CHF", "hubspot", Decimal("178.50"), None]  # 210.00 EUR by HubSpot x 0.85
 
     report = tmp_path / "gbp.html"
     shown = runner.invoke(app, ["report", "--config", str(config), "--output", str(report)])

@@ -112,3 +112,26 @@ def test_check_previews_spend_rejects_and_reports_a_refused_token_and_a_busy_war
     assert "line 3: amount 'douze' is not a number" in text
     assert "warn warehouse" in text and "being written now by run nightly-busy" in text
     assert "pat-eu1-00000000" not in result.output
+
+
+def test_check_compares_the_portals_company_currency_with_home_currency(runner, tmp_path, sandbox):
+    # The sandbox portal's company currency is EUR (account-info). Reporting in pounds needs a EUR rate:
+    # deals without a currency code are in euros.
+    config = tmp_path / "roi.toml"
+    _config(config, sandbox, database=str(tmp_path / "w.duckdb"))
+    base = config.read_text()
+    config.write_text(base + '[models]\nhome_currency = "GBP"\n')
+    refused = runner.invoke(app, ["check"])
+    assert refused.exit_code == EXIT_CONFIG, refused.output
+    text = _lines(refused.stdout)
+    assert "FAIL hubspot currency the portal's company currency is EUR but [models] home_currency is GBP" in (
+        text
+    )
+    assert 'add EUR = "<GBP for 1 EUR>" under [models.fx_rates]' in text
+    config.write_text(base + '[models]\nhome_currency = "GBP"\n[models.fx_rates]\nEUR = "0.85"\n')
+    converted = runner.invoke(app, ["check"])
+    assert converted.exit_code == 0, converted.output
+    assert "ok hubspot currency company currency EUR, reported in GBP" in _lines(converted.stdout)
+    config.write_text(base)
+    same = runner.invoke(app, ["check"])
+    assert "ok hubspot currency company currency EUR = [models] home_currency" in _lines(same.stdout)

@@ -2,8 +2,8 @@
 --   won_revenue   the converted amount (int_deal_amounts.amount_home) of won deals, 0 otherwise; a zero amount is a
 --                 valid won deal
 --   gross_margin  won deals only: revenue minus line items' unit cost x quantity when every line item has a cost
---                 (costs converted at the deal's rate; with HubSpot's amount_in_home_currency, at its
---                 amount_in_home_currency / amount ratio; margin_source
+--                 (costs converted at the deal's rate; with HubSpot's amount_in_home_currency, at the
+--                 amount_home / amount ratio; margin_source
 --                 'line_items'), else revenue x the pipeline's configured margin rate (cfg_margin_rates, then an
 --                 explicitly configured default_margin_rate; 'margin_rate'), else NULL ('none'): a margin is never
 --                 guessed. 0 for deals that are not won.
@@ -70,8 +70,8 @@ costed as (
             when line_items > 0 and costed_line_items = line_items then
                 case
                     when fx_rate is not null then round(cost_in_deal_currency * fx_rate, 2)
-                    when amount is not null and amount <> 0 and amount_in_home_currency is not null
-                        then roi_div_money(cost_in_deal_currency * amount_in_home_currency, amount)
+                    when amount is not null and amount <> 0 and amount_home is not null
+                        then roi_div_money(cost_in_deal_currency * amount_home, amount)
                 end::decimal(38, 2)
         end as cost_of_goods_home
     from enriched
