@@ -75,15 +75,3 @@ def make_hubspot_client():
 def hubspot_client(sandbox: SandboxServer):
     """The official HubSpot client pointed at the session sandbox."""
     return _hubspot_client_for(sandbox)
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Close the DuckDB connections still alive when the tests are done, as the CLI does at exit.
-
-    Some stay reachable to the end from the tracebacks pytest and CliRunner keep of expected failures; at
-    interpreter shutdown each would print a "nanobind: leaked instance" line. (The CLI's own exit is tested
-    clean in tests/flows/test_cli_errors.py, in a real process.)
-    """
-    from flows.cli_support import release_connections
-
-    release_connections()
