@@ -79,13 +79,15 @@ class CrmProperty:
             "datetime": "date",
         }[self.kind]
 
-    def create_body(self, channel_options: dict[str, str]) -> dict[str, Any]:
+    def create_body(self, channel_options: dict[str, str], currency: str = "EUR") -> dict[str, Any]:
+        """The property as HubSpot creates it; labels written with "EUR" name ``currency`` ([models]
+        home_currency, the currency of every amount the pipeline writes)."""
         # A plain dict on purpose: the SDK's PropertyCreate model has no numberDisplayHint /
         # showCurrencySymbol.
         body: dict[str, Any] = {
             "name": self.name,
-            "label": self.label,
-            "description": self.description,
+            "label": self.label.replace("EUR", currency),
+            "description": self.description.replace("EUR", currency),
             "groupName": GROUP_NAME,
             "type": self.hubspot_type,
             "fieldType": self.field_type,
@@ -259,13 +261,13 @@ DEAL_PROPERTIES = _props(
             "roi_campaign_roas",
             "multiple",
             "CA / investissement de la campagne attribuée",
-            "CA par euro investi dans la campagne attribuée, depuis le début (2,5 = 2,50 EUR pour 1 EUR).",
+            "CA pour 1 EUR investi dans la campagne attribuée, depuis le début (2,5 = 2,50 EUR pour 1 EUR).",
         ),
         (
             "roi_campaign_cost_per_euro_of_revenue",
             "multiple",
             "Coût pour 1 EUR de CA de la campagne attribuée",
-            "Investissement de la campagne attribuée divisé par son CA, depuis le début (0,40 = 40 centimes "
+            "Investissement de la campagne attribuée divisé par son CA, depuis le début (0,40 = 0,40 EUR "
             "pour 1 EUR de CA).",
         ),
         (
@@ -285,7 +287,7 @@ DEAL_PROPERTIES = _props(
             "roi_channel_roas",
             "multiple",
             "CA / investissement du canal attribué",
-            "CA par euro investi dans le canal attribué, depuis le début.",
+            "CA pour 1 EUR investi dans le canal attribué, depuis le début.",
         ),
         (
             "roi_channel_cost_per_euro_of_revenue",
@@ -397,6 +399,7 @@ def ensure_property_schema(
     channel_options: dict[str, str],
     dry_run: bool = False,
     object_types: Iterable[str] = OBJECT_TYPES,
+    currency: str = "EUR",
 ) -> SchemaReport:
     """Create the missing group and properties; raise PropertySchemaError on a name someone else owns.
 
@@ -466,7 +469,7 @@ def ensure_property_schema(
                     f"create property {object_type}.{spec.name}",
                     properties_api.core_api.create,
                     object_type,
-                    spec.create_body(channel_options),
+                    spec.create_body(channel_options, currency),
                 )
                 report.calls += 1
         for spec, options in option_updates:

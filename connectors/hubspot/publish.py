@@ -619,6 +619,7 @@ def publish_to_hubspot(
                 channel_options=channel_labels(Path(tagging_plan) if tagging_plan else None),
                 dry_run=dry_run,
                 object_types=object_types,
+                currency=settings.models.home_currency,
             )
         except PropertySchemaError:
             raise

@@ -521,3 +521,20 @@ def test_desired_values_follow_the_marts_and_the_generators_ground_truth(portal,
             assert re.fullmatch(r"-?\d+\.\d{4}", value), (prop, value)
         elif prop.endswith(("_revenue", "_margin", "_cost_per_lead")):
             assert re.fullmatch(r"-?\d+\.\d{2}", value), (prop, value)
+
+
+def test_property_labels_name_the_currency_the_values_are_in():
+    # [models] home_currency = "GBP": the labels CRM users read say GBP, never EUR.
+    from connectors.hubspot.client import HubSpotCaller
+    from connectors.hubspot.properties import ensure_property_schema
+    from sandbox.server import SandboxServer
+
+    with SandboxServer(contacts=5, seed=3, rate_limits=False) as sb:
+        ensure_property_schema(
+            HubSpotCaller(None), client_for(sb), channel_options={"direct": "Accès direct"}, currency="GBP"
+        )
+        deals = _raw_properties(sb, "deals")
+    assert deals["roi_channel_cost_per_euro_of_revenue"]["label"] == "Coût pour 1 GBP de CA du canal attribué"
+    assert "(2,5 = 2,50 GBP pour 1 GBP)" in deals["roi_campaign_roas"]["description"]
+    ours = [p for name, p in deals.items() if name.startswith("roi_")]
+    assert ours and not any("EUR" in p["label"] + p["description"] for p in ours)
