@@ -397,6 +397,7 @@ class ReportCaller:
         self.client = client
         self.policy = policy or QuotaPolicy()
         self.sleep = sleep
+        self._jitter = random.Random()  # its own: the process-wide random is a test's or a library's
         self.retry_base_seconds = retry_base_seconds
         self.max_attempts = max_attempts
         self.calls = 0
@@ -487,7 +488,7 @@ class ReportCaller:
     def _wait(self, attempt: int, base: float) -> None:
         self.retries += 1
         # Full jitter: spread retries so parallel runs do not hit the server errors quota together.
-        self.sleep(random.uniform(0, min(RETRY_MAX_SECONDS, base * 2 ** (attempt - 1))))
+        self.sleep(self._jitter.uniform(0, min(RETRY_MAX_SECONDS, base * 2 ** (attempt - 1))))
 
 
 # --- what the property can serve ---------------------------------------------------------------------------
