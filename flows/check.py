@@ -139,7 +139,18 @@ def _currency_check(settings: Settings, client: object) -> Check:
     from connectors.hubspot.reference import account_details
     from models.fx_rates import configured_currencies
 
-    response = account_details(client, _preload_content=False)
+    try:
+        response = account_details(client, _preload_content=False)
+    except Exception as exc:  # the SDK's ApiException: a token that may not read the account details
+        if getattr(exc, "status", None) not in (403, 404):
+            raise
+        return Check(
+            "hubspot currency",
+            WARN,
+            f"HubSpot refused the account details ({exc.status}): the company currency is unknown, so deals "
+            f"without a currency code will be taken in {settings.models.home_currency}",
+            "check that home_currency is the portal's company currency (Settings > Account defaults)",
+        )
     company = str(json.loads(response.data or b"{}").get("companyCurrency") or "").upper()
     home = settings.models.home_currency
     models = settings.models

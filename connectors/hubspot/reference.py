@@ -4,12 +4,13 @@ the portal's account details (its company currency)."""
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pyarrow as pa
 
 from connectors import warehouse as wh
-from connectors.hubspot.client import CallStats
+from connectors.hubspot.client import CallStats, HubSpotCaller, HubSpotCallError
 from connectors.hubspot.run import StreamContext, StreamResult, recorded_run
 from connectors.hubspot.streams import (
     ACCOUNT_DETAILS_PATH,
@@ -22,6 +23,8 @@ from connectors.hubspot.streams import (
     PROPERTIES_TABLE,
     STAGES_TABLE,
 )
+
+log = logging.getLogger(__name__)
 
 
 def run_pipelines_stream(ctx: StreamContext) -> StreamResult:
@@ -173,7 +176,17 @@ def run_account_stream(ctx: StreamContext) -> StreamResult:
     con, stats = ctx.con.cursor(), CallStats()
     result = StreamResult(ACCOUNT_STREAM, "full")
     with recorded_run(ctx, result, con, stats):
-        details = ctx.call("account details", account_details, ctx.client, stats=stats)
+        # Its own caller (same limiter): a token refused the account details must not stop the CRM streams,
+        # which a 403 through the shared caller would. The models then keep the currency last read, else
+        # take home_currency for deals without a currency code.
+        call = HubSpotCaller(ctx.call.limiter, ctx.settings)
+        try:
+            details = call("account details", account_details, ctx.client, stats=stats)
+        except HubSpotCallError as exc:
+            if exc.status not in (403, 404):
+                raise
+            log.warning("HubSpot account details not read, company currency unchanged: %s", exc)
+            return result
         currency = str(details.get("companyCurrency") or "").strip().upper() or None
         row = {
             "portal_id": details.get("portalId"),

@@ -445,3 +445,26 @@ def test_daily_limit_stops_the_run_with_a_clear_message(tmp_path, make_settings,
     # Every read chain stops at its first refused call (no retry loop against a limit that resets at night):
     # at most one refusal per concurrent chain (6 readers + 4 association workers).
     assert 1 <= refused <= 10
+
+
+def test_account_details_give_the_company_currency_and_a_refusal_stops_nothing(
+    tmp_path, make_settings, fast_limiter
+):
+    db = tmp_path / "account.duckdb"
+    with SandboxServer(contacts=30, seed=8, rate_limits=False, company_currency="GBP") as sb:
+        settings = make_settings(sb)
+        results = extract_hubspot(settings, db, "a1", limiter=fast_limiter())
+        assert results["hubspot_account"].status == "success" and results["hubspot_account"].rows == 1
+        with duckdb.connect(str(db), read_only=True) as con:
+            assert con.execute("select company_currency, time_zone from raw.hubspot_account").fetchall() == [
+                ("GBP", "Europe/Paris")
+            ]
+        # A token refused the account details (403): the CRM streams still load, the last currency read stays.
+        sb.faults.configure(error_rate=1.0, statuses=(403,), paths=("/account-info",))
+        sb.store.company_currency = "USD"
+        results = extract_hubspot(settings, db, "a2", limiter=fast_limiter())
+        sb.faults.clear()
+    assert all(r.status == "success" for r in results.values()), results
+    assert results["hubspot_account"].rows == 0 and results["hubspot_contacts"].status == "success"
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("select company_currency from raw.hubspot_account").fetchall() == [("GBP",)]

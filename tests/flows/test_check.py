@@ -135,3 +135,16 @@ def test_check_compares_the_portals_company_currency_with_home_currency(runner, 
     config.write_text(base)
     same = runner.invoke(app, ["check"])
     assert "ok hubspot currency company currency EUR = [models] home_currency" in _lines(same.stdout)
+
+
+def test_check_warns_when_the_account_details_are_refused(runner, tmp_path, sandbox):
+    _config(tmp_path / "roi.toml", sandbox, database=str(tmp_path / "w.duckdb"))
+    sandbox.faults.configure(error_rate=1.0, statuses=(403,), paths=("/account-info",))
+    try:
+        result = runner.invoke(app, ["check"])
+    finally:
+        sandbox.faults.clear()
+    assert result.exit_code == 0, result.output  # a warning, not a failure: the extract does not need it
+    text = _lines(result.stdout)
+    assert "warn hubspot currency HubSpot refused the account details (403)" in text
+    assert "deals without a currency code will be taken in EUR" in text
