@@ -18,8 +18,9 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from connectors.reports.data import MartReader
 from flows.common import PipelineStepError
-from flows.reporting import NOT_AVAILABLE, attribution_models, home_currency, roi_rows
+from flows.reporting import NOT_AVAILABLE, attribution_models, roi_rows
 from flows.run_view import render_run
 from flows.sandbox_mode import sandbox_environment, sandbox_history, sandbox_today
 from flows.settings import open_warehouse
@@ -51,7 +52,8 @@ def _multiple(value: Any) -> str:
 
 def roi_by_channel_table(con: Any, model: str) -> Table:
     """One model's all-time ROI by channel on both bases: revenue (CA) and gross margin."""
-    table = Table(title=f"ROI by channel, all time, {model} ({home_currency(con)})", title_justify="left")
+    currency = MartReader(con).home_currency()
+    table = Table(title=f"ROI by channel, all time, {model} ({currency})", title_justify="left")
     table.add_column("channel", no_wrap=True)
     for header in ("cost", "revenue", "margin", "ROI revenue", "ROI margin", "ROAS"):
         table.add_column(header, justify="right", no_wrap=True)

@@ -222,11 +222,6 @@ def _param(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
     return found[0][0] if found else None
 
 
-def home_currency(con: duckdb.DuckDBPyConnection) -> str:
-    """The currency the warehouse's amounts are in ([models] home_currency when it was built)."""
-    return (_param(con, "home_currency") or "EUR").upper()
-
-
 def ga4_cost_status(con: duckdb.DuckDBPyConnection) -> CostStatus | None:
     if not table_exists(con, "ops", "ga4_capabilities"):
         return None

@@ -26,19 +26,18 @@ MUTED = "#9AA5B1"
 ACCENT = "#D08C2F"
 FONT = "DejaVu Sans, Liberation Sans, Arial, Helvetica, sans-serif"
 
+# d3 number locales; the currency symbol is added when a chart is rendered (the output's currency).
 FORMAT_LOCALES = {
     "fr": {
         "decimal": ",",
         "thousands": NARROW_NBSP,
         "grouping": [3],
-        "currency": ["", NBSP + "€"],
         "percent": NBSP + "%",
     },
     "en": {
         "decimal": ".",
         "thousands": ",",
         "grouping": [3],
-        "currency": ["", NBSP + "€"],
         "percent": NBSP + "%",
     },
 }
